@@ -1,0 +1,228 @@
+"""Grade submissions: read, choose definitions, run workers, judge, record. The stages, in order:
+
+1. ``discover``  - files and folders to ``Submission`` records (``graders.discover``)
+2. ``read``      - cells of the notebook or .py, nothing executed (``graders.source``)
+3. ``select``    - the definitions to load (``graders.definitions``)
+4. ``run``       - two worker jobs per submission: the six function items, and the two
+                   training items with the grader's loss functions (``graders.sandbox``)
+5. ``judge``     - outcomes to ``ItemResult``s (``graders.judge``)
+6. ``record``    - one JSON line per submission, appended as it finishes (``ResultStore``)
+"""
+import hashlib
+import json
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from graders import cases, channel, definitions, discover, judge, source, training
+from graders.items import AUTO_ITEMS
+from graders.results import ItemResult, SubmissionResult
+from graders.sandbox import Sandbox
+from reference import scaffold
+
+GRADER_VERSION = "0.1.0"
+LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "creconstruct", "celbo")
+
+
+@dataclass
+class Settings:
+    public: bool = False             # the students' self-check: no reference, reduced training
+    sandbox: str = "auto"            # "auto", "bwrap" or "none"
+    workers: int = 1                 # submissions graded at once (each runs two worker processes)
+    item_seconds: float = 30.0       # limit per function item
+    train_seconds: float = 120.0     # limit per training item
+    memory_mb: int = 3072            # address space a child may add beyond the loaded worker
+    seed: int = 1                    # torch/numpy/random seed in every child
+    train_rows: int = 4000           # training images the grader hands to train_mnist_*
+    keep_jobs: bool = False          # keep job folders (for debugging)
+
+
+@dataclass
+class Run:
+    """Everything shared by the submissions of one grading run."""
+    settings: Settings
+    sandbox: Sandbox
+    inputs: dict                     # "item:name" -> tensor
+    context: judge.Context
+    data_source: str
+    loss_source: str = ""
+    scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="a4-grade-")))
+
+    @classmethod
+    def prepare(cls, settings):
+        X, Y = scaffold.get_mnist_data("train")
+        X, Y = X[: settings.train_rows], Y[: settings.train_rows]
+        if settings.public:
+            X, Y = X[:1000], Y[:1000]
+        inputs = cases.build_inputs(X, Y)
+        per_item = {item.id: channel.item_inputs(inputs, item.id) for item in AUTO_ITEMS}
+        context = judge.Context(per_item, public=settings.public)
+        loss_source = ""
+        if not settings.public:
+            hx, hy = scaffold.get_mnist_data("test")
+            context.held_out = (hx, hy)
+            context.baselines = training.ReferenceBaselines((X, Y), (hx, hy))
+            from reference.notebook import _definitions
+            loss_source = "import torch\n\n" + _definitions("reference/vae.py", list(LOSS_FUNCTIONS))
+        return cls(settings, Sandbox(settings.sandbox), inputs, context, scaffold.describe_mnist_source(), loss_source)
+
+    def close(self):
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _epochs(run):
+    return 2 if run.settings.public else training.BUDGET["epochs"]
+
+
+def _job(run, sub_id, items, chunks, with_losses):
+    """Write a job folder for ``items`` and return its path."""
+    job_dir = Path(tempfile.mkdtemp(prefix=f"job-{sub_id[:20].replace('/', '_')}-", dir=run.scratch))
+    limits = {"memory_mb": run.settings.memory_mb, "file_mb": 16, "processes": 64}
+    spec = {"chunks": chunks, "seed": run.settings.seed, "limits": limits, "scratch": str(job_dir / "scratch"),
+            "items": [{"id": item.id, "function": item.function,
+                       "time_limit": run.settings.train_seconds if item.trains else run.settings.item_seconds,
+                       "params": {"epochs": _epochs(run), "batch_size": training.BUDGET["batch_size"]}}
+                      for item in items]}
+    if with_losses:
+        spec["loss_source"] = run.loss_source
+    (job_dir / "job.json").write_text(json.dumps(spec))
+    wanted = {f"{item.id}:" for item in items}
+    channel.save_inputs({k: v for k, v in run.inputs.items() if any(k.startswith(w) for w in wanted)},
+                        job_dir / "inputs.safetensors")
+    return job_dir
+
+
+def _outcomes(job_dir, items, problem):
+    """``{item id: Outcome}`` from a finished job folder."""
+    outcomes = {}
+    for item in items:
+        record_path, frame_path = job_dir / "out" / f"{item.id}.json", job_dir / "out" / f"{item.id}.frame"
+        if not record_path.exists():
+            outcomes[item.id] = judge.Outcome(failure=problem or "the worker stopped before reaching this item")
+            continue
+        try:
+            record = json.loads(record_path.read_text())
+            tensors, meta = channel.decode(frame_path.read_bytes())
+        except channel.BadFrame as error:
+            outcomes[item.id] = judge.Outcome(record=record, failure="")
+            outcomes[item.id].meta = {}
+            if record.get("frame_too_large"):
+                outcomes[item.id].failure = f"{item.function} returned more data than the grader accepts"
+            elif not record.get("timed_out") and record.get("exit_code", 0) == 0:
+                outcomes[item.id].failure = f"{item.function}: {error}"
+            continue
+        outcomes[item.id] = judge.Outcome(tensors, meta, record)
+    return outcomes
+
+
+def _run_job(run, sub_id, items, chunks, with_losses):
+    job_dir = _job(run, sub_id, items, chunks, with_losses)
+    timeout = 60 + sum(run.settings.train_seconds if i.trains else run.settings.item_seconds for i in items)
+    problem = run.sandbox.run(job_dir, timeout)
+    outcomes = _outcomes(job_dir, items, problem)
+    if not run.settings.keep_jobs:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    return outcomes
+
+
+def grade_submission(run, sub):
+    """Grade one ``discover.Submission``; never raises for anything the submission did."""
+    info = {"source": str(sub.source or sub.origin), "sandbox": run.sandbox.description, "data": run.data_source,
+            "grader_version": GRADER_VERSION, "mode": "public self-check" if run.settings.public else "full",
+            "seed": run.settings.seed, "device": "cpu", "torch": torch.__version__, "notes": list(sub.notes)}
+    if sub.source is None:
+        return _unloadable(sub.id, sub.problem, info)
+    try:
+        cells = source.read_cells(sub.source)
+    except source.UnreadableSource as error:
+        return _unloadable(sub.id, f"{sub.source.name}: {error}", info)
+    chunks, notes = definitions.select(cells.code)
+    info["notes"] += notes
+    info["markdown"] = cells.markdown
+    functions = [i for i in AUTO_ITEMS if not i.trains]
+    trainers = [i for i in AUTO_ITEMS if i.trains]
+    results = {}
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(_run_job, run, sub.id, functions, chunks, False),
+                pool.submit(_run_job, run, sub.id, trainers, chunks, not run.settings.public)]
+        outcomes = {k: v for job in jobs for k, v in job.result().items()}
+    for item in AUTO_ITEMS:
+        limit = run.settings.train_seconds if item.trains else run.settings.item_seconds
+        try:
+            results[item.id] = judge.judge(item, outcomes[item.id], run.context, limit)
+        except Exception as error:  # a judge bug must cost the batch nothing; report it plainly
+            results[item.id] = ItemResult.error(item.marks, f"the grader failed to judge this item "
+                                                            f"({type(error).__name__}: {error}); please report it")
+        for note in notes:
+            if results[item.id].status in ("error", "fail") and "syntax error" in note:
+                results[item.id].messages.append(f"note: {note}")
+    return SubmissionResult(sub.id, results, [], info)
+
+
+def _unloadable(sub_id, reason, info):
+    items = {item.id: ItemResult.error(item.marks, f"submission could not be loaded: {reason}")
+             for item in AUTO_ITEMS}
+    return SubmissionResult(sub_id, items, ["unloadable"], info)
+
+
+def fingerprint(sub, settings):
+    """Identifies a submission's content and the grading settings, for resuming."""
+    digest = hashlib.sha256(f"{GRADER_VERSION}|{settings.public}|{settings.seed}|{sub.id}".encode())
+    if sub.source is not None and sub.source.exists():
+        digest.update(sub.source.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+class ResultStore:
+    """``results.jsonl`` in the output folder: one line per graded submission, appended as it finishes."""
+
+    def __init__(self, out_dir):
+        self.path = Path(out_dir) / "results.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def load(self):
+        """``{fingerprint: SubmissionResult}`` of earlier runs; unreadable lines are skipped."""
+        done = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    data = json.loads(line)
+                    done[data["fingerprint"]] = SubmissionResult.from_full_json(data["result"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return done
+
+    def append(self, print_, result):
+        with self._lock, open(self.path, "a") as handle:
+            handle.write(json.dumps({"fingerprint": print_, "result": result.full_json()}) + "\n")
+
+
+def grade_all(run, submissions, store=None, progress=None, fresh=False):
+    """Grade ``submissions`` with ``run.settings.workers`` at once; reuses stored results unless ``fresh``."""
+    done = {} if (store is None or fresh) else store.load()
+    results = {}
+
+    def one(sub):
+        print_ = fingerprint(sub, run.settings)
+        if print_ in done:
+            result = done[print_]
+            result.id = sub.id
+            result.info["resumed"] = True
+        else:
+            result = grade_submission(run, sub)
+            if store is not None:
+                store.append(print_, result)
+        if progress:
+            progress(result)
+        return result
+
+    with ThreadPoolExecutor(max(1, run.settings.workers)) as pool:
+        for result in pool.map(one, submissions):
+            results[result.id] = result
+    return [results[s.id] for s in submissions]

@@ -1,0 +1,91 @@
+"""What a grading run produces: per check, per item, per submission (contract section 5)."""
+from dataclasses import asdict, dataclass, field
+
+STATUSES = ("pass", "partial", "fail", "error", "manual")
+
+
+@dataclass
+class Check:
+    """One piece of evidence inside an item: its marks and, when it failed, what differed."""
+    name: str
+    marks: float
+    awarded: float
+    passed: bool
+    expected: str = ""
+    received: str = ""
+    hint: str = ""
+
+    def message(self):
+        if self.passed:
+            return ""
+        parts = [f"{self.name}: lost {self.marks - self.awarded:g} of {self.marks:g}"]
+        if self.expected:
+            parts.append(f"expected {self.expected}")
+        if self.received:
+            parts.append(f"got {self.received}")
+        text = "; ".join(parts)
+        return f"{text}. Hint: {self.hint}" if self.hint else text + "."
+
+
+@dataclass
+class ItemResult:
+    max: float
+    status: str
+    awarded: float = 0.0
+    messages: list = field(default_factory=list)
+    checks: list = field(default_factory=list)   # Check records, for reports
+    details: dict = field(default_factory=dict)  # plain data for reports (timings, curves ...)
+
+    @classmethod
+    def from_checks(cls, max_marks, checks, details=None):
+        awarded = round(min(max_marks, sum(c.awarded for c in checks)), 6)
+        status = "pass" if awarded == max_marks else ("partial" if awarded > 0 else "fail")
+        return cls(max_marks, status, awarded, [c.message() for c in checks if not c.passed], checks, details or {})
+
+    @classmethod
+    def error(cls, max_marks, reason):
+        return cls(max_marks, "error", 0.0, [reason])
+
+    def contract_json(self):
+        return {"awarded": float(self.awarded), "max": float(self.max), "status": self.status,
+                "messages": list(self.messages)}
+
+    def full_json(self):
+        out = self.contract_json()
+        out["checks"] = [asdict(c) for c in self.checks]
+        out["details"] = self.details
+        return out
+
+
+@dataclass
+class SubmissionResult:
+    id: str
+    items: dict                       # item id -> ItemResult
+    flags: list = field(default_factory=list)
+    info: dict = field(default_factory=dict)   # source path, sandbox, timings, load notes
+
+    @property
+    def auto_awarded(self):
+        return round(sum(r.awarded for r in self.items.values()), 6)
+
+    @property
+    def auto_max(self):
+        return round(sum(r.max for r in self.items.values()), 6)
+
+    def contract_json(self, raw_total=None, final_grade=None):
+        return {"id": self.id, "items": {k: v.contract_json() for k, v in self.items.items()},
+                "auto_awarded": float(self.auto_awarded), "auto_max": float(self.auto_max),
+                "raw_total": raw_total, "final_grade": final_grade, "flags": list(self.flags)}
+
+    def full_json(self):
+        return {"id": self.id, "items": {k: v.full_json() for k, v in self.items.items()},
+                "flags": list(self.flags), "info": self.info}
+
+    @classmethod
+    def from_full_json(cls, data):
+        items = {}
+        for item_id, raw in data["items"].items():
+            checks = [Check(**c) for c in raw.get("checks", [])]
+            items[item_id] = ItemResult(raw["max"], raw["status"], raw["awarded"], raw["messages"], checks,
+                                        raw.get("details", {}))
+        return cls(data["id"], items, data.get("flags", []), data.get("info", {}))

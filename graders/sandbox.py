@@ -1,0 +1,97 @@
+"""Start a worker on a job folder: under bubblewrap where it works, else as a plain limited process.
+
+Under bubblewrap the worker has no network, its own PID namespace, a read-only
+view of the system and of the Python environment, the grader's worker code and
+the public scaffold, and one writable folder: the job. The reference solution,
+the hidden checks, reports and other submissions are not mounted at all. Either
+way the environment is scrubbed, stdin is closed, and each item's child gets
+resource limits (``graders.worker``).
+"""
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The only project files a worker may see: its own code and the public scaffold.
+VISIBLE = ["graders/__init__.py", "graders/worker.py", "graders/channel.py", "graders/loader.py",
+           "graders/probes.py", "reference/__init__.py", "reference/scaffold.py"]
+SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/alternatives", "/etc/ld.so.cache",
+               "/etc/ssl", "/etc/localtime"]
+
+
+def _python_dirs():
+    paths = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+             os.path.dirname(os.path.realpath(sys.executable))}
+    return sorted(p for p in paths if p and os.path.exists(p))
+
+
+def _environment(job_dir):
+    return {"PATH": "/usr/bin:/bin", "HOME": str(job_dir), "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT),
+            "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "TMPDIR": str(job_dir)}
+
+
+def bwrap_command(job_dir):
+    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc",
+               "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv"]
+    for path in SYSTEM_DIRS + _python_dirs():
+        if os.path.exists(path):
+            command += ["--ro-bind", path, path]
+    for relative in VISIBLE:
+        command += ["--ro-bind", str(ROOT / relative), str(ROOT / relative)]
+    command += ["--bind", str(job_dir), str(job_dir), "--chdir", str(job_dir)]
+    for key, value in _environment(job_dir).items():
+        command += ["--setenv", key, value]
+    return command
+
+
+@functools.lru_cache(maxsize=None)
+def bwrap_available():
+    """True when bubblewrap is installed and can start a sandbox here; checked once per process."""
+    if not shutil.which("bwrap") or sys.platform != "linux":
+        return False
+    try:
+        probe = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                                "--proc", "/proc", "--dev", "/dev", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+class Sandbox:
+    """How workers are started: ``mode`` is ``"auto"``, ``"bwrap"`` or ``"none"`` (process limits only)."""
+
+    def __init__(self, mode="auto"):
+        if mode == "bwrap" and not bwrap_available():
+            raise RuntimeError("bubblewrap was asked for but cannot start here (install the bubblewrap package)")
+        self.uses_bwrap = mode == "bwrap" or (mode == "auto" and bwrap_available())
+
+    @property
+    def description(self):
+        return "bubblewrap" if self.uses_bwrap else "process limits only"
+
+    def run(self, job_dir, timeout):
+        """Run the worker on ``job_dir`` for at most ``timeout`` seconds; returns a problem or ``""``."""
+        job_dir = Path(job_dir).resolve()
+        worker = [sys.executable, "-m", "graders.worker", str(job_dir)]
+        command = bwrap_command(job_dir) + worker if self.uses_bwrap else worker
+        env = None if self.uses_bwrap else _environment(job_dir)
+        with open(job_dir / "worker.log", "wb") as log:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                       cwd=job_dir, start_new_session=True, close_fds=True)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return f"the submission's worker ran past {timeout:g} s and was stopped"
+        if process.returncode != 0:
+            tail = (job_dir / "worker.log").read_bytes()[-300:].decode("utf-8", "replace").strip()
+            return f"the worker stopped (exit status {process.returncode}) {tail.splitlines()[-1] if tail else ''}"
+        return ""

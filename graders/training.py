@@ -1,0 +1,119 @@
+"""Judge side of the training items: the budget, held-out scoring, and the reference under the same budget.
+
+A trained model comes back as a state dict; it is loaded into the grader's own
+model of the contract's layout and scored by the reference loss (nats per image,
+lower is better) on held-out images, averaged over ``SCORE_DRAWS`` noise draws
+from a fixed seed. The reference is trained here, in the judge, on the same data
+with the same budget.
+"""
+import math
+import threading
+from dataclasses import dataclass
+from unittest import mock
+
+import torch
+
+from reference import vae as reference
+from reference.scaffold import CVAE, VAE, MNISTArgs
+
+BUDGET = {"epochs": 15, "batch_size": 100}   # differs from the defaults, so ignoring args shows
+SCORE_DRAWS = 4
+FULL_SHARE = 0.9      # full marks: at least 90% of the reference's improvement over the untrained model
+PARTIAL_SHARE = 0.5   # half marks: at least 50%
+LABEL_GAP_SHARE = 0.4  # CVAE uses labels: wrong labels cost at least 40% of what they cost the reference
+
+
+def empty_model(conditional):
+    """The contract's layout with default sizes, untrained."""
+    return reference._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
+
+
+def wrong_labels(labels):
+    """Each label moved to a different class, deterministically."""
+    shift = torch.randint(1, 10, labels.shape, generator=torch.Generator().manual_seed(7))
+    return (labels + shift) % 10
+
+
+def held_out_loss(model, conditional, X, Y):
+    """Mean reference loss over ``SCORE_DRAWS`` draws on ``X`` (and labels ``Y`` for a CVAE)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        draws = [(reference.celbo(model, X, Y) if conditional else reference.elbo(model, X)).item()
+                 for _ in range(SCORE_DRAWS)]
+    return sum(draws) / len(draws)
+
+
+def load_state(conditional, state):
+    """``(model, None)`` with ``state`` loaded strictly, or ``(None, reason)``."""
+    model = empty_model(conditional)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError) as error:
+        expected = {k: list(v.shape) for k, v in model.state_dict().items()}
+        got = {k: list(v.shape) for k, v in state.items()}
+        missing = sorted(set(expected) - set(got))
+        unexpected = sorted(set(got) - set(expected))
+        shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+        parts = [f"missing {missing[:4]}" if missing else "", f"unexpected {unexpected[:4]}" if unexpected else "",
+                 "shape of " + ", ".join(f"{k} {got[k]} (expected {expected[k]})" for k in shapes[:3]) if shapes else ""]
+        return None, "; ".join(p for p in parts if p) or str(error).splitlines()[0]
+    return model, None
+
+
+def expected_steps(n_train):
+    """Optimizer steps the budget implies: with and without a last partial batch."""
+    epochs, batch = BUDGET["epochs"], BUDGET["batch_size"]
+    return {epochs * math.ceil(n_train / batch), epochs * (n_train // batch)}
+
+
+@dataclass
+class Baseline:
+    untrained: float
+    trained: float
+    wrong_label_gap: float   # CVAE only: loss with wrong labels minus loss with true labels
+    losses: list             # the reference's training losses, step by step
+    seconds: float
+
+
+class ReferenceBaselines:
+    """The reference trained under the budget, once per run and kind, shared by all submissions."""
+
+    def __init__(self, train, held_out):
+        self.train, self.held_out = train, held_out
+        self._cache, self._lock = {}, threading.Lock()
+
+    def get(self, conditional):
+        with self._lock:
+            if conditional not in self._cache:
+                self._cache[conditional] = self._train(conditional)
+            return self._cache[conditional]
+
+    def _train(self, conditional):
+        import time
+        X, Y = self.train
+        losses = []
+        loss_name = "celbo" if conditional else "elbo"
+        original = getattr(reference, loss_name)
+
+        def recording(*args):
+            value = original(*args)
+            losses.append(value.item())
+            return value
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        try:
+            with mock.patch.object(reference, "get_mnist_data", lambda split="train": (X.clone(), Y.clone())), \
+                    mock.patch.object(reference, loss_name, recording):
+                train = reference.train_mnist_cvae if conditional else reference.train_mnist_vae
+                model = train(**BUDGET)
+        finally:
+            torch.set_num_threads(threads)
+        seconds = time.perf_counter() - started
+        hx, hy = self.held_out
+        trained = held_out_loss(model, conditional, hx, hy)
+        gap = held_out_loss(model, conditional, hx, wrong_labels(hy)) - trained if conditional else 0.0
+        torch.manual_seed(1)
+        untrained = held_out_loss(empty_model(conditional), conditional, hx, hy)
+        return Baseline(untrained, trained, gap, losses, seconds)
