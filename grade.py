@@ -101,9 +101,10 @@ def command_check(args):
         run.close()
     print(f"Self-check of {path} (public checks only; the grader runs more, and trains your models itself)")
     for item_id, item in result.items.items():
-        mark = {"pass": "✔", "partial": "~", "fail": "✘", "error": "✘"}.get(item.status, "?")
-        print(f"{mark} {item_id:<26} {item.status}")
-        for message in item.messages:
+        not_done = any("not done yet" in m for m in item.messages)
+        mark = "…" if not_done else {"pass": "✔", "partial": "~", "fail": "✘", "error": "✘"}.get(item.status, "?")
+        print(f"{mark} {item_id:<26} {'not done yet' if not_done else item.status}")
+        for message in item.messages if not not_done else ():
             print("    " + message.replace("\n", "\n    "))
     for note in result.info.get("notes", []):
         print(f"note: {note}")
@@ -119,7 +120,7 @@ def command_release(args):
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(template_notebook(), out_dir / "A4.ipynb")
     for relative in ("grade.py", "graders", "reference/__init__.py", "reference/scaffold.py",
-                     "reference/selfcheck.py", "reference/notebook.py"):
+                     "reference/selfcheck.py"):
         _copy(ROOT / relative, out_dir / relative)
     written = [out_dir / "A4.ipynb"]
     if args.solution:

@@ -315,24 +315,30 @@ def judge_training(item, outcome, context):
     layout_marks, args_marks, learn_marks, label_marks = (1, 1, 2, 1) if conditional else (2, 2, 6, 0)
     checks, details = [], {"seconds": meta.get("seconds"), "losses": meta.get("losses", [])}
     state = {k[len("state/"):]: v for k, v in t.items() if k.startswith("state/")}
-    model, reason = training.load_state(conditional, state) if state else (None, f"returned {meta.get('returned')}")
+    reason = training.layout_problem(conditional, state) if state else f"returned {meta.get('returned')}"
     kind = "CVAE" if conditional else "VAE"
-    checks.append(Check(f"returns a {kind} of the contract's layout", layout_marks, layout_marks if model else 0,
-                        model is not None, f"the {kind} layout of the handout's table", reason or "",
+    checks.append(Check(f"returns a {kind} of the contract's layout", layout_marks, 0 if reason else layout_marks,
+                        not reason, f"the {kind} layout of the handout's table", reason,
                         "return the trained model, built with Encoder and nn.Sequential as in the table"))
     steps, n = meta.get("steps", 0), meta.get("n_train", 0)
     optimizers = meta.get("optimizers", [])
-    expected = training.expected_steps(n)
+    expected = training.expected_steps(n, context.public)
+    run_budget = training.budget(context.public)
     adam = bool(optimizers) and all(o["class"] == "Adam" and all(abs(lr - 1e-3) < 1e-12 for lr in o["lr"])
                                     for o in optimizers)
-    follows = steps in expected and adam and meta.get("data_calls")
-    received = (f"{steps} optimizer steps with {', '.join(o['class'] + ' lr=' + str(o['lr'][0]) for o in optimizers) or 'no optimizer'}"
-                + ("" if meta.get("data_calls") else "; get_mnist_data() never called"))
+    data_calls = meta.get("data_calls", [])
+    train_split = bool(data_calls) and all(split == "train" for split in data_calls)
+    follows = steps in expected and adam and train_split
+    optimizer_text = ", ".join(f"{o['class']} lr={o['lr'][0]:g}" for o in optimizers) or "no optimizer"
+    received = (f"{steps} optimizer steps with {optimizer_text}"
+                + ("" if data_calls else "; get_mnist_data() never called")
+                + ("" if train_split or not data_calls else f"; get_mnist_data called for {sorted(set(data_calls))}"))
     checks.append(Check("follows args: epochs, batch_size, Adam(lr), data from get_mnist_data()", args_marks,
                         args_marks if follows else 0, bool(follows),
                         f"{' or '.join(str(s) for s in sorted(expected))} steps of Adam(lr=0.001) for epochs="
-                        f"{training.BUDGET['epochs']}, batch_size={training.BUDGET['batch_size']}", received,
-                        "use args = MNISTArgs(**kwargs) for every setting and one optimizer step per minibatch"))
+                        f"{run_budget['epochs']}, batch_size={run_budget['batch_size']}", received,
+                        "use args = MNISTArgs(**kwargs) for every setting, get_mnist_data() (the train split) for "
+                        "the data, and one optimizer step per minibatch"))
     if context.public:
         return ItemResult.from_checks(item.marks, [Check(c.name, c.marks * item.marks / (layout_marks + args_marks),
                                                          c.awarded * item.marks / (layout_marks + args_marks),
@@ -341,6 +347,7 @@ def judge_training(item, outcome, context):
     baseline = context.baselines.get(conditional)
     details["reference_losses"] = baseline.losses
     hx, hy = context.held_out
+    model = None if reason else training.load_state(conditional, state)
     if model is None:
         checks.append(Check("learns: held-out loss", learn_marks, 0, False, "", "", "not judged: no model to score"))
         if conditional:

@@ -66,17 +66,13 @@ class Run:
         if not settings.public:
             hx, hy = scaffold.get_mnist_data("test")
             context.held_out = (hx, hy)
-            context.baselines = training.ReferenceBaselines((X, Y), (hx, hy))
+            context.baselines = training.ReferenceBaselines((X, Y), (hx, hy)).start()
             from reference.notebook import _definitions
             loss_source = "import torch\n\n" + _definitions("reference/vae.py", list(LOSS_FUNCTIONS))
         return cls(settings, Sandbox(settings.sandbox), inputs, context, scaffold.describe_mnist_source(), loss_source)
 
     def close(self):
         shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def _epochs(run):
-    return 2 if run.settings.public else training.BUDGET["epochs"]
 
 
 def _job(run, sub_id, items, chunks, with_losses):
@@ -86,7 +82,7 @@ def _job(run, sub_id, items, chunks, with_losses):
     spec = {"chunks": chunks, "seed": run.settings.seed, "limits": limits, "scratch": str(job_dir / "scratch"),
             "items": [{"id": item.id, "function": item.function,
                        "time_limit": run.settings.train_seconds if item.trains else run.settings.item_seconds,
-                       "params": {"epochs": _epochs(run), "batch_size": training.BUDGET["batch_size"]}}
+                       "params": training.budget(run.settings.public)}
                       for item in items]}
     if with_losses:
         spec["loss_source"] = run.loss_source

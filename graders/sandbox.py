@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The only project files a worker may see: its own code and the public scaffold.
 VISIBLE = ["graders/__init__.py", "graders/worker.py", "graders/channel.py", "graders/loader.py",
            "graders/probes.py", "reference/__init__.py", "reference/scaffold.py"]
-SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/alternatives", "/etc/ld.so.cache",
+SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/alternatives", "/etc/ld.so.cache", "/etc/fonts",
                "/etc/ssl", "/etc/localtime"]
 
 

@@ -8,24 +8,31 @@ with the same budget.
 """
 import math
 import threading
+import time
 from dataclasses import dataclass
 from unittest import mock
 
 import torch
 
-from reference import vae as reference
 from reference.scaffold import CVAE, VAE, MNISTArgs
 
 BUDGET = {"epochs": 15, "batch_size": 100}   # differs from the defaults, so ignoring args shows
+PUBLIC_BUDGET = {"epochs": 2, "batch_size": 100}  # the students' self-check: runs, layout, steps only
 SCORE_DRAWS = 4
 FULL_SHARE = 0.9      # full marks: at least 90% of the reference's improvement over the untrained model
 PARTIAL_SHARE = 0.5   # half marks: at least 50%
 LABEL_GAP_SHARE = 0.4  # CVAE uses labels: wrong labels cost at least 40% of what they cost the reference
 
 
+def _reference():
+    """The reference answers: imported only in full mode (the students' bundle does not ship them)."""
+    from reference import vae
+    return vae
+
+
 def empty_model(conditional):
     """The contract's layout with default sizes, untrained."""
-    return reference._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
+    return _reference()._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
 
 
 def wrong_labels(labels):
@@ -36,6 +43,7 @@ def wrong_labels(labels):
 
 def held_out_loss(model, conditional, X, Y):
     """Mean reference loss over ``SCORE_DRAWS`` draws on ``X`` (and labels ``Y`` for a CVAE)."""
+    reference = _reference()
     torch.manual_seed(0)
     with torch.no_grad():
         draws = [(reference.celbo(model, X, Y) if conditional else reference.elbo(model, X)).item()
@@ -43,26 +51,44 @@ def held_out_loss(model, conditional, X, Y):
     return sum(draws) / len(draws)
 
 
+def budget(public):
+    """The keyword arguments the grader passes to ``train_mnist_*``."""
+    return PUBLIC_BUDGET if public else BUDGET
+
+
+def expected_shapes(conditional, args=MNISTArgs()):
+    """Parameter names and shapes of the contract's layout (the handout's table)."""
+    extra = 10 if conditional else 0
+    hidden, latent, pixels = args.hidden_dim, args.latent_dim, args.input_dim
+    return {"encoder.features.0.weight": [hidden, pixels + extra], "encoder.features.0.bias": [hidden],
+            "encoder.mu.weight": [latent, hidden], "encoder.mu.bias": [latent],
+            "encoder.logvar.weight": [latent, hidden], "encoder.logvar.bias": [latent],
+            "decoder.0.weight": [hidden, latent + extra], "decoder.0.bias": [hidden],
+            "decoder.2.weight": [pixels, hidden], "decoder.2.bias": [pixels]}
+
+
+def layout_problem(conditional, state):
+    """Why the state dict ``state`` does not fit the contract's layout, or ``""``."""
+    expected = expected_shapes(conditional)
+    got = {k: list(v.shape) for k, v in state.items()}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+    parts = [f"missing {missing[:4]}" if missing else "", f"unexpected {unexpected[:4]}" if unexpected else "",
+             "shape of " + ", ".join(f"{k} {got[k]} (expected {expected[k]})" for k in shapes[:3]) if shapes else ""]
+    return "; ".join(p for p in parts if p)
+
+
 def load_state(conditional, state):
-    """``(model, None)`` with ``state`` loaded strictly, or ``(None, reason)``."""
+    """The grader's own model of the contract's layout with ``state`` loaded (full mode)."""
     model = empty_model(conditional)
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, KeyError) as error:
-        expected = {k: list(v.shape) for k, v in model.state_dict().items()}
-        got = {k: list(v.shape) for k, v in state.items()}
-        missing = sorted(set(expected) - set(got))
-        unexpected = sorted(set(got) - set(expected))
-        shapes = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
-        parts = [f"missing {missing[:4]}" if missing else "", f"unexpected {unexpected[:4]}" if unexpected else "",
-                 "shape of " + ", ".join(f"{k} {got[k]} (expected {expected[k]})" for k in shapes[:3]) if shapes else ""]
-        return None, "; ".join(p for p in parts if p) or str(error).splitlines()[0]
-    return model, None
+    model.load_state_dict(state, strict=True)
+    return model
 
 
-def expected_steps(n_train):
+def expected_steps(n_train, public=False):
     """Optimizer steps the budget implies: with and without a last partial batch."""
-    epochs, batch = BUDGET["epochs"], BUDGET["batch_size"]
+    epochs, batch = budget(public)["epochs"], budget(public)["batch_size"]
     return {epochs * math.ceil(n_train / batch), epochs * (n_train // batch)}
 
 
@@ -82,6 +108,11 @@ class ReferenceBaselines:
         self.train, self.held_out = train, held_out
         self._cache, self._lock = {}, threading.Lock()
 
+    def start(self):
+        """Train both baselines in a background thread, while the first workers run."""
+        threading.Thread(target=lambda: [self.get(c) for c in (False, True)], daemon=True).start()
+        return self
+
     def get(self, conditional):
         with self._lock:
             if conditional not in self._cache:
@@ -89,7 +120,7 @@ class ReferenceBaselines:
             return self._cache[conditional]
 
     def _train(self, conditional):
-        import time
+        reference = _reference()
         X, Y = self.train
         losses = []
         loss_name = "celbo" if conditional else "elbo"

@@ -20,11 +20,15 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
-import torch
+import matplotlib
 
-from graders import channel, loader, probes
-from reference import scaffold
+matplotlib.use("Agg")
+import matplotlib.pyplot  # noqa: E402,F401 - imported once here so each child's import of it is free
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from graders import channel, loader, probes  # noqa: E402
+from reference import scaffold  # noqa: E402
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20

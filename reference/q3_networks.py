@@ -56,15 +56,15 @@ def make_classifier(activation="sigmoid", hidden_layers=1, hidden_units=4, seed=
 def train_classifier(net, X, labels, epochs=200, batch_size=32, lr=1e-2, seed=1, on_epoch=None):
     """Mean binary cross-entropy, RMSProp(lr, alpha=0.9 as Flux's rho); calls ``on_epoch(epoch, net)``."""
     generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.RMSprop(net.parameters(), lr=lr, alpha=0.9)
+    rmsprop = torch.optim.RMSprop(net.parameters(), lr=lr, alpha=0.9)
     loss_fn = nn.BCELoss()
     if on_epoch:
         on_epoch(0, net)
     for epoch in range(1, epochs + 1):
         for rows in torch.randperm(len(X), generator=generator).split(batch_size):
-            optimiser.zero_grad()
+            rmsprop.zero_grad()
             loss_fn(net(X[rows]).squeeze(1), labels[rows]).backward()
-            optimiser.step()
+            rmsprop.step()
         if on_epoch:
             on_epoch(epoch, net)
     return net

@@ -45,8 +45,8 @@ def _self_check_inputs():
 def _tiny_model(model_class, condition_dim=0):
     """A small model of the scaffold's classes, 6 binary images and their labels."""
     torch.manual_seed(0)
-    encoder = Encoder(nn.Sequential(nn.Linear(784 + condition_dim, 8), nn.Tanh()), 8, 4)
-    model = model_class(encoder, nn.Sequential(nn.Linear(4 + condition_dim, 784), nn.Sigmoid()))
+    small = Encoder(nn.Sequential(nn.Linear(784 + condition_dim, 8), nn.Tanh()), 8, 4)
+    model = model_class(small, nn.Sequential(nn.Linear(4 + condition_dim, 784), nn.Sigmoid()))
     return model, (torch.rand(6, 784) > 0.5).float(), torch.arange(6) % 10
 
 
