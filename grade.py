@@ -142,7 +142,8 @@ def _copy(source, target):
 
 def command_validate(args):
     from graders.validate import validate
-    return 0 if validate(workers=args.workers or max(1, (os.cpu_count() or 2) // 2), echo=print) else 1
+    workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
+    return 0 if validate(workers=workers, echo=print, repeat=args.repeat) else 1
 
 
 def command_figures(args):
@@ -197,6 +198,8 @@ def build_parser():
                                    description="Grade the reference, the released template, the mutant catalogue "
                                                "and the correct variants; exit 0 only if every expectation holds.")
     validate.add_argument("--workers", type=int, default=0, metavar="N", help="submissions graded at once")
+    validate.add_argument("--repeat", type=int, default=1, metavar="R",
+                          help="grade everything R times and require identical marks (determinism)")
     validate.set_defaults(handler=command_validate)
 
     figures = commands.add_parser("figures", help="write the Q1/Q2 tables and the Q3 and Q5(d) plots",

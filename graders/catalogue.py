@@ -283,6 +283,10 @@ VARIANTS = [
 ]
 
 CASES = MUTANTS + VARIANTS
+# submissions/mistakes/A4.py: the example a newcomer grades, two mistakes of the catalogue at once.
+EXAMPLE_MISTAKES = Case("typical mistakes", None, {
+    **next(c for c in MUTANTS if c.name == "kl: sums over the batch").replacements,
+    **next(c for c in MUTANTS if c.name == "reconstruct: std = exp(logvar)").replacements})
 
 
 def replace_functions(code, replacements):

@@ -22,7 +22,7 @@ import torch
 from graders import cases, channel, definitions, discover, judge, source, training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
-from graders.sandbox import Sandbox
+from graders.sandbox import UNPRIVILEGED_UID, Sandbox
 from reference import scaffold
 
 GRADER_VERSION = "0.1.0"
@@ -78,7 +78,8 @@ class Run:
 def _job(run, sub_id, items, chunks, with_losses):
     """Write a job folder for ``items`` and return its path."""
     job_dir = Path(tempfile.mkdtemp(prefix=f"job-{sub_id[:20].replace('/', '_')}-", dir=run.scratch))
-    limits = {"memory_mb": run.settings.memory_mb, "file_mb": 16, "processes": 64}
+    limits = {"memory_mb": run.settings.memory_mb, "file_mb": 16, "processes": 64,
+              "run_as": UNPRIVILEGED_UID if run.sandbox.uses_bwrap else None}
     spec = {"chunks": chunks, "seed": run.settings.seed, "limits": limits, "scratch": str(job_dir / "scratch"),
             "items": [{"id": item.id, "function": item.function,
                        "time_limit": run.settings.train_seconds if item.trains else run.settings.item_seconds,

@@ -37,15 +37,33 @@ def _environment(job_dir):
             "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "TMPDIR": str(job_dir)}
 
 
+UNPRIVILEGED_UID = 65534  # "nobody": each item's child runs as this user when the grader runs as root
+
+
+def _namespaces():
+    """As root: every namespace but the user one, so that children can drop to ``nobody`` (whose
+    process count the kernel limits); the worker keeps only the capabilities to do so. Otherwise
+    bubblewrap's own user namespace."""
+    if os.geteuid() == 0:
+        return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                "--cap-add", "CAP_CHOWN", "--cap-add", "CAP_FOWNER"]
+    return ["--unshare-all"]
+
+
 def bwrap_command(job_dir):
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--proc", "/proc",
+    command = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc",
                "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv"]
-    for path in SYSTEM_DIRS + _python_dirs():
-        if os.path.exists(path):
-            command += ["--ro-bind", path, path]
-    for relative in VISIBLE:
-        command += ["--ro-bind", str(ROOT / relative), str(ROOT / relative)]
-    command += ["--bind", str(job_dir), str(job_dir), "--chdir", str(job_dir)]
+    binds = [("--ro-bind", p) for p in SYSTEM_DIRS + _python_dirs() if os.path.exists(p)]
+    binds += [("--ro-bind", str(ROOT / relative)) for relative in VISIBLE] + [("--bind", str(job_dir))]
+    # Folders above the mounts: traversable by the unprivileged children (bubblewrap would make them 0700).
+    parents = sorted({str(parent) for _, path in binds for parent in Path(path).parents if str(parent) != "/"},
+                     key=lambda p: p.count("/"))
+    for parent in parents:
+        command += ["--perms", "0755", "--dir", parent]
+    for kind, path in binds:
+        command += [kind, path, path]
+    command += ["--chdir", str(job_dir)]
     for key, value in _environment(job_dir).items():
         command += ["--setenv", key, value]
     return command

@@ -55,12 +55,19 @@ def grade_batch(folder, workers, settings=None):
         run.close()
 
 
-def validate(workers=1, echo=print):
-    """Grade everything once; print one line per case; True when every expectation holds."""
+def validate(workers=1, echo=print, repeat=1):
+    """Grade everything ``repeat`` times; print one line per case; True when every expectation holds
+    and every run gave the same marks."""
     with tempfile.TemporaryDirectory(prefix="a4-validate-") as folder:
         expected = write_batch(folder)
-        results = grade_batch(folder, workers)
+        runs = [grade_batch(folder, workers) for _ in range(repeat)]
+    results = runs[0]
     failures = 0
+    for sub_id in expected:
+        marks = [{k: v.awarded for k, v in run[sub_id].items.items()} for run in runs]
+        if any(m != marks[0] for m in marks[1:]):
+            failures += 1
+            echo(f"BAD {sub_id}: marks differ between runs: {marks}")
     for sub_id, expectation in expected.items():
         result = results[sub_id]
         found = problems(expectation, result)
@@ -71,5 +78,6 @@ def validate(workers=1, echo=print):
             echo(f"      {problem}")
     mutants = sum(1 for e in expected.values() if e not in ("full", "zero"))
     echo(f"{len(expected) - failures}/{len(expected)} expectations hold ({mutants} mutants, "
-         f"{len(expected) - mutants - 2} correct variants, reference, template)")
+         f"{len(expected) - mutants - 2} correct variants, reference, template)"
+         + (f"; marks identical over {repeat} runs" if repeat > 1 and not failures else ""))
     return failures == 0

@@ -16,6 +16,7 @@ import resource
 import select
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -45,14 +46,25 @@ def _virtual_memory_bytes():
         return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def drop_privileges(uid, scratch):
+    """Become ``uid`` (with no groups) so that RLIMIT_NPROC applies; ``scratch`` stays writable."""
+    os.chown(scratch, uid, uid)
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def apply_limits(limits):
-    """Resource limits for a child: CPU seconds, address space, files written, open files, processes."""
+    """Resource limits for a child: CPU seconds, address space, files written, open files, processes.
+
+    The kernel ignores RLIMIT_NPROC for root: a child still running as root (no sandbox) is bounded
+    only by its time limit and the kill of its process group."""
     _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]) + 1)
     _limit(resource.RLIMIT_AS, _virtual_memory_bytes() + limits["memory_mb"] * 2**20)
     _limit(resource.RLIMIT_FSIZE, limits["file_mb"] * 2**20)
     _limit(resource.RLIMIT_NOFILE, 256)
     _limit(resource.RLIMIT_CORE, 0)
-    if os.geteuid() != 0:  # root ignores RLIMIT_NPROC; the sandbox's PID namespace bounds it there
+    if os.geteuid() != 0:
         _limit(resource.RLIMIT_NPROC, limits["processes"])
 
 
@@ -76,6 +88,9 @@ def _child(job, item, inputs, result_fd, output_fd):
         scratch.mkdir(parents=True, exist_ok=True)
         os.chdir(scratch)
         os.environ.update(HOME=str(scratch), TMPDIR=str(scratch))
+        tempfile.tempdir = str(scratch)
+        if job["limits"].get("run_as") is not None and os.geteuid() == 0:
+            drop_privileges(job["limits"]["run_as"], scratch)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         apply_limits(job["limits"] | {"cpu_seconds": item["time_limit"]})
         torch.manual_seed(job["seed"])
@@ -162,6 +177,9 @@ def main(job_dir):
     inputs = channel.load_inputs(job_dir / "inputs.safetensors")
     out = job_dir / "out"
     out.mkdir(exist_ok=True)
+    if job["limits"].get("run_as") is not None and os.geteuid() == 0:
+        job_dir.chmod(0o711)  # children (another user) may pass through, not list, read or write
+        out.chmod(0o700)
     for item in job["items"]:
         record, frame = run_item(job, item, inputs)
         (out / f"{item['id']}.frame").write_bytes(frame)

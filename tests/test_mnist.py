@@ -72,7 +72,7 @@ def test_cli_reports_a_bad_mnist_folder_in_one_line(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "missing" in done.stderr and "Traceback" not in done.stderr
 
 
-FASHION = "/usr/share/dataset-fashion-mnist"
+FASHION = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist
 
 
 @pytest.mark.skipif(not os.path.isdir(FASHION), reason="Debian's dataset-fashion-mnist is not installed")
