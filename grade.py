@@ -61,7 +61,8 @@ def command_grade(args):
             raise UserError(str(error)) from None
         if not submissions:
             raise UserError(f"{args.path}: no submissions found")
-        run = pipeline.Run.prepare(_settings(args, workers=args.workers or max(1, (os.cpu_count() or 2) // 2)))
+        run = pipeline.Run.prepare(_settings(args, workers=args.workers or max(1, (os.cpu_count() or 2) // 2),
+                                             item_seconds=args.time_limit, train_seconds=args.train_time_limit))
         if not args.json:
             print(f"Grading {len(submissions)} submission(s) from {args.path}; sandbox: {run.sandbox.description}; "
                   f"data: {run.data_source}", file=sys.stderr)
@@ -176,6 +177,10 @@ def build_parser():
     grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
                        help="bubblewrap isolation: auto (use it when it works), bwrap (require it), none")
     grade.add_argument("--fresh", action="store_true", help="grade again even if results are stored")
+    grade.add_argument("--time-limit", type=float, default=30, metavar="S",
+                       help="seconds each function item may run (default 30)")
+    grade.add_argument("--train-time-limit", type=float, default=120, metavar="S",
+                       help="seconds each training item may run (default 120)")
     grade.add_argument("-v", "--verbose", action="store_true", help="print every lost mark's reason")
     grade.set_defaults(handler=command_grade)
 

@@ -135,7 +135,8 @@ def judge_scalar(item, outcome, context):
         if value_check.passed and not (received is not None and received.numel() == 1
                                        and _close(received.reshape(()), expected, rtol=1e-3, atol=1e-3)):
             hint = _diagnose(mistakes, args, expected, received) or (
-                "got NaN or inf: check the argument order and the logs" if received is not None and received.numel() == 1
+                "got NaN or inf: check for log(0), exp overflow or swapped arguments" if received is not None
+                and received.numel() == 1
                 and not torch.isfinite(received).all() else "compare your formula with the contract's")
             value_check = Check("value on fixed inputs", 3, 0, False, f"{expected.item():.6g} for {shape_text}",
                                 _fmt(received) if received is not None else _type_text(meta), hint)
@@ -151,8 +152,9 @@ def judge_scalar(item, outcome, context):
                                    f"gradients with respect to {names[0]}" + (" and logvar" if is_kl else ""),
                                    "none or wrong ones", "compute with torch operations on the inputs; "
                                    "no .item(), numpy or .detach() inside")
-    if not value_check.passed:
-        grad_check = Check("gradients flow to the inputs", 0.5, 0, False, "", "", "not judged: the value is wrong")
+    if not value_check.passed:  # the form of a wrong value earns nothing
+        scalar_check = Check(scalar_check.name, 0.5, 0, False, "", "", "not judged: the value is wrong")
+        grad_check = Check(grad_check.name, 0.5, 0, False, "", "", "not judged: the value is wrong")
     checks = [value_check, scalar_check] + ([] if context.public else [grad_check])
     if context.public:  # the public check has one case and no gradient check: scale to the item's marks
         checks = [Check(c.name, c.marks * item.marks / 3.5, c.awarded * item.marks / 3.5, c.passed, c.expected,
@@ -306,10 +308,13 @@ def judge_loss(item, outcome, context):
     checks.append(Check("value: kl - loglik on one reconstruction", value_marks, value_marks if value_ok else 0, value_ok,
                         expected_text, _fmt(received) if received is not None else _type_text(out), hint))
     scalar_ok = out.get("type") == "tensor" and out.get("shape") == [] and out.get("requires_grad", False)
-    checks.append(Check("returns a 0-dim tensor that carries gradients", scalar_marks, scalar_marks if scalar_ok else 0,
-                        scalar_ok,
-                        "a 0-dim tensor with requires_grad", _type_text(out),
-                        "no .item() or float(): training needs loss.backward()"))
+    if value_ok:
+        checks.append(Check("returns a 0-dim tensor that carries gradients", scalar_marks,
+                            scalar_marks if scalar_ok else 0, scalar_ok, "a 0-dim tensor with requires_grad",
+                            _type_text(out), "no .item() or float(): training needs loss.backward()"))
+    else:  # the form of a wrong value earns nothing
+        checks.append(Check("returns a 0-dim tensor that carries gradients", scalar_marks, 0, False, "", "",
+                            "not judged: the value is wrong"))
     return ItemResult.from_checks(item.marks, checks)
 
 
@@ -401,8 +406,13 @@ def judge(item, outcome, context, time_limit):
         return ItemResult.error(item.marks, describe_failure(outcome, item.function, time_limit))
     if "error" in outcome.meta:
         message = outcome.meta["error"]
-        if outcome.meta.get("exception") == "NotImplementedError":
+        exception = outcome.meta.get("exception")
+        if exception == "NotImplementedError":
             return ItemResult(item.marks, "fail", 0.0, [f"{item.function} is not done yet (NotImplementedError)"])
+        if exception == "SystemExit":
+            message = f"{item.function} called sys.exit() ({message})"
+        elif exception == "MemoryError" or "can't allocate memory" in message or "DefaultCPUAllocator" in message:
+            message = f"{item.function} ran out of memory (the grader allows 2 GB): {message[:200]}"
         text = f"{item.function}: {message}" if not message.startswith(item.function) else message
         if outcome.meta.get("traceback", "").strip() not in ("", message.strip()):
             text += "\n" + outcome.meta["traceback"]

@@ -36,7 +36,7 @@ class Settings:
     workers: int = 1                 # submissions graded at once (each runs two worker processes)
     item_seconds: float = 30.0       # limit per function item
     train_seconds: float = 120.0     # limit per training item
-    memory_mb: int = 3072            # address space a child may add beyond the loaded worker
+    memory_mb: int = 2048            # address space a child may add beyond the loaded worker
     seed: int = 1                    # torch/numpy/random seed in every child
     train_rows: int = 4000           # training images the grader hands to train_mnist_*
     keep_jobs: bool = False          # keep job folders (for debugging)
@@ -102,16 +102,17 @@ def _outcomes(job_dir, items, problem):
         if not record_path.exists():
             outcomes[item.id] = judge.Outcome(failure=problem or "the worker stopped before reaching this item")
             continue
+        record = json.loads(record_path.read_text())
+        frame = frame_path.read_bytes() if frame_path.exists() else b""
+        if not frame:  # the child ended without replying: judge.describe_failure says how
+            outcomes[item.id] = judge.Outcome(record=record)
+            continue
         try:
-            record = json.loads(record_path.read_text())
-            tensors, meta = channel.decode(frame_path.read_bytes())
+            tensors, meta = channel.decode(frame)
         except channel.BadFrame as error:
-            outcomes[item.id] = judge.Outcome(record=record, failure="")
-            outcomes[item.id].meta = {}
-            if record.get("frame_too_large"):
-                outcomes[item.id].failure = f"{item.function} returned more data than the grader accepts"
-            elif not record.get("timed_out") and record.get("exit_code", 0) == 0:
-                outcomes[item.id].failure = f"{item.function}: {error}"
+            reason = ("returned more data than the grader accepts" if record.get("frame_too_large")
+                      else f"sent back a malformed result ({error})")
+            outcomes[item.id] = judge.Outcome(record=record, failure=f"{item.function} {reason}")
             continue
         outcomes[item.id] = judge.Outcome(tensors, meta, record)
     return outcomes

@@ -47,7 +47,7 @@ def _namespaces():
     if os.geteuid() == 0:
         return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
                 "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-                "--cap-add", "CAP_CHOWN", "--cap-add", "CAP_FOWNER"]
+                "--cap-add", "CAP_CHOWN", "--cap-add", "CAP_FOWNER", "--cap-add", "CAP_KILL"]
     return ["--unshare-all"]
 
 
