@@ -6,6 +6,7 @@
   python grade.py release OUT_DIR [--solution FILE]
   python grade.py validate
   python grade.py figures [OUT_DIR]
+  python grade.py gradescope [--root /autograder]
 
 Run any command with --help for its options. Errors print one line; --debug
 shows the traceback.
@@ -50,9 +51,27 @@ def _progress_printer(total, quiet):
     return update, bar.close
 
 
+def _reporter(args, run, out_dir, ids):
+    from datetime import datetime
+    from graders import report, scoring, written
+    marks_path = Path(args.written) if args.written else out_dir / "written_marks.csv"
+    try:
+        marks = written.read_marks(marks_path, set(ids))
+    except written.MarksError as error:
+        raise UserError(f"{error} (nothing was changed; fix the file and run again)") from None
+    written.write_marks_file(marks_path, ids)
+    deadline = None
+    if args.deadline:
+        try:
+            deadline = datetime.fromisoformat(args.deadline)
+        except ValueError:
+            raise UserError(f"--deadline {args.deadline!r}: expected a date and time like 2022-12-08T23:59") from None
+    bins = scoring.Bins(inclusive=args.boundary == "inclusive")
+    return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.context.held_out), marks_path
+
+
 def command_grade(args):
     from graders import discover, pipeline
-    from graders.scoring import contract_document
     out_dir = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
@@ -63,18 +82,20 @@ def command_grade(args):
             raise UserError(f"{args.path}: no submissions found")
         run = pipeline.Run.prepare(_settings(args, workers=args.workers or max(1, (os.cpu_count() or 2) // 2),
                                              item_seconds=args.time_limit, train_seconds=args.train_time_limit))
-        if not args.json:
-            print(f"Grading {len(submissions)} submission(s) from {args.path}; sandbox: {run.sandbox.description}; "
-                  f"data: {run.data_source}", file=sys.stderr)
-        progress, finish = _progress_printer(len(submissions), args.json)
         try:
-            results = pipeline.grade_all(run, submissions, pipeline.ResultStore(out_dir), progress, args.fresh)
+            reporter, marks_path = _reporter(args, run, out_dir, [s.id for s in submissions])
+            if not args.json:
+                print(f"Grading {len(submissions)} submission(s) from {args.path}; sandbox: "
+                      f"{run.sandbox.description}; data: {run.data_source}", file=sys.stderr)
+            progress, finish = _progress_printer(len(submissions), args.json)
+            store = pipeline.ResultStore(out_dir)
+            try:
+                results = pipeline.grade_all(run, submissions, store, progress, args.fresh)
+            finally:
+                finish()
+            document = reporter.write_all(results, store.models)
         finally:
-            finish()
             run.close()
-    document = contract_document(results)
-    (out_dir / "results.json").write_text(json.dumps(
-        {"submissions": [dict(r.contract_json(), **{"details": r.full_json()}) for r in results]}, indent=1))
     if args.json:
         print(json.dumps(document))
         return 0
@@ -84,7 +105,35 @@ def command_grade(args):
             for item_id, item in result.items.items():
                 for message in item.messages:
                     print(f"    {item_id}: {message}")
-    print(f"Results: {out_dir / 'results.json'}", file=sys.stderr)
+    print(f"Reports: {out_dir / 'index.html'} (one page per student); gradebook: {out_dir / 'grades.csv'}; "
+          f"written marks: {marks_path}", file=sys.stderr)
+    return 0
+
+
+def command_gradescope(args):
+    """Gradescope's autograder layout: ROOT/submission in, ROOT/results/results.json out."""
+    from graders import discover, pipeline
+    root = Path(args.root)
+    with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
+        try:
+            submission = discover.discover(root / "submission", Path(scratch))[0]
+        except discover.SubmissionError as error:
+            raise UserError(str(error)) from None
+        submission.id = "submission"
+        run = pipeline.Run.prepare(_settings(args))
+        try:
+            result = pipeline.grade_submission(run, submission)
+        finally:
+            run.close()
+    tests = [{"name": f"{item_id} ({result.items[item_id].status})", "score": item.awarded, "max_score": item.max,
+              "status": "passed" if item.awarded == item.max else "failed", "output": "\n".join(item.messages)}
+             for item_id, item in result.items.items()]
+    document = {"score": result.auto_awarded, "visibility": "visible", "stdout_visibility": "hidden",
+                "output": f"Auto-graded items: {result.auto_awarded:g}/{result.auto_max:g}. Written items "
+                          f"(60 marks) are marked by a TA.", "tests": tests}
+    (root / "results").mkdir(parents=True, exist_ok=True)
+    (root / "results" / "results.json").write_text(json.dumps(document, indent=1))
+    print(f"Wrote {root / 'results' / 'results.json'}: {result.auto_awarded:g}/{result.auto_max:g}")
     return 0
 
 
@@ -177,6 +226,12 @@ def build_parser():
     grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
                        help="bubblewrap isolation: auto (use it when it works), bwrap (require it), none")
     grade.add_argument("--fresh", action="store_true", help="grade again even if results are stored")
+    grade.add_argument("--written", metavar="CSV", help="the TA's written marks (default: OUT/written_marks.csv, "
+                                                         "written pre-filled on every run, entries kept)")
+    grade.add_argument("--deadline", metavar="WHEN", help="submissions modified after this (e.g. 2022-12-08T23:59) "
+                                                          "are late and score 0")
+    grade.add_argument("--boundary", choices=("inclusive", "exclusive"), default="inclusive",
+                       help="whether a raw total equal to a bin's lower bound reaches it (default inclusive)")
     grade.add_argument("--time-limit", type=float, default=30, metavar="S",
                        help="seconds each function item may run (default 30)")
     grade.add_argument("--train-time-limit", type=float, default=120, metavar="S",
@@ -206,6 +261,13 @@ def build_parser():
     validate.add_argument("--repeat", type=int, default=1, metavar="R",
                           help="grade everything R times and require identical marks (determinism)")
     validate.set_defaults(handler=command_validate)
+
+    gradescope = commands.add_parser("gradescope", help="run as a Gradescope autograder",
+                                     description="Grade ROOT/submission and write ROOT/results/results.json in "
+                                                 "Gradescope's format (ROOT defaults to /autograder).")
+    gradescope.add_argument("--root", default="/autograder", help="Gradescope's autograder folder")
+    gradescope.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto", help=argparse.SUPPRESS)
+    gradescope.set_defaults(handler=command_gradescope)
 
     figures = commands.add_parser("figures", help="write the Q1/Q2 tables and the Q3 and Q5(d) plots",
                                   description="Write every table and plot the written questions ask about.")

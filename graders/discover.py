@@ -4,9 +4,12 @@ Batch layouts (contract section 1): ``<id>.ipynb``, ``<id>.py``, a folder
 ``<id>/`` holding one of those, a ``.zip`` of such a folder, and Moodle/eClass
 "download all" folders ``<Full Name>_<number>_assignsubmission_file_/``.
 """
+import os
 import re
+import time
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 SOURCE_SUFFIXES = (".ipynb", ".py")
@@ -27,6 +30,13 @@ class Submission:
     origin: Path                 # what the user handed in (file, folder or zip)
     notes: list = field(default_factory=list)
     problem: str = ""            # why nothing can be graded, when source is None
+
+    @property
+    def submitted_at(self):
+        """The source file's modification time (Moodle's download keeps submission times), ISO text."""
+        if self.source is None or not self.source.exists():
+            return ""
+        return datetime.fromtimestamp(self.source.stat().st_mtime).isoformat(timespec="seconds")
 
 
 def submission_id(path):
@@ -77,6 +87,11 @@ def extract_zip(path, into):
                 if not target.is_relative_to(into.resolve()):
                     raise SubmissionError(f"{path.name}: zip entry {member.filename!r} points outside the archive")
             archive.extractall(into)
+            for member in members:  # keep the archive's times: they are the submission times
+                target = into / member.filename
+                if target.exists() and not member.is_dir():
+                    stamp = time.mktime(member.date_time + (0, 0, -1))
+                    os.utime(target, (stamp, stamp))
     except zipfile.BadZipFile as error:
         raise SubmissionError(f"{path.name}: not a readable zip ({error})") from None
 

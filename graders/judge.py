@@ -357,7 +357,6 @@ def judge_training(item, outcome, context):
                                                          c.passed, c.expected, c.received, c.hint)
                                                    for c in checks], details)
     baseline = context.baselines.get(conditional)
-    details["reference_losses"] = baseline.losses
     hx, hy = context.held_out
     model = None if reason else training.load_state(conditional, state)
     if model is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from graders import cases, channel, definitions, discover, judge, source, training
+from graders import cases, channel, definitions, discover, judge, policies, source, training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
 from graders.sandbox import UNPRIVILEGED_UID, Sandbox
@@ -51,6 +51,7 @@ class Run:
     context: judge.Context
     data_source: str
     loss_source: str = ""
+    template_imports: set = field(default_factory=set)  # the template's imports (full mode), for the flag
     scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="a4-grade-")))
 
     @classmethod
@@ -67,9 +68,14 @@ class Run:
             hx, hy = scaffold.get_mnist_data("test")
             context.held_out = (hx, hy)
             context.baselines = training.ReferenceBaselines((X, Y), (hx, hy)).start()
-            from reference.notebook import _definitions
+            from reference.notebook import _definitions, template_notebook
             loss_source = "import torch\n\n" + _definitions("reference/vae.py", list(LOSS_FUNCTIONS))
-        return cls(settings, Sandbox(settings.sandbox), inputs, context, scaffold.describe_mnist_source(), loss_source)
+            template_imports = policies.imports_of(
+                [("", c.source) for c in template_notebook().cells if c.cell_type == "code"])
+        else:
+            template_imports = set()
+        return cls(settings, Sandbox(settings.sandbox), inputs, context, scaffold.describe_mnist_source(),
+                   loss_source, template_imports)
 
     def close(self):
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -130,7 +136,8 @@ def _run_job(run, sub_id, items, chunks, with_losses):
 
 def grade_submission(run, sub):
     """Grade one ``discover.Submission``; never raises for anything the submission did."""
-    info = {"source": str(sub.source or sub.origin), "sandbox": run.sandbox.description, "data": run.data_source,
+    info = {"source": str(sub.source or sub.origin), "submitted_at": sub.submitted_at,
+            "sandbox": run.sandbox.description, "data": run.data_source,
             "grader_version": GRADER_VERSION, "mode": "public self-check" if run.settings.public else "full",
             "seed": run.settings.seed, "device": "cpu", "torch": torch.__version__, "notes": list(sub.notes)}
     if sub.source is None:
@@ -142,6 +149,7 @@ def grade_submission(run, sub):
     chunks, notes = definitions.select(cells.code)
     info["notes"] += notes
     info["markdown"] = cells.markdown
+    flags = [flag for flag in [policies.import_flag(cells.code, run.template_imports)] if flag and run.template_imports]
     functions = [i for i in AUTO_ITEMS if not i.trains]
     trainers = [i for i in AUTO_ITEMS if i.trains]
     results = {}
@@ -159,7 +167,12 @@ def grade_submission(run, sub):
         for note in notes:
             if results[item.id].status in ("error", "fail") and "syntax error" in note:
                 results[item.id].messages.append(f"note: {note}")
-    return SubmissionResult(sub.id, results, [], info)
+    models = {}
+    for item in trainers:
+        state = {k[len("state/"):]: v for k, v in outcomes[item.id].tensors.items() if k.startswith("state/")}
+        if state and not training.layout_problem(item.id == "q5.train", state):
+            models[item.id] = state
+    return SubmissionResult(sub.id, results, flags, info, models)
 
 
 def _unloadable(sub_id, reason, info):
@@ -181,6 +194,7 @@ class ResultStore:
 
     def __init__(self, out_dir):
         self.path = Path(out_dir) / "results.jsonl"
+        self.models_dir = Path(out_dir) / "models"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
@@ -197,8 +211,22 @@ class ResultStore:
         return done
 
     def append(self, print_, result):
-        with self._lock, open(self.path, "a") as handle:
-            handle.write(json.dumps({"fingerprint": print_, "result": result.full_json()}) + "\n")
+        """Record ``result``; its trained models go to ``models/<fingerprint>-<item>.safetensors``."""
+        with self._lock:
+            for item_id, state in result.models.items():
+                self.models_dir.mkdir(exist_ok=True)
+                channel.save_inputs(state, self.models_dir / f"{print_}-{item_id}.safetensors")
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps({"fingerprint": print_, "result": result.full_json()}) + "\n")
+
+    def models(self, result):
+        """``{item id: state dict}`` stored for ``result`` (by its fingerprint)."""
+        if result.models:
+            return result.models
+        found = {}
+        for path in self.models_dir.glob(f"{result.info.get('fingerprint', '?')}-*.safetensors"):
+            found[path.name[len(result.info["fingerprint"]) + 1:-len(".safetensors")]] = channel.load_inputs(path)
+        return found
 
 
 def grade_all(run, submissions, store=None, progress=None, fresh=False):
@@ -214,8 +242,10 @@ def grade_all(run, submissions, store=None, progress=None, fresh=False):
             result.info["resumed"] = True
         else:
             result = grade_submission(run, sub)
+            result.info["fingerprint"] = print_
             if store is not None:
                 store.append(print_, result)
+                result.models = {}  # on disk now; reports read them back one student at a time
         if progress:
             progress(result)
         return result

@@ -63,6 +63,7 @@ class SubmissionResult:
     items: dict                       # item id -> ItemResult
     flags: list = field(default_factory=list)
     info: dict = field(default_factory=dict)   # source path, sandbox, timings, load notes
+    models: dict = field(default_factory=dict, repr=False, compare=False)  # item id -> state dict; not in JSON
 
     @property
     def auto_awarded(self):

@@ -25,13 +25,35 @@ class Bins:
         return "; ".join(rules + [f"otherwise {self.floor_grade:g}"])
 
 
-def contract_document(results, written=None, bins=Bins()):
-    """``{"submissions": [...]}`` exactly as contract section 5; ``written`` maps id -> written marks total."""
-    submissions = []
-    for result in results:
-        raw = final = None
-        if written and result.id in written:
-            raw = round(result.auto_awarded + written[result.id], 6)
-            final = bins.grade(raw)
-        submissions.append(result.contract_json(raw, final))
-    return {"submissions": submissions}
+def contract_document(results, summaries=None):
+    """``{"submissions": [...]}`` exactly as contract section 5; ``summaries`` maps id -> ``Summary``."""
+    summaries = summaries or {}
+    return {"submissions": [result.contract_json(getattr(summaries.get(result.id), "raw", None),
+                                                 getattr(summaries.get(result.id), "final", None))
+                            for result in results]}
+
+
+@dataclass
+class Summary:
+    """The marks of one student as a report shows them."""
+    auto: float
+    written: float | None        # sum of the written marks entered so far, None if none
+    written_complete: bool
+    raw: float | None            # auto + written, once every written item has a mark
+    final: float | None          # the coarse-bin grade (0 when late), once final
+    provisional_bin: float       # the bin the auto marks alone reach
+    late: str = ""
+
+    @property
+    def provisional(self):
+        return self.final is None
+
+
+def summarise(result, written_entry, bins, late=""):
+    from graders.items import WRITTEN_ITEMS
+    marks = (written_entry or {}).get("marks", {})
+    written = round(sum(marks.values()), 6) if marks else None
+    complete = len(marks) == len(WRITTEN_ITEMS)
+    raw = round(result.auto_awarded + written, 6) if complete else None
+    final = 0 if late and raw is not None else (bins.grade(raw) if raw is not None else None)
+    return Summary(result.auto_awarded, written, complete, raw, final, bins.grade(result.auto_awarded), late)

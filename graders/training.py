@@ -99,6 +99,7 @@ class Baseline:
     wrong_label_gap: float   # CVAE only: loss with wrong labels minus loss with true labels
     losses: list             # the reference's training losses, step by step
     seconds: float
+    model: object = None     # the trained reference model, for pictures
 
 
 class ReferenceBaselines:
@@ -147,4 +148,4 @@ class ReferenceBaselines:
         gap = held_out_loss(model, conditional, hx, wrong_labels(hy)) - trained if conditional else 0.0
         torch.manual_seed(1)
         untrained = held_out_loss(empty_model(conditional), conditional, hx, hy)
-        return Baseline(untrained, trained, gap, losses, seconds)
+        return Baseline(untrained, trained, gap, losses, seconds, model)

@@ -1,0 +1,81 @@
+"""Written items: the TA's marks file (CSV) and the answers students put in the notebook."""
+import csv
+import re
+from pathlib import Path
+
+from graders.items import WRITTEN_ITEMS
+
+COLUMNS = ["id", *WRITTEN_ITEMS, "comment"]
+ANSWER_HEADING = re.compile(r"^\s*#{1,6}\s*Answer\s+(q\d[a-z])\b", re.IGNORECASE | re.MULTILINE)
+
+
+class MarksError(ValueError):
+    """Problems in the marks file, each naming its row and column."""
+
+
+def extract_answers(markdown_cells):
+    """``{item: text}`` from markdown cells headed ``## Answer q1a`` (the rest of the cell is the answer)."""
+    answers = {}
+    for text in markdown_cells:
+        match = ANSWER_HEADING.search(text)
+        if match and match.group(1).lower() in WRITTEN_ITEMS:
+            body = text[match.end():].strip()
+            if body and body != "*(your answer)*":
+                answers[match.group(1).lower()] = body
+    return answers
+
+
+def read_marks(path, known_ids):
+    """``{id: {"marks": {item: float}, "comment": str}}``; raises ``MarksError`` listing every problem."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    problems, marks = [], {}
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        unknown_columns = [c for c in reader.fieldnames or [] if c not in COLUMNS]
+        if "id" not in (reader.fieldnames or []):
+            raise MarksError(f"{path}: no 'id' column (expected columns {', '.join(COLUMNS)})")
+        for column in unknown_columns:
+            problems.append(f"{path}: unknown column {column!r} (written items are {', '.join(WRITTEN_ITEMS)})")
+        for number, row in enumerate(reader, start=2):
+            sub_id = (row.get("id") or "").strip()
+            if sub_id not in known_ids:
+                problems.append(f"{path} row {number}: unknown student {sub_id!r}")
+                continue
+            entry = {"marks": {}, "comment": (row.get("comment") or "").strip()}
+            for item, maximum in WRITTEN_ITEMS.items():
+                text = (row.get(item) or "").strip()
+                if not text:
+                    continue
+                try:
+                    value = float(text)
+                except ValueError:
+                    problems.append(f"{path} row {number}, column {item}: {text!r} is not a number")
+                    continue
+                if not 0 <= value <= maximum:
+                    problems.append(f"{path} row {number}, column {item}: {text} is outside 0..{maximum}")
+                    continue
+                entry["marks"][item] = value
+            marks[sub_id] = entry
+    if problems:
+        raise MarksError("; ".join(problems))
+    return marks
+
+
+def write_marks_file(path, ids):
+    """Write the marks file with a row per id; rows and values already there are kept as they are."""
+    path = Path(path)
+    rows = {}
+    if path.exists():
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = {row.get("id", ""): row for row in csv.DictReader(handle)}
+    for sub_id in ids:
+        rows.setdefault(sub_id, {"id": sub_id})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for sub_id in sorted(rows):
+            writer.writerow({c: rows[sub_id].get(c, "") for c in COLUMNS})
+    return path

@@ -1,0 +1,19 @@
+"""`grade.py validate --repeat 2`: the reference earns 40/40, the template 0, each of the catalogue's
+mutants loses marks on its own item only, each correct variant earns 40/40, and two runs agree."""
+from graders.catalogue import MUTANTS, VARIANTS
+from graders.items import AUTO_ITEMS
+from tests.conftest import run_grade
+
+
+def test_catalogue_is_large_and_covers_every_item():
+    assert len(MUTANTS) >= 30 and len(VARIANTS) >= 10
+    per_item = {item.id: sum(1 for m in MUTANTS if m.item == item.id) for item in AUTO_ITEMS}
+    assert min(per_item.values()) >= 3, per_item
+
+
+def test_validate_holds_twice():
+    done = run_grade("validate", "--repeat", "2", "--workers", "2", timeout=2400)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, "\n".join(line for line in lines if not line.startswith("ok "))[-3000:]
+    assert sum(line.startswith("ok ") for line in lines) == len(MUTANTS) + len(VARIANTS) + 2
+    assert lines[-1].endswith("marks identical over 2 runs")
