@@ -8,7 +8,7 @@ import ast
 import textwrap
 from dataclasses import dataclass
 
-from reference.notebook import solution_notebook
+from reference.notebook import function_span, solution_notebook
 
 
 @dataclass(frozen=True)
@@ -294,10 +294,7 @@ def replace_functions(code, replacements):
     lines = code.splitlines()
     for node in sorted(ast.parse(code).body, key=lambda n: -n.lineno):
         if isinstance(node, ast.FunctionDef) and node.name in replacements:
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            last = node.end_lineno
-            while last < len(lines) and lines[last].startswith((" ", "\t")) and lines[last].lstrip().startswith("#"):
-                last += 1
+            first, last = function_span(lines, node)
             lines[first - 1:last] = replacements[node.name].splitlines()
     return "\n".join(lines)
 

@@ -326,7 +326,7 @@ def judge_training(item, outcome, context):
     t, meta = outcome.tensors, outcome.meta.get("probe", {})
     layout_marks, args_marks, learn_marks, label_marks = (1, 1, 2, 1) if conditional else (2, 2, 6, 0)
     checks, details = [], {"seconds": meta.get("seconds"), "losses": meta.get("losses", [])}
-    state = {k[len("state/"):]: v for k, v in t.items() if k.startswith("state/")}
+    state = training.state_dict_of(t)
     reason = training.layout_problem(conditional, state) if state else f"returned {meta.get('returned')}"
     kind = "CVAE" if conditional else "VAE"
     checks.append(Check(f"returns a {kind} of the contract's layout", layout_marks, 0 if reason else layout_marks,

@@ -169,7 +169,7 @@ def grade_submission(run, sub):
                 results[item.id].messages.append(f"note: {note}")
     models = {}
     for item in trainers:
-        state = {k[len("state/"):]: v for k, v in outcomes[item.id].tensors.items() if k.startswith("state/")}
+        state = training.state_dict_of(outcomes[item.id].tensors)
         if state and not training.layout_problem(item.id == "q5.train", state):
             models[item.id] = state
     return SubmissionResult(sub.id, results, flags, info, models)

@@ -51,6 +51,11 @@ def held_out_loss(model, conditional, X, Y):
     return sum(draws) / len(draws)
 
 
+def state_dict_of(tensors):
+    """The ``state/<name>`` tensors a training probe sent back, as a state dict."""
+    return {key[len("state/"):]: value for key, value in tensors.items() if key.startswith("state/")}
+
+
 def budget(public):
     """The keyword arguments the grader passes to ``train_mnist_*``."""
     return PUBLIC_BUDGET if public else BUDGET

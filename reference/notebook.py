@@ -34,7 +34,7 @@ def _regions(lines):
     return spans
 
 
-def _span(lines, node):
+def function_span(lines, node):
     """1-based first and last line of ``node`` with its decorators, the comments just above it
     and the indented comments closing its body (such as ``### END SOLUTION``)."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
@@ -59,7 +59,7 @@ def _definitions(path, names=None):
         if names is not None and name not in names:
             continue
         found.add(name)
-        first, last = _span(lines, node)
+        first, last = function_span(lines, node)
         chunk = "\n".join(lines[first - 1:last])
         if any(begin < first <= end for begin, end in regions):
             chunk = f"{BEGIN}\n{chunk}\n{END}"

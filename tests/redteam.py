@@ -44,7 +44,7 @@ ATTACKS = [
                                         "            os.fork()\n        except OSError:\n            pass"},
            {"q4.reconstruct": (ERROR, "did not finish")}, harmful_without_sandbox=True),
     Attack("gigabytes on stdout", {"binary_cross_entropy": "def binary_cross_entropy(x_hat, x):\n"
-                                   "    import sys\n    line = 'x' * (1 << 20) + '\\n'\n    for _ in range(400):\n"
+                                   "    import sys\n    line = 'x' * (1 << 20) + '\\n'\n    for _ in range(2048):\n"
                                    "        sys.stdout.write(line)\n"
                                    "    return (x * x_hat.log() + (1 - x) * (1 - x_hat).log()).sum(1).mean()"},
            {}),
@@ -89,6 +89,9 @@ ATTACKS = [
            "    open('{canary}/class-body.txt', 'w').write('x')\n\n\n"
            "def _mark(f):\n    open('{canary}/decorator.txt', 'w').write('x')\n    return f\n\n\n"
            "@_mark\ndef helper():\n    pass\n", leaks=("wrote class-body.txt", "wrote decorator.txt")),
+    Attack("module-level code in a function-only file", extra="import os\n"
+           "open('{canary}/module-level.txt', 'w').write('x')\nos.system('touch {canary}/module-level-shell.txt')\n",
+           leaks=("wrote module-level",)),
     Attack("kills the worker", {"kl_divergence": "def kl_divergence(mu, logvar):\n    import os, signal\n"
                                                  "    os.kill(os.getppid(), signal.SIGKILL)\n    return torch.tensor(0.0)"},
            {"q4.kl_divergence": (ERROR + WRONG, "")}),
