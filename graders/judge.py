@@ -39,7 +39,10 @@ def describe_failure(outcome, function, time_limit):
         return f"{function} did not finish within {time_limit:g} s (an endless loop, or far too slow)"
     code = record.get("exit_code", 0)
     if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         why = {"SIGXCPU": "it used up its CPU time", "SIGKILL": "it was killed (memory or process limits)",
                "SIGSEGV": "a segmentation fault"}.get(name, name)
         return f"the process running {function} crashed: {why}"
@@ -401,7 +404,8 @@ def judge(item, outcome, context, time_limit):
     """The item's result; an outcome without usable data becomes an ``error`` with its reason."""
     if outcome.failure:
         return ItemResult.error(item.marks, outcome.failure)
-    if not outcome.record or outcome.record.get("timed_out") or "probe" not in outcome.meta and "error" not in outcome.meta:
+    replied = "probe" in outcome.meta or "error" in outcome.meta
+    if not outcome.record or outcome.record.get("timed_out") or not replied:
         return ItemResult.error(item.marks, describe_failure(outcome, item.function, time_limit))
     if "error" in outcome.meta:
         message = outcome.meta["error"]
