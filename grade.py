@@ -286,6 +286,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; graded submissions are kept in the results file", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head, less ...: stop quietly
+        sys.stderr.close()
+        return 0
     except Exception as error:
         if args.debug:
             raise
