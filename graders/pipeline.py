@@ -149,7 +149,8 @@ def grade_submission(run, sub):
     chunks, notes = definitions.select(cells.code)
     info["notes"] += notes
     info["markdown"] = cells.markdown
-    flags = [flag for flag in [policies.import_flag(cells.code, run.template_imports)] if flag and run.template_imports]
+    import_change = policies.import_flag(cells.code, run.template_imports) if run.template_imports else ""
+    flags = [import_change] if import_change else []
     functions = [i for i in AUTO_ITEMS if not i.trains]
     trainers = [i for i in AUTO_ITEMS if i.trains]
     results = {}
@@ -181,9 +182,11 @@ def _unloadable(sub_id, reason, info):
     return SubmissionResult(sub_id, items, ["unloadable"], info)
 
 
-def fingerprint(sub, settings):
-    """Identifies a submission's content and the grading settings, for resuming."""
-    digest = hashlib.sha256(f"{GRADER_VERSION}|{settings.public}|{settings.seed}|{sub.id}".encode())
+def fingerprint(sub, run):
+    """Identifies a submission's content, the grading settings and the data, for resuming."""
+    settings = run.settings
+    digest = hashlib.sha256(f"{GRADER_VERSION}|{settings.public}|{settings.seed}|{settings.item_seconds}|"
+                            f"{settings.train_seconds}|{run.data_source}|{sub.id}".encode())
     if sub.source is not None and sub.source.exists():
         digest.update(sub.source.read_bytes())
     return digest.hexdigest()[:20]
@@ -235,7 +238,7 @@ def grade_all(run, submissions, store=None, progress=None, fresh=False):
     results = {}
 
     def one(sub):
-        print_ = fingerprint(sub, run.settings)
+        print_ = fingerprint(sub, run)
         if print_ in done:
             result = done[print_]
             result.id = sub.id
