@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from graders import cases, channel, definitions, discover, judge, policies, source, training
+from worker import channel
+from graders import cases, definitions, discover, judge, policies, source, training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
 from graders.sandbox import UNPRIVILEGED_UID, Sandbox

@@ -5,7 +5,7 @@ view of the system and of the Python environment, the grader's worker code and
 the public scaffold, and one writable folder: the job. The reference solution,
 the hidden checks, reports and other submissions are not mounted at all. Either
 way the environment is scrubbed, stdin is closed, and each item's child gets
-resource limits (``graders.worker``).
+resource limits (``worker``).
 """
 import functools
 import os
@@ -18,8 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The only project files a worker may see: its own code and the public scaffold.
-VISIBLE = ["graders/__init__.py", "graders/worker.py", "graders/channel.py", "graders/loader.py",
-           "graders/probes.py", "reference/__init__.py", "reference/scaffold.py"]
+VISIBLE = ["worker", "reference/__init__.py", "reference/scaffold.py"]
 SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/alternatives", "/etc/ld.so.cache", "/etc/fonts",
                "/etc/ssl", "/etc/localtime"]
 
@@ -97,7 +96,7 @@ class Sandbox:
     def run(self, job_dir, timeout):
         """Run the worker on ``job_dir`` for at most ``timeout`` seconds; returns a problem or ``""``."""
         job_dir = Path(job_dir).resolve()
-        worker = [sys.executable, "-m", "graders.worker", str(job_dir)]
+        worker = [sys.executable, "-m", "worker", str(job_dir)]
         command = bwrap_command(job_dir) + worker if self.uses_bwrap else worker
         env = None if self.uses_bwrap else _environment(job_dir)
         with open(job_dir / "worker.log", "wb") as log:

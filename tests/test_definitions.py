@@ -1,6 +1,6 @@
 """Only definitions are chosen; a broken cell costs only its own definitions."""
 from graders.definitions import select
-from graders.loader import load
+from worker.loader import load
 
 
 def _names(cells):

@@ -1,10 +1,10 @@
 """The worker: runs one submission's items, each in a fresh forked child under limits.
 
-Usage: ``python -m graders.worker JOB_DIR``. ``JOB_DIR/job.json`` names the
+Usage: ``python -m worker JOB_DIR``. ``JOB_DIR/job.json`` names the
 items, limits and the chosen definitions; ``JOB_DIR/inputs.safetensors`` holds
 the inputs. For every item the worker forks a child that loads the definitions,
 installs the grader's scaffold, runs the probe and sends back one frame (see
-``graders.channel``) over a pipe; its stdout and stderr go to a second pipe of
+``worker.channel``) over a pipe; its stdout and stderr go to a second pipe of
 which only the first ``OUTPUT_CAP`` bytes are kept. The worker writes
 ``out/<item>.json`` (how the child ended) and ``out/<item>.frame``. It never
 runs student code itself.
@@ -28,7 +28,7 @@ import matplotlib.pyplot  # noqa: E402,F401 - imported once here so each child's
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from graders import channel, loader, probes  # noqa: E402
+from worker import channel, loader, probes  # noqa: E402
 from reference import scaffold  # noqa: E402
 
 OUTPUT_CAP = 64 * 1024
