@@ -71,7 +71,7 @@ def _reporter(args, run, out_dir, ids):
 
 
 def command_grade(args):
-    from graders import discover, pipeline
+    from graders import batch, discover, pipeline
     out_dir = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
@@ -88,9 +88,9 @@ def command_grade(args):
                 print(f"Grading {len(submissions)} submission(s) from {args.path}; sandbox: "
                       f"{run.sandbox.description}; data: {run.data_source}", file=sys.stderr)
             progress, finish = _progress_printer(len(submissions), args.json)
-            store = pipeline.ResultStore(out_dir)
+            store = batch.ResultStore(out_dir)
             try:
-                results = pipeline.grade_all(run, submissions, store, progress, args.fresh)
+                results = batch.grade_all(run, submissions, store, progress, args.fresh)
             finally:
                 finish()
             document = reporter.write_all(results, store.models)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbformat
 
-from graders import catalogue, discover, pipeline
+from graders import batch, catalogue, discover, pipeline
 from graders.items import AUTO_MAX
 from reference.notebook import solution_notebook, template_notebook
 
@@ -50,7 +50,7 @@ def grade_batch(folder, workers, settings=None):
     try:
         with tempfile.TemporaryDirectory() as scratch:
             subs = discover.discover(folder, Path(scratch))
-            return {r.id: r for r in pipeline.grade_all(run, subs)}
+            return {r.id: r for r in batch.grade_all(run, subs)}
     finally:
         run.close()
 
