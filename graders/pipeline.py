@@ -1,28 +1,34 @@
-"""Grade submissions: read, choose definitions, run workers, judge, record. The stages, in order:
+"""Grade one submission: read it, run its items in the sandbox, judge them. The stages, in order:
 
 1. ``discover``  - files and folders to ``Submission`` records (``graders.discover``)
-2. ``read``      - cells of the notebook or .py, nothing executed (``graders.source``)
-3. ``select``    - the definitions to load (``graders.definitions``)
-4. ``run``       - two worker jobs per submission: the six function items, and the two
-                   training items with the grader's loss functions (``graders.sandbox``)
-5. ``judge``     - outcomes to ``ItemResult``s (``graders.judge``)
-6. ``record``    - one JSON line per submission, appended as it finishes (``graders.batch``)
+2. ``read``      - the notebook's or .py's cells, nothing executed (``graders.source``)
+3. ``run``       - one sandboxed worker per submission (``graders.sandbox``): it loads the
+                   notebook once by the loading rule (``worker.loader``) and runs every item in
+                   a forked child of that load (``worker.__main__``)
+4. ``judge``     - what came back, validated, to ``ItemResult``s (``graders.judge``)
+5. ``record``    - one JSON line per submission, appended as it finishes (``graders.batch``)
+
+``Run`` holds what the submissions of one grading run share: the inputs, the data (shuffled
+by the course secret, ``graders.secret``), the reference baselines and the sandbox.
 """
-import json
+import marshal
+import os
 import shutil
+import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from worker import channel
-from graders import cases, definitions, discover, judge, policies, source, training
+from graders import cases, judge, policies, secret, source, training, untrusted
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
-from graders.sandbox import UNPRIVILEGED_UID, Sandbox
+from graders.sandbox import Sandbox
 from reference import scaffold
+from worker import channel, confine
+from worker.protocol import ItemSpec, Job, Limits, LoadReport
 
 GRADER_VERSION = "0.1.0"
 LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "creconstruct", "celbo")
@@ -32,13 +38,56 @@ LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo"
 class Settings:
     public: bool = False             # the students' self-check: no reference, reduced training
     sandbox: str = "auto"            # "auto", "bwrap" or "none"
-    workers: int = 1                 # submissions graded at once (each runs two worker processes)
+    workers: int = 1                 # submissions graded at once (one worker process each)
     item_seconds: float = 30.0       # limit per function item
     train_seconds: float = 120.0     # limit per training item
+    statement_seconds: float = 5.0   # limit per top-level statement while the notebook loads
+    load_seconds: float = 60.0       # limit for loading the whole notebook
     memory_mb: int = 2048            # address space a child may add beyond the loaded worker
+    disk_mb: int = 256               # all files a submission's code may write, together
     seed: int = 1                    # torch/numpy/random seed in every child
     train_rows: int = 4000           # training images the grader hands to train_mnist_*
     keep_jobs: bool = False          # keep job folders (for debugging)
+
+
+class UidPool:
+    """As root, each running submission gets a uid of its own (so its process limit and the final
+    kill are its own): ``BASE`` + a slot per grader process and submission in flight."""
+    BASE = 200000
+
+    def __init__(self, size=64):
+        self._free, self._lock = list(range(size)), threading.Lock()
+        self._offset = self.BASE + (os.getpid() % 2000) * size
+
+    def take(self, sandboxed):
+        """A uid, or None when not root, or when outside the sandbox Python is unreadable to others."""
+        if os.geteuid() != 0 or not (sandboxed or confine.readable_by_others(_python_folders())):
+            return None
+        with self._lock:
+            return self._offset + self._free.pop(0)
+
+    def give(self, uid):
+        if uid is not None:
+            with self._lock:
+                self._free.append(uid - self._offset)
+
+
+def _python_folders():
+    import sysconfig
+    return [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]]
+
+
+def _loss_code():
+    """The reference's loss functions as marshalled code, compiled without docstrings (full mode)."""
+    from reference.notebook import _definitions
+    text = "import torch\n\n" + _definitions("reference/vae.py", list(LOSS_FUNCTIONS))
+    return marshal.dumps(compile(text, "<grader>", "exec", optimize=2))
+
+
+def _template_imports():
+    from reference.notebook import template_notebook
+    from worker.loader import import_texts
+    return import_texts(c.source for c in template_notebook().cells if c.cell_type == "code")
 
 
 @dataclass
@@ -46,68 +95,102 @@ class Run:
     """Everything shared by the submissions of one grading run."""
     settings: Settings
     sandbox: Sandbox
-    inputs: dict                     # "item:name" -> tensor
+    inputs: dict                     # "item:name" -> tensor (training images shuffled by the secret)
     context: judge.Context
     data_source: str
-    loss_source: str = ""
+    permutation: secret.PixelPermutation
+    plain_held_out: tuple = None     # held-out (X, Y) in plain pixel order, for pictures
+    losses: bytes = b""
     template_imports: set = field(default_factory=set)  # the template's imports (full mode), for the flag
-    scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="a4-grade-")))
+    scratch: Path = field(default_factory=lambda: _traversable(Path(tempfile.mkdtemp(prefix="a4-grade-"))))
+    uids: UidPool = field(default_factory=UidPool)
 
     @classmethod
     def prepare(cls, settings):
+        permutation = secret.PixelPermutation.from_environment(settings.public)
         X, Y = scaffold.get_mnist_data("train")
         X, Y = X[: settings.train_rows], Y[: settings.train_rows]
         if settings.public:
             X, Y = X[:1000], Y[:1000]
+        X = permutation.shuffle(X)
         inputs = cases.build_inputs(X, Y)
         per_item = {item.id: channel.item_inputs(inputs, item.id) for item in AUTO_ITEMS}
         context = judge.Context(per_item, public=settings.public)
-        loss_source = ""
+        run = cls(settings, Sandbox(settings.sandbox), inputs, context, scaffold.describe_mnist_source(), permutation)
         if not settings.public:
             hx, hy = scaffold.get_mnist_data("test")
-            context.held_out = (hx, hy)
-            context.baselines = training.ReferenceBaselines((X, Y), (hx, hy)).start()
-            from reference.notebook import _definitions, template_notebook
-            loss_source = "import torch\n\n" + _definitions("reference/vae.py", list(LOSS_FUNCTIONS))
-            template_imports = policies.imports_of(
-                [("", c.source) for c in template_notebook().cells if c.cell_type == "code"])
-        else:
-            template_imports = set()
-        return cls(settings, Sandbox(settings.sandbox), inputs, context, scaffold.describe_mnist_source(),
-                   loss_source, template_imports)
+            run.plain_held_out = (hx, hy)
+            context.held_out = (permutation.shuffle(hx), hy)
+            context.baselines = training.ReferenceBaselines((X, Y), context.held_out, permutation).start()
+            run.losses = _loss_code()
+            run.template_imports = _template_imports()
+        return run
 
     def close(self):
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.context.baselines is not None:  # never leave a thread inside torch at exit
+            self.context.baselines.get(False), self.context.baselines.get(True)
+        remove_tree(self.scratch)
 
 
-def _job(run, sub_id, items, chunks, with_losses):
-    """Write a job folder for ``items`` and return its path."""
-    job_dir = Path(tempfile.mkdtemp(prefix=f"job-{sub_id[:20].replace('/', '_')}-", dir=run.scratch))
-    limits = {"memory_mb": run.settings.memory_mb, "file_mb": 16, "processes": 64,
-              "run_as": UNPRIVILEGED_UID if run.sandbox.uses_bwrap else None}
-    spec = {"chunks": chunks, "seed": run.settings.seed, "limits": limits, "scratch": str(job_dir / "scratch"),
-            "items": [{"id": item.id, "function": item.function,
-                       "time_limit": run.settings.train_seconds if item.trains else run.settings.item_seconds,
-                       "params": training.budget(run.settings.public)}
-                      for item in items]}
-    if with_losses:
-        spec["loss_source"] = run.loss_source
-    (job_dir / "job.json").write_text(json.dumps(spec))
-    wanted = {f"{item.id}:" for item in items}
-    channel.save_inputs({k: v for k, v in run.inputs.items() if any(k.startswith(w) for w in wanted)},
-                        job_dir / "inputs.safetensors")
+def _traversable(folder):
+    folder.chmod(0o711)  # a submission's user may pass through to its job's scratch folder, not list
+    return folder
+
+
+def remove_tree(path):
+    """Remove ``path`` whatever a submission left in it (``rm -rf`` does not recurse on the stack)."""
+    if Path(path).exists():
+        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _time_limit(run, item):
+    return run.settings.train_seconds if item.trains else run.settings.item_seconds
+
+
+def _job(run, sub_id, cells, uid):
+    """Write a submission's job folder (grader-only files) and return its path."""
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=run.scratch))
+    job_dir.chmod(0o711)  # the submission's user may pass through, not list, read or write
+    settings = run.settings
+    limits = Limits(memory_mb=settings.memory_mb, disk_mb=settings.disk_mb, run_as=uid,
+                    statement_seconds=settings.statement_seconds, load_seconds=settings.load_seconds)
+    items = [ItemSpec(item.id, item.function, _time_limit(run, item),
+                      training.budget(settings.public) if item.trains else {}) for item in AUTO_ITEMS]
+    job = Job([list(cell) for cell in cells], items, settings.seed, limits,
+              run.sandbox.scratch_path(job_dir), run.losses)
+    _private_write(job_dir / "job.json", job.to_json().encode())
+    channel.save_inputs(run.inputs, job_dir / "inputs.safetensors")
+    os.chmod(job_dir / "inputs.safetensors", 0o600)
     return job_dir
 
 
-def _outcomes(job_dir, items, problem):
+def _private_write(path, data):
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+
+
+def _load_report(job_dir):
+    path = job_dir / "out" / "load.json"
+    if not path.exists():
+        return None
+    try:
+        return untrusted.clean_load_report(LoadReport.from_json(path.read_text(errors="replace")))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+
+
+def _outcomes(job_dir, problem):
     """``{item id: Outcome}`` from a finished job folder."""
     outcomes = {}
-    for item in items:
+    for item in AUTO_ITEMS:
         record_path, frame_path = job_dir / "out" / f"{item.id}.json", job_dir / "out" / f"{item.id}.frame"
         if not record_path.exists():
             outcomes[item.id] = judge.Outcome(failure=problem or "the worker stopped before reaching this item")
             continue
-        record = json.loads(record_path.read_text())
+        record = untrusted.clean_record(record_path.read_bytes())
         frame = frame_path.read_bytes() if frame_path.exists() else b""
         if not frame:  # the child ended without replying: judge.describe_failure says how
             outcomes[item.id] = judge.Outcome(record=record)
@@ -123,20 +206,30 @@ def _outcomes(job_dir, items, problem):
     return outcomes
 
 
-def _run_job(run, sub_id, items, chunks, with_losses):
-    job_dir = _job(run, sub_id, items, chunks, with_losses)
-    timeout = 60 + sum(run.settings.train_seconds if i.trains else run.settings.item_seconds for i in items)
-    problem = run.sandbox.run(job_dir, timeout)
-    outcomes = _outcomes(job_dir, items, problem)
-    if not run.settings.keep_jobs:
-        shutil.rmtree(job_dir, ignore_errors=True)
-    return outcomes
+def run_worker(run, sub_id, cells):
+    """Run every item of one submission in one sandboxed worker: ``(outcomes, LoadReport or None)``."""
+    uid = run.uids.take(run.sandbox.uses_bwrap)
+    job_dir = _job(run, sub_id, cells, uid)
+    try:
+        settings = run.settings
+        timeout = 60 + settings.load_seconds + sum(_time_limit(run, item) for item in AUTO_ITEMS)
+        problem = run.sandbox.run(job_dir, timeout, settings.disk_mb)
+        report = _load_report(job_dir)
+        if report is None and not problem:
+            problem = ("loading the notebook's top-level code did not finish (a statement ended the process, "
+                       "or loading ran past its limits)")
+        return _outcomes(job_dir, problem), report
+    finally:
+        confine.kill_uid(uid)  # whatever of the submission's is still running, sandbox or not
+        run.uids.give(uid)
+        if not run.settings.keep_jobs:
+            remove_tree(job_dir)
 
 
 def grade_submission(run, sub):
     """Grade one ``discover.Submission``; never raises for anything the submission did."""
     info = {"source": str(sub.source or sub.origin), "submitted_at": sub.submitted_at,
-            "sandbox": run.sandbox.description, "data": run.data_source,
+            "sandbox": run.sandbox.description, "data": run.data_source, "secret": run.permutation.source,
             "grader_version": GRADER_VERSION, "mode": "public self-check" if run.settings.public else "full",
             "seed": run.settings.seed, "device": "cpu", "torch": torch.__version__, "notes": list(sub.notes)}
     if sub.source is None:
@@ -145,33 +238,28 @@ def grade_submission(run, sub):
         cells = source.read_cells(sub.source)
     except source.UnreadableSource as error:
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info)
-    chunks, notes = definitions.select(cells.code)
-    info["notes"] += notes
     info["markdown"] = cells.markdown
-    import_change = policies.import_flag(cells.code, run.template_imports) if run.template_imports else ""
-    flags = [import_change] if import_change else []
-    functions = [i for i in AUTO_ITEMS if not i.trains]
-    trainers = [i for i in AUTO_ITEMS if i.trains]
-    results = {}
-    with ThreadPoolExecutor(2) as pool:
-        jobs = [pool.submit(_run_job, run, sub.id, functions, chunks, False),
-                pool.submit(_run_job, run, sub.id, trainers, chunks, not run.settings.public)]
-        outcomes = {k: v for job in jobs for k, v in job.result().items()}
+    outcomes, report = run_worker(run, sub.id, cells.code)
+    flags = []
+    if report is not None:
+        info["load"] = {"statements": report.statements, "seconds": report.seconds,
+                        "skips": [skip.__dict__ for skip in report.skips]}
+        info["notes"] += [skip.describe() for skip in report.skips if skip.kind == "failed"]
+        import_change = policies.import_flag(set(report.imports), run.template_imports) if run.template_imports \
+            else ""
+        flags += [import_change] if import_change else []
+    results, models = {}, {}
     for item in AUTO_ITEMS:
-        limit = run.settings.train_seconds if item.trains else run.settings.item_seconds
         try:
-            results[item.id] = judge.judge(item, outcomes[item.id], run.context, limit)
+            results[item.id] = judge.judge(item, outcomes[item.id], run.context, _time_limit(run, item))
         except Exception as error:  # a judge bug must cost the batch nothing; report it plainly
             results[item.id] = ItemResult.error(item.marks, f"the grader failed to judge this item "
                                                             f"({type(error).__name__}: {error}); please report it")
-        for note in notes:
-            if results[item.id].status in ("error", "fail") and "syntax error" in note:
-                results[item.id].messages.append(f"note: {note}")
-    models = {}
-    for item in trainers:
-        state = training.state_dict_of(outcomes[item.id].tensors)
-        if state and not training.layout_problem(item.id == "q5.train", state):
-            models[item.id] = state
+        if item.trains:
+            state = training.state_dict_of(outcomes[item.id].tensors)
+            conditional = item.id == "q5.train"
+            if state and not training.layout_problem(conditional, state):
+                models[item.id] = run.permutation.to_plain(state, conditional)
     return SubmissionResult(sub.id, results, flags, info, models)
 
 

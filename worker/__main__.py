@@ -1,20 +1,27 @@
-"""The worker: runs one submission's items, each in a fresh forked child under limits.
+"""The worker: load one submission once, then run each of its items in a forked child under limits.
 
-Usage: ``python -m worker JOB_DIR``. ``JOB_DIR/job.json`` names the
-items, limits and the chosen definitions; ``JOB_DIR/inputs.safetensors`` holds
-the inputs. For every item the worker forks a child that loads the definitions,
-installs the grader's scaffold, runs the probe and sends back one frame (see
-``worker.channel``) over a pipe; its stdout and stderr go to a second pipe of
-which only the first ``OUTPUT_CAP`` bytes are kept. The worker writes
-``out/<item>.json`` (how the child ended) and ``out/<item>.frame``. It never
-runs student code itself.
+Usage: ``python -m worker JOB_DIR`` (see ``worker.protocol`` for the job folder). Three kinds
+of process, from the top:
+
+1. the worker (this module's ``main``): reads the job and the inputs (files only the grader's
+   user may read), turns the grader's loss functions from marshalled code into functions,
+   forks the loader, and writes what the loader sends into ``out/``. It runs no student code.
+2. the loader: becomes the submission's own user, takes its limits, loads the notebook by the
+   loading rule (``worker.loader``) and sends a ``LoadReport``; then, item by item, forks
+3. an item's child, which runs the item's probe (``worker.probes``) on the loaded namespace and
+   replies with one frame (``worker.channel``). The loader waits up to the item's time limit,
+   keeps the first ``OUTPUT_CAP`` bytes the child printed, kills every process the item left,
+   and sends the record and the frame up.
+
+Both the worker and the loader are subreapers and clean up every process below them.
 """
 import json
+import marshal
 import os
 import random
-import resource
 import select
 import signal
+import struct
 import sys
 import tempfile
 import time
@@ -28,55 +35,90 @@ import matplotlib.pyplot  # noqa: E402,F401 - imported once here so each child's
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from worker import channel, loader, probes  # noqa: E402
 from reference import scaffold  # noqa: E402
+from worker import channel, confine, loader, probes  # noqa: E402
+from worker.protocol import ItemRecord, Job, LoadReport  # noqa: E402
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
+MESSAGE = struct.Struct("<4sII")   # tag, JSON length, frame length
+MESSAGE_TAG = b"A4M1"
+EVAL_ROWS = 1000                   # rows of the evaluation split get_mnist_data("test") returns
 
 
-def _limit(kind, value):
-    soft, hard = resource.getrlimit(kind)
-    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-    resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY else hard))
+# --- the namespace student code sees ---------------------------------------------------------------
+
+def data_source(X, Y):
+    """The grader's ``get_mnist_data``: the training images for ``"train"``; for any other split a
+    small evaluation set taken from them (the grader's held-out images never enter the sandbox)."""
+    def get_mnist_data(split="train"):
+        if split == "train":
+            return X.clone(), Y.clone()
+        return X[:EVAL_ROWS].clone(), Y[:EVAL_ROWS].clone()
+    return get_mnist_data
 
 
-def _virtual_memory_bytes():
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def drop_privileges(uid, scratch):
-    """Become ``uid`` (with no groups) so that RLIMIT_NPROC applies; ``scratch`` stays writable."""
-    os.chown(scratch, uid, uid)
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-
-
-def apply_limits(limits):
-    """Resource limits for a child: CPU seconds, address space, files written, open files, processes.
-
-    The kernel ignores RLIMIT_NPROC for root: a child still running as root (no sandbox) is bounded
-    only by its time limit and the kill of its process group."""
-    _limit(resource.RLIMIT_CPU, int(limits["cpu_seconds"]) + 1)
-    _limit(resource.RLIMIT_AS, _virtual_memory_bytes() + limits["memory_mb"] * 2**20)
-    _limit(resource.RLIMIT_FSIZE, limits["file_mb"] * 2**20)
-    _limit(resource.RLIMIT_NOFILE, 256)
-    _limit(resource.RLIMIT_CORE, 0)
-    if os.geteuid() != 0:
-        _limit(resource.RLIMIT_NPROC, limits["processes"])
-
-
-def _namespace(job):
-    ns = {"__name__": "submission", "__builtins__": __builtins__}
-    failures = loader.load(job["chunks"], ns)
-    for name in ("MNISTArgs", "Encoder", "VAE", "CVAE", "append_class_to_data", "get_mnist_data"):
+def fresh_namespace(inputs):
+    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    for name in ("MNISTArgs", "Encoder", "VAE", "CVAE", "append_class_to_data"):
         ns[name] = getattr(scaffold, name)
-    return ns, failures
+    X = next((v for k, v in inputs.items() if k.endswith(":X")), torch.zeros(0, 784))
+    Y = next((v for k, v in inputs.items() if k.endswith(":Y")), torch.zeros(0, dtype=torch.int64))
+    ns["get_mnist_data"] = data_source(X, Y)
+    return ns
 
 
-def _child(job, item, inputs, result_fd, output_fd):
+def loss_functions(code_bytes):
+    """The grader's loss functions from marshalled code (no source text exists in the sandbox)."""
+    if not code_bytes:
+        return None
+    namespace = {"__name__": "grader_losses", "torch": torch, "append_class_to_data": scaffold.append_class_to_data}
+    exec(marshal.loads(code_bytes), namespace)  # noqa: S102 - the grader's own code, compiled by the grader
+    return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("_")
+            and name not in ("torch", "append_class_to_data")}
+
+
+# --- messages from the loader to the worker ------------------------------------------------------
+
+def send(fd, meta, frame=b""):
+    text = json.dumps(meta).encode()
+    data = MESSAGE.pack(MESSAGE_TAG, len(text), len(frame)) + text + frame
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class Inbox:
+    """Parses the loader's messages from a byte stream; anything malformed ends the stream."""
+
+    def __init__(self):
+        self.buffer, self.broken = bytearray(), False
+
+    def feed(self, data):
+        self.buffer += data
+        messages = []
+        while not self.broken and len(self.buffer) >= MESSAGE.size:
+            tag, text_len, frame_len = MESSAGE.unpack_from(self.buffer)
+            if tag != MESSAGE_TAG or text_len > 4 * 2**20 or frame_len > FRAME_CAP:
+                self.broken = True
+                break
+            end = MESSAGE.size + text_len + frame_len
+            if len(self.buffer) < end:
+                break
+            try:
+                meta = json.loads(bytes(self.buffer[MESSAGE.size:MESSAGE.size + text_len]))
+            except ValueError:
+                self.broken = True
+                break
+            messages.append((meta, bytes(self.buffer[MESSAGE.size + text_len:end])))
+            del self.buffer[:end]
+        return messages
+
+
+# --- the item's child ---------------------------------------------------------------------------
+
+def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
     """Runs in the forked child; never returns."""
     try:
         os.setsid()
@@ -84,31 +126,30 @@ def _child(job, item, inputs, result_fd, output_fd):
         os.dup2(output_fd, 2)
         os.closerange(3, result_fd)
         os.closerange(result_fd + 1, 1024)
-        scratch = Path(job["scratch"]) / item["id"]
+        scratch = Path(job.scratch) / item.id
         scratch.mkdir(parents=True, exist_ok=True)
         os.chdir(scratch)
         os.environ.update(HOME=str(scratch), TMPDIR=str(scratch))
         tempfile.tempdir = str(scratch)
-        if job["limits"].get("run_as") is not None and os.geteuid() == 0:
-            drop_privileges(job["limits"]["run_as"], scratch)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        apply_limits(job["limits"] | {"cpu_seconds": item["time_limit"]})
-        torch.manual_seed(job["seed"])
-        np.random.seed(job["seed"])
-        random.seed(job["seed"])
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        confine.set_cpu_limit(item.time_limit)
+        torch.manual_seed(job.seed)
+        np.random.seed(job.seed)
+        random.seed(job.seed)
         meta = {}
         try:
-            ns, meta["load_failures"] = _namespace(job)
-            function = item["function"]
-            if function not in ns:
-                meta["error"] = f"{function} is not defined in the submission"
+            if item.function not in ns:
+                skip = report.skip_for(item.function)
+                meta["error"] = f"{item.function} is not defined in the submission" + (
+                    f" ({skip.describe()})" if skip else "")
                 tensors = {}
             else:
-                tensors, meta["probe"] = probes.run_probe(item["id"], ns, channel.item_inputs(inputs, item["id"]),
-                                                          item.get("params", {}),
-                                                          job.get("loss_source"))
+                tensors, meta["probe"] = probes.run_probe(item.id, ns, channel.item_inputs(inputs, item.id),
+                                                          item.params, losses)
         except BaseException as error:  # noqa: BLE001 - SystemExit and friends from student code too
-            meta["error"] = f"{type(error).__name__}: {error}"[:1000]
+            explained = loader.explain_name_error(error, report) if isinstance(error, NameError) else ""
+            meta["error"] = (f"{type(error).__name__}: {error}"[:1000] + (f" ({explained})" if explained else ""))
             meta["traceback"] = loader.student_traceback(error)
             meta["exception"] = type(error).__name__
             tensors = {}
@@ -125,8 +166,8 @@ def _child(job, item, inputs, result_fd, output_fd):
     os._exit(0)
 
 
-def run_item(job, item, inputs):
-    """Fork, wait up to the item's time limit, and return ``(record, frame bytes)``."""
+def run_item(job, item, ns, inputs, losses, report):
+    """Fork the item's child, wait up to its time limit, clean up; returns ``(ItemRecord, frame)``."""
     result_read, result_write = os.pipe()
     output_read, output_write = os.pipe()
     started = time.monotonic()
@@ -134,19 +175,25 @@ def run_item(job, item, inputs):
     if pid == 0:
         os.close(result_read)
         os.close(output_read)
-        _child(job, item, inputs, result_write, output_write)
+        _child(job, item, ns, inputs, losses, report, result_write, output_write)
     os.close(result_write)
     os.close(output_write)
     frame, output, output_bytes = bytearray(), bytearray(), 0
     open_fds = {result_read, output_read}
-    deadline = started + item["time_limit"]
-    timed_out = False
+    deadline = started + item.time_limit
+    record = ItemRecord(item.id)
+    next_disk_check = started + 1.0
     while open_fds:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
+        now = time.monotonic()
+        if now >= deadline:
+            record.timed_out = True
             break
-        ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 1.0))
+        if now >= next_disk_check:
+            next_disk_check = now + 1.0
+            if confine.folder_bytes(job.scratch) > job.limits.disk_mb * 2**20:
+                record.disk_exceeded = True
+                break
+        ready, _, _ = select.select(list(open_fds), [], [], min(deadline - now, 1.0))
         for fd in ready:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -160,30 +207,111 @@ def run_item(job, item, inputs):
     for fd in open_fds:
         os.close(fd)
     try:
-        os.killpg(pid, signal.SIGKILL)  # the child and anything it started in its session
+        os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     _, status = os.waitpid(pid, 0)
-    record = {"id": item["id"], "seconds": round(time.monotonic() - started, 3), "timed_out": timed_out,
-              "exit_code": os.waitstatus_to_exitcode(status), "output": output.decode("utf-8", "replace"),
-              "output_bytes": output_bytes, "frame_too_large": len(frame) > FRAME_CAP}
+    confine.kill_descendants()  # whatever the item started, in its session or out of it
+    record.seconds = round(time.monotonic() - started, 3)
+    record.exit_code = os.waitstatus_to_exitcode(status)
+    record.output = output.decode("utf-8", "replace")
+    record.output_bytes = output_bytes
+    record.frame_too_large = len(frame) > FRAME_CAP
     return record, bytes(frame[:FRAME_CAP])
+
+
+# --- the loader -----------------------------------------------------------------------------------
+
+def _loader(job, inputs, losses, control_fd):
+    """Runs in the forked loader; never returns."""
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, control_fd)
+        os.closerange(control_fd + 1, 1024)
+        scratch = Path(job.scratch)
+        scratch.mkdir(parents=True, exist_ok=True)
+        if job.limits.run_as is not None and os.geteuid() == 0:
+            confine.drop_privileges(job.limits.run_as, [scratch])
+        confine.die_with_parent()
+        confine.become_subreaper()
+        os.chdir(scratch)
+        os.environ.update(HOME=str(scratch), TMPDIR=str(scratch))
+        tempfile.tempdir = str(scratch)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        longest = max([item.time_limit for item in job.items] + [job.limits.load_seconds])
+        confine.apply_limits(job.limits, job.limits.load_seconds, longest + job.limits.load_seconds)
+        torch.manual_seed(job.seed)
+        np.random.seed(job.seed)
+        random.seed(job.seed)
+        ns = fresh_namespace(inputs)
+        report = loader.load(job.cells, ns, job.limits.statement_seconds)
+        for name in loader.SCAFFOLD_NAMES:  # the grader's scaffold, whatever the notebook did to it
+            ns[name] = fresh_namespace(inputs)[name]
+        send(control_fd, {"type": "load", "report": json.loads(report.to_json())})
+        for item in job.items:
+            record, frame = run_item(job, item, ns, inputs, losses, report)
+            send(control_fd, {"type": "item", "record": json.loads(record.to_json())}, frame)
+    except BaseException:  # noqa: BLE001 - whatever happened, the worker sees the stream end
+        pass
+    confine.kill_descendants()
+    os._exit(0)
+
+
+# --- the worker -----------------------------------------------------------------------------------
+
+def _write(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 def main(job_dir):
     job_dir = Path(job_dir)
-    job = json.loads((job_dir / "job.json").read_text())
+    job = Job.from_json((job_dir / "job.json").read_text())
     torch.set_num_threads(1)
     inputs = channel.load_inputs(job_dir / "inputs.safetensors")
+    losses = loss_functions(job.losses)
     out = job_dir / "out"
     out.mkdir(exist_ok=True)
-    if job["limits"].get("run_as") is not None and os.geteuid() == 0:
-        job_dir.chmod(0o711)  # children (another user) may pass through, not list, read or write
-        out.chmod(0o700)
-    for item in job["items"]:
-        record, frame = run_item(job, item, inputs)
-        (out / f"{item['id']}.frame").write_bytes(frame)
-        (out / f"{item['id']}.json").write_text(json.dumps(record))
+    out.chmod(0o700)
+    confine.become_subreaper()
+    control_read, control_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(control_read)
+        _loader(job, inputs, losses, control_write)
+    os.close(control_write)
+    deadline = time.monotonic() + job.limits.load_seconds + sum(i.time_limit for i in job.items) + 30
+    inbox, wanted = Inbox(), {item.id for item in job.items}
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([control_read], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
+            if not ready:
+                continue
+            chunk = os.read(control_read, 1 << 20)
+            if not chunk:
+                break
+            for meta, frame in inbox.feed(chunk):
+                if meta.get("type") == "load":
+                    _write(out / "load.json", json.dumps(meta.get("report", {})).encode())
+                elif meta.get("type") == "item" and meta.get("record", {}).get("id") in wanted:
+                    item_id = meta["record"]["id"]
+                    wanted.discard(item_id)
+                    _write(out / f"{item_id}.frame", frame)
+                    _write(out / f"{item_id}.json", json.dumps(meta["record"]).encode())
+            if inbox.broken:
+                break
+    finally:
+        os.close(control_read)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        confine.kill_descendants()
+        confine.kill_uid(job.limits.run_as)
+        confine.reap()
 
 
 if __name__ == "__main__":

@@ -1,28 +1,265 @@
-"""Worker side: execute the chosen definitions into a fresh namespace, one statement at a time.
+"""Load a notebook the way its author ran it, minus the slow parts (contract section 1).
 
-A statement that fails is recorded and skipped; later statements still run, so
-one broken cell costs only the functions that need it.
+The rule, as the template states it: in notebook order, every top-level import, function
+or class definition and assignment runs (also inside a top-level ``if``, ``try`` or
+``with`` made only of those), each within ``STATEMENT_SECONDS``. Skipped, each with a
+recorded reason:
+
+- a statement that calls a training function (a function of the notebook whose name
+  starts with ``train``) or plotting (matplotlib, seaborn, plotly, ``IPython.display``),
+  directly or through a function of the notebook that does;
+- every other statement (loops, bare calls such as ``print(...)``, magics);
+- the notebook's own copy of the scaffold (the grader provides ``MNISTArgs``,
+  ``get_mnist_data``, ``Encoder``, ``VAE``, ``CVAE`` and ``append_class_to_data``).
+
+A statement that raises or runs past its budget is recorded as failed and loading goes
+on. Runs inside the sandbox (the parsing too, so a pathological cell costs only its own
+submission's time).
 """
+import ast
 import linecache
+import re
+import signal
+import time
 import traceback
 
+from worker.protocol import LoadReport, Skip
 
-def load(chunks, namespace):
-    """Exec each span of each chunk into ``namespace``; returns ``{name-ish: error}`` notes as a list."""
-    failures = []
-    for chunk in chunks:
-        filename = f"<submission {chunk['label']}>"
-        lines = chunk["text"].splitlines(keepends=True)
-        linecache.cache[filename] = (len(chunk["text"]), None, lines, filename)
-        for first, last in chunk["spans"]:
-            code = "\n" * (first - 1) + "".join(lines[first - 1:last])
+SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
+TRAINERS = ("train_mnist_vae", "train_mnist_cvae")
+PLOTTING_MODULES = ("matplotlib", "seaborn", "plotly", "IPython.display", "bokeh")
+PLOTTING_NAMES = {"plt", "sns", "display"}      # plotting even where the notebook's import was skipped
+RUN = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign,
+       ast.AugAssign)
+COMPOUND = (ast.If, ast.Try, ast.With) + ((ast.TryStar,) if hasattr(ast, "TryStar") else ())
+MAX_SKIPS = 400
+
+
+class StatementTimeout(BaseException):
+    """Raised in a statement that ran past its budget (a BaseException, so ``except Exception`` passes it)."""
+
+
+# --- reading cells ----------------------------------------------------------------------------------
+
+def parse_cell(text):
+    """The cell's module AST and the Python text it was parsed from (IPython magics transformed)."""
+    try:
+        return ast.parse(text), text
+    except SyntaxError:
+        from IPython.core.inputtransformer2 import TransformerManager
+        python = TransformerManager().transform_cell(text)
+        return ast.parse(python), python
+
+
+def _dotted(node):
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return base and f"{base}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return _dotted(node.func)
+    return None
+
+
+def _executed_nodes(stmt):
+    """The nodes of ``stmt`` that may run when it runs: function bodies are left out (a lambda's body
+    is kept: a lambda at the top level is usually called at once, e.g. ``run(lambda: train())``)."""
+    stack = [stmt]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(node.decorator_list + node.args.defaults + [d for d in node.args.kw_defaults if d])
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _calls(nodes):
+    """Dotted names of the functions called in ``nodes`` (``plt.plot``, ``train_mnist_vae`` ...)."""
+    return {name for node in nodes if isinstance(node, ast.Call) for name in [_dotted(node.func)] if name}
+
+
+def defined_names(stmt):
+    """Names a top-level statement binds."""
+    names = []
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"]
+    for node in _executed_nodes(stmt):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.append(node.id)
+    return names
+
+
+class Plan:
+    """Which names of a notebook train or plot: from its imports and its top-level functions."""
+
+    def __init__(self, trees):
+        self.plot_roots = set(PLOTTING_NAMES)
+        functions = {}
+        for tree in trees:
+            for stmt in tree.body:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    module = getattr(stmt, "module", None) or ""
+                    for alias in stmt.names:
+                        full = f"{module}.{alias.name}" if module else alias.name
+                        if full.startswith(PLOTTING_MODULES):
+                            self.plot_roots.add((alias.asname or alias.name).split(".")[0])
+                elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    functions[stmt.name] = {name.split(".")[0] for name in _calls(ast.walk(stmt))}
+        self.training = {name for name in functions if name.startswith("train")} | set(TRAINERS)
+        self.plotting = set()
+        changed = True
+        while changed:  # a function that calls a training (plotting) function trains (plots)
+            changed = False
+            for name, called in functions.items():
+                if name not in self.training and called & self.training:
+                    self.training.add(name)
+                    changed = True
+                if name not in self.plotting and called & (self.plotting | self.plot_roots):
+                    self.plotting.add(name)
+                    changed = True
+
+    def why_skipped(self, stmt):
+        """The reason the loading rule skips ``stmt``, or ``""`` when it runs."""
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name in SCAFFOLD_NAMES:
+            return "the grader provides the scaffold's " + stmt.name
+        if isinstance(stmt, COMPOUND):
+            if any(not isinstance(s, RUN + COMPOUND + (ast.Pass,)) for s in _nested_statements(stmt)):
+                return f"a top-level {type(stmt).__name__.lower()} block that does more than define and assign"
+        elif not isinstance(stmt, RUN):
+            kind = {ast.For: "a loop", ast.While: "a loop", ast.Expr: "not an import, definition or assignment"}
+            return kind.get(type(stmt), f"not an import, definition or assignment ({type(stmt).__name__})")
+        for name in sorted(_calls(_executed_nodes(stmt))):
+            root, last = name.split(".")[0], name.split(".")[-1]
+            if root in self.training or last in TRAINERS:
+                return f"it calls {name}(), a training function"
+            if root in self.plot_roots or root in self.plotting:
+                return f"it calls {name}(), plotting"
+            if root == "get_ipython":
+                return "an IPython magic or shell command"
+        return ""
+
+
+def _nested_statements(stmt):
+    """The statements inside a compound statement, not descending into function or class bodies."""
+    for child in ast.iter_child_nodes(stmt):
+        if isinstance(child, ast.stmt):
+            yield child
+            if isinstance(child, COMPOUND):
+                yield from _nested_statements(child)
+        elif isinstance(child, ast.excepthandler):
+            yield from _nested_statements(child)
+
+
+def _first_line(text, stmt):
+    line = text.splitlines()[stmt.lineno - 1] if stmt.lineno <= len(text.splitlines()) else ""
+    line = line.strip()
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+DEFINES_AT_LINE_START = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)|^(\w+)\s*=(?!=)", re.MULTILINE)
+
+
+def _names_at_line_start(text):
+    """Names an unparsable cell seems to define (``def f``, ``class C``, ``x =`` at the start of a line)."""
+    return sorted({a or b for a, b in DEFINES_AT_LINE_START.findall(text)})
+
+
+def import_texts(cell_texts):
+    """The normalised top-level imports of trusted cells (the template's), one name each."""
+    found = set()
+    for text in cell_texts:
+        try:
+            tree, _ = parse_cell(text)
+        except Exception:  # noqa: BLE001
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                found.update(_import_text(stmt))
+    return found
+
+
+def _import_text(stmt):
+    out = []
+    for alias in stmt.names:
+        single = type(stmt)(names=[alias], **({"module": stmt.module, "level": stmt.level}
+                                              if isinstance(stmt, ast.ImportFrom) else {}))
+        out.append(ast.unparse(single))
+    return out
+
+
+# --- running ----------------------------------------------------------------------------------------
+
+def _on_alarm(signum, frame):
+    raise StatementTimeout()
+
+
+def _run(code, namespace, seconds):
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        exec(code, namespace)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def load(cells, namespace, statement_seconds=5.0):
+    """Run ``cells`` (``[(label, text)]``) into ``namespace`` by the loading rule; returns a ``LoadReport``."""
+    started = time.monotonic()
+    report = LoadReport()
+    parsed = []
+    for label, text in cells:
+        try:
+            signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, statement_seconds)
             try:
-                exec(compile(code, filename, "exec"), namespace)
-            except BaseException as error:  # noqa: BLE001 - a student's SystemExit must not end the worker
+                tree, python = parse_cell(text)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except SyntaxError as error:
+            report.skips.append(Skip(label, error.lineno or 0, "failed", f"syntax error: {error.msg}; "
+                                     "nothing in this cell was loaded", _names_at_line_start(text), ""))
+            continue
+        except StatementTimeout:
+            report.skips.append(Skip(label, 0, "failed", f"could not be read within {statement_seconds:g} s", []))
+            continue
+        except Exception as error:  # noqa: BLE001 - IPython rejects some malformed input
+            report.skips.append(Skip(label, 0, "failed", f"could not be read ({type(error).__name__})", []))
+            continue
+        parsed.append((label, python, tree))
+    plan = Plan([tree for _, _, tree in parsed])
+    for label, python, tree in parsed:
+        filename = f"<submission {label}>"
+        linecache.cache[filename] = (len(python), None, python.splitlines(keepends=True), filename)
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                report.imports.extend(_import_text(stmt))
+            if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+                continue  # no effect: nothing to say
+            reason = plan.why_skipped(stmt)
+            if reason:
+                report.skips.append(Skip(label, stmt.lineno, "skipped", reason, defined_names(stmt),
+                                         _first_line(python, stmt)))
+                continue
+            code = compile(ast.Module(body=[stmt], type_ignores=[]), filename, "exec")
+            try:
+                _run(code, namespace, statement_seconds)
+                report.statements += 1
+            except StatementTimeout:
+                report.skips.append(Skip(label, stmt.lineno, "failed", f"ran past its {statement_seconds:g} s budget",
+                                         defined_names(stmt), _first_line(python, stmt)))
+            except BaseException as error:  # noqa: BLE001 - a student's SystemExit must not end the loader
                 if isinstance(error, KeyboardInterrupt):
                     raise
-                failures.append(f"{chunk['label']} line {first}: {type(error).__name__}: {error}"[:300])
-    return failures
+                report.skips.append(Skip(label, stmt.lineno, "failed", f"{type(error).__name__}: {error}"[:200],
+                                         defined_names(stmt), _first_line(python, stmt)))
+    if len(report.skips) > MAX_SKIPS:
+        report.skips = report.skips[:MAX_SKIPS]
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
 
 
 def student_traceback(error):
@@ -30,3 +267,10 @@ def student_traceback(error):
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<submission")]
     lines = traceback.format_list(frames[-6:]) if frames else []
     return ("".join(lines) + f"{type(error).__name__}: {error}").strip()[:2000]
+
+
+def explain_name_error(error, report):
+    """For a ``NameError`` on a name the loading rule skipped or that failed: which statement, and why."""
+    name = getattr(error, "name", None)
+    skip = report.skip_for(name) if name else None
+    return f"'{name}' is not defined because {skip.describe()}" if skip else ""

@@ -3,13 +3,19 @@
 Each probe takes the submission's namespace (student definitions with the
 grader's scaffold installed), the item's input tensors and returns
 ``(tensors, meta)``: plain tensors and JSON-able facts for the judge. Probes hold
-no expected values and decide nothing; the judge does, in its own process.
+no expected values and decide nothing; the judge does, in its own process, and
+validates every fact first (student code ran here: any of it may be forged).
 """
 import time
 
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import _global_optimizer_post_hooks, register_optimizer_step_post_hook
+
+from worker.items import PROBE_BY_ID
+
+NAME_MAX = 80          # characters of a type name sent back (student-chosen text)
+LOSSES_MAX = 20000     # recorded training losses
 
 
 def plain(value):
@@ -22,13 +28,21 @@ def plain(value):
         return None
 
 
+def type_name(value):
+    return type(value).__name__[:NAME_MAX]
+
+
 def describe(value):
     """JSON facts about a returned value: its type, dtype, shape and whether it carries a gradient."""
     if isinstance(value, torch.Tensor):
-        return {"type": "tensor" if type(value) is torch.Tensor else f"tensor subclass {type(value).__name__}",
+        return {"type": "tensor" if type(value) is torch.Tensor else f"tensor subclass {type_name(value)}",
                 "dtype": str(value.dtype).replace("torch.", ""), "shape": list(value.shape),
                 "requires_grad": bool(value.requires_grad)}
-    return {"type": type(value).__name__, "repr": repr(value)[:200]}
+    try:
+        text = repr(value)[:200]
+    except Exception:  # noqa: BLE001 - a student's __repr__
+        text = "?"
+    return {"type": type_name(value), "repr": text}
 
 
 class Recorder(nn.Module):
@@ -74,50 +88,61 @@ def _recorded(model):
     return model.encoder.features.seen, model.decoder[0].seen, model.decoder[3].seen
 
 
-def probe_scalar(ns, inputs, function, arg_names):
-    """``function(*args)`` for every case ``cN/<arg>``; value and gradients with respect to each arg."""
+def probe_scalar(ns, inputs, item):
+    """``function(*args)`` for every case ``cN/<arg>``: value, gradients with respect to each arg, and the
+    value of a second call on the same inputs (``cN/value2``: a random value differs)."""
     tensors, meta = {}, {}
     cases = sorted({key.split("/")[0] for key in inputs})
+    function = ns[item.function]
     for case in cases:
-        args = [inputs[f"{case}/{name}"].clone().requires_grad_(True) for name in arg_names]
-        out = ns[function](*args)
+        args = [inputs[f"{case}/{name}"].clone().requires_grad_(True) for name in item.args]
+        out = function(*args)
         meta[case] = describe(out)
         value = plain(out)
         if value is not None:
             tensors[f"{case}/value"] = value
         if isinstance(out, torch.Tensor) and out.requires_grad and out.numel() >= 1:
             grads = torch.autograd.grad(out.sum(), args, allow_unused=True)
-            for name, grad in zip(arg_names, grads):
+            for name, grad in zip(item.args, grads):
                 if grad is not None:
                     tensors[f"{case}/grad_{name}"] = plain(grad)
+        with torch.no_grad():
+            again = plain(function(*[inputs[f"{case}/{name}"].clone() for name in item.args]))
+        if again is not None:
+            tensors[f"{case}/value2"] = again
     return tensors, meta
 
 
-def probe_sampler(ns, inputs, function, conditional):
-    """Two calls of ``(c)reconstruct`` on a pinned model: outputs, recorded ``z``, and gradients of
-    ``sum(z * G)`` with respect to the pinned ``mu`` and ``logvar``."""
-    model_class = ns["CVAE"] if conditional else ns["VAE"]
+def probe_sampler(ns, inputs, item):
+    """Two calls of ``(c)reconstruct`` on a pinned model in training mode and a third after
+    ``model.eval()``: outputs, recorded ``z``, and gradients of ``sum(z * G)`` with respect to the pinned
+    ``mu`` and ``logvar``."""
+    model_class = ns["CVAE"] if item.conditional else ns["VAE"]
     model = pinned_model(model_class, ns["Encoder"], inputs)
-    args = (model, inputs["x"]) + ((inputs["y"],) if conditional else ())
+    args = (model, inputs["x"]) + ((inputs["y"],) if item.conditional else ())
     tensors, meta = {}, {"calls": []}
-    for call in (1, 2):
+    for call in (1, 2, 3):
+        if call == 3:
+            model.eval()
         before = [len(seen) for seen in _recorded(model)]
-        out = ns[function](*args)
+        out = ns[item.function](*args)
         after = [len(seen) for seen in _recorded(model)]
         meta["calls"].append({"encoder": after[0] - before[0], "decoder": after[1] - before[1]})
         if call == 1:
             meta["out"] = describe(out)
             if isinstance(out, (tuple, list)):
-                meta["out"]["items"] = [describe(part) for part in out]
+                meta["out"]["items"] = [describe(part) for part in out[:8]]
                 for name, part in zip(("mu", "logvar", "x_hat"), out):
                     if plain(part) is not None:
                         tensors[f"out_{name}"] = plain(part)
         encoder_in, decoder_in, decoder_out = _recorded(model)
+        suffix = "_eval" if call == 3 else str(call)
         if after[1] > before[1]:
-            tensors[f"decoder_in{call}"] = plain(decoder_in[-1])
-            tensors[f"decoder_out{call}"] = plain(decoder_out[-1])
+            tensors[f"decoder_in{suffix}"] = plain(decoder_in[before[1]])
+            tensors[f"decoder_out{suffix}"] = plain(decoder_out[-1])
         if after[0] > before[0] and call == 1:
-            tensors["encoder_in"] = plain(encoder_in[-1])
+            tensors["encoder_in"] = plain(encoder_in[0])
+    model.train()
     if "decoder_in1" in tensors:
         z = model.decoder[0].seen[0]
         if z.requires_grad:
@@ -131,10 +156,12 @@ def probe_sampler(ns, inputs, function, conditional):
     return tensors, meta
 
 
-def probe_loss(ns, inputs, function, conditional):
-    """``(c)elbo`` with recording stand-ins for ``(c)reconstruct``, ``kl_divergence`` and
-    ``binary_cross_entropy`` (simple known functionals, not the real losses)."""
-    model_class = ns["CVAE"] if conditional else ns["VAE"]
+def probe_loss(ns, inputs, item):
+    """Two calls of ``(c)elbo`` with recording stand-ins for ``(c)reconstruct``, ``kl_divergence`` and
+    ``binary_cross_entropy`` (simple known functionals, not the real losses). Per call: the value, the
+    first encoder input and decoder input (``z``, with the class part for a CVAE) actually used, and the
+    number of calls of each part. The judge computes the expected value itself from these inputs."""
+    model_class = ns["CVAE"] if item.conditional else ns["VAE"]
     model = pinned_model(model_class, ns["Encoder"], inputs)
     append = ns["append_class_to_data"]
     calls = {"reconstruct": 0, "kl": [], "loglik": []}
@@ -154,93 +181,230 @@ def probe_loss(ns, inputs, function, conditional):
         return (x_hat * inputs["E"] * (1 + x)).sum() / len(x)
 
     ns.update(kl_divergence=stand_in_kl, binary_cross_entropy=stand_in_loglik)
-    ns["creconstruct" if conditional else "reconstruct"] = stand_in_reconstruct
-    args = (model, inputs["x"]) + ((inputs["y"],) if conditional else ())
-    out = ns[function](*args)
-    encoder_in, decoder_in, decoder_out = _recorded(model)
-    meta = {"out": describe(out), "reconstruct_calls": calls["reconstruct"], "encoder_calls": len(encoder_in),
-            "decoder_calls": len(decoder_in), "kl_calls": len(calls["kl"]), "loglik_calls": len(calls["loglik"])}
-    tensors = {}
-    if plain(out) is not None:
-        tensors["value"] = plain(out)
-    if decoder_out:
-        tensors["decoder_out"] = plain(decoder_out[-1])
-    for name, recorded in (("kl", calls["kl"]), ("loglik", calls["loglik"])):
-        for position, arg in enumerate(recorded[0] if recorded else ()):
-            if plain(arg) is not None:
-                tensors[f"{name}_arg{position}"] = plain(arg)
+    ns["creconstruct" if item.conditional else "reconstruct"] = stand_in_reconstruct
+    args = (model, inputs["x"]) + ((inputs["y"],) if item.conditional else ())
+    tensors, meta = {}, {"calls": []}
+    for call in (1, 2):
+        before = [len(seen) for seen in _recorded(model)]
+        counts = (calls["reconstruct"], len(calls["kl"]), len(calls["loglik"]))
+        out = ns[item.function](*args)
+        encoder_in, decoder_in, decoder_out = _recorded(model)
+        meta["calls"].append({"reconstruct": calls["reconstruct"] - counts[0], "kl": len(calls["kl"]) - counts[1],
+                              "loglik": len(calls["loglik"]) - counts[2], "encoder": len(encoder_in) - before[0],
+                              "decoder": len(decoder_in) - before[1]})
+        if plain(out) is not None:
+            tensors[f"value{call}"] = plain(out)
+        if len(encoder_in) > before[0]:
+            tensors[f"encoder_in{call}"] = plain(encoder_in[before[0]])
+        if len(decoder_in) > before[1]:
+            tensors[f"decoder_in{call}"] = plain(decoder_in[before[1]])
+        if call == 1:
+            meta["out"] = describe(out)
+            if decoder_out:
+                tensors["decoder_out"] = plain(decoder_out[-1])
+            for name, recorded in (("kl", calls["kl"]), ("loglik", calls["loglik"])):
+                for position, arg in enumerate(recorded[0] if recorded else ()):
+                    if plain(arg) is not None:
+                        tensors[f"{name}_arg{position}"] = plain(arg)
     return tensors, meta
 
 
-class StepCounter:
-    """Counts optimizer steps and records each optimizer's class and learning rates (global hooks)."""
+# --- training ---------------------------------------------------------------------------------------
 
-    def __init__(self):
-        self.steps = 0
+def _leaf_types(module):
+    """Types of ``module``'s leaf modules in registration order (the forward order of a Sequential)."""
+    if not isinstance(module, nn.Module):
+        return [] if module is None else [type_name(module)]
+    return [type_name(m) for m in module.modules() if next(iter(m.children()), None) is None][:32]
+
+
+def model_structure(model):
+    """The returned model's structure as plain data: the contract's parts and their module types."""
+    def part(owner, name):
+        try:
+            return getattr(owner, name, None)
+        except Exception:  # noqa: BLE001 - a student's __getattr__
+            return None
+    encoder = part(model, "encoder")
+    return {"type": type_name(model), "encoder": type_name(encoder),
+            "features": _leaf_types(part(encoder, "features")),
+            "mu": type_name(part(encoder, "mu")), "logvar": type_name(part(encoder, "logvar")),
+            "decoder": _leaf_types(part(model, "decoder"))}
+
+
+class _RowKeys:
+    """Exact integer fingerprints of the rows of the training split, to tell which data a batch holds."""
+
+    def __init__(self, X):
+        generator = torch.Generator().manual_seed(4)
+        self.weights = torch.randint(1, 2**20, (X.shape[1],), generator=generator, dtype=torch.int64)
+        self.keys = set(self._keys(X).tolist())
+
+    def _keys(self, X):
+        return X.detach().round().to(torch.int64) @ self.weights
+
+    def count(self, x):
+        """``(rows, rows found in the training split)`` of a batch ``x``."""
+        try:
+            x = x.detach().as_subclass(torch.Tensor).cpu().reshape(len(x), -1)
+            if x.shape[1] != len(self.weights):
+                return len(x), 0
+            return len(x), sum(1 for key in self._keys(x).tolist() if key in self.keys)
+        except Exception:  # noqa: BLE001
+            return 0, 0
+
+
+class TrainingCounters:
+    """Independent counts of what a training function did, kept in this probe's closure.
+
+    - ``hook``: torch's global optimizer post-step hook (student code can clear it: checked at the end);
+    - ``adam``: ``torch.optim.Adam`` replaced, for the call, by a counting subclass (and any name in
+      the namespace bound to Adam);
+    - ``backward``: backward passes through the grader's loss (a hook on each returned loss tensor),
+      with the rows of each such batch and how many of them are rows of the training split.
+    """
+
+    def __init__(self, train_X):
+        self.hook_steps, self.adam_steps, self.backward = 0, 0, 0
+        self.rows, self.train_rows = 0, 0
+        self.loss_calls = 0
         self.optimizers = {}
+        self._inside_adam = 0
+        self._row_keys = _RowKeys(train_X)
         self.handle = register_optimizer_step_post_hook(self._after_step)
+        counters = self
+
+        class Adam(torch.optim.Adam):
+            def step(self, *args, **kwargs):
+                counters.adam_steps += 1
+                counters._inside_adam += 1
+                try:
+                    return super().step(*args, **kwargs)
+                finally:
+                    counters._inside_adam -= 1
+
+        Adam.__qualname__ = Adam.__name__ = "Adam"
+        self.Adam = Adam
 
     def _after_step(self, optimizer, args, kwargs):
-        self.steps += 1
-        self.optimizers.setdefault(id(optimizer), {
-            "class": type(optimizer).__name__,
-            "lr": [float(g.get("lr", float("nan"))) for g in optimizer.param_groups]})
+        if self._inside_adam:  # Adam.step's own hook inside the counting subclass: counted once, outside
+            return
+        self.hook_steps += 1
+        try:
+            groups = optimizer.param_groups
+            record = self.optimizers.setdefault(id(optimizer), {
+                "class": type_name(optimizer), "counted": isinstance(optimizer, self.Adam), "steps": 0,
+                "lr_min": float("inf"), "lr_max": float("-inf"), "weight_decay": 0.0})
+            record["steps"] += 1
+            for group in groups:
+                lr = float(group.get("lr", float("nan")))
+                record["lr_min"], record["lr_max"] = min(record["lr_min"], lr), max(record["lr_max"], lr)
+                record["weight_decay"] = max(record["weight_decay"], float(group.get("weight_decay", 0.0) or 0.0))
+        except Exception:  # noqa: BLE001 - an optimizer without the usual param_groups
+            pass
+
+    def hook_intact(self):
+        return self.handle.id in _global_optimizer_post_hooks
+
+    def watch_loss(self, value, x):
+        """Count a call of the grader's loss; its backward pass (if any) counts ``x``'s rows."""
+        self.loss_calls += 1
+        if not (isinstance(value, torch.Tensor) and value.requires_grad):
+            return
+
+        def on_backward(grad):
+            self.backward += 1
+            rows, found = self._row_keys.count(x)
+            self.rows += rows
+            self.train_rows += found
+        value.register_hook(on_backward)
+
+    def install(self, ns):
+        """Put the counting Adam in ``torch.optim`` and the namespace; returns the undo."""
+        import torch.optim.adam as adam_module
+        original = torch.optim.Adam
+        names = [k for k, v in ns.items() if v is original]
+        torch.optim.Adam = adam_module.Adam = self.Adam
+        for k in names:
+            ns[k] = self.Adam
+
+        def undo():
+            torch.optim.Adam = adam_module.Adam = original
+            for k in names:
+                if ns.get(k) is self.Adam:
+                    ns[k] = original
+            self.handle.remove()
+        return undo
+
+    def facts(self):
+        return {"hook_steps": self.hook_steps, "adam_steps": self.adam_steps, "hook_intact": self.hook_intact(),
+                "backward": self.backward, "loss_calls": self.loss_calls, "rows": self.rows,
+                "train_rows": self.train_rows, "optimizers": list(self.optimizers.values())[:16]}
 
 
-def probe_training(ns, inputs, function, conditional, budget, loss_source):
-    """``function(**budget)`` with the grader's data and, when ``loss_source`` is given, the
-    grader's loss functions defined from it, so that only the training loop is judged."""
+def probe_training(ns, inputs, item, budget, losses):
+    """``function(**budget)`` with the grader's data and, when ``losses`` is given, the grader's loss
+    functions (``{name: callable}``) in the namespace, so that only the training loop is judged.
+
+    ``get_mnist_data`` gives the item's ``X``/``Y`` for ``"train"`` and the worker's own function's answer
+    for any other split, and records the splits asked for; optimizer steps, loss calls and backward passes are counted independently
+    (``TrainingCounters``). Returns the model's state dict, its structure and the counts."""
     X, Y = inputs["X"], inputs["Y"]
     data_calls = []
+    provided = ns.get("get_mnist_data")
 
     def get_mnist_data(split="train"):
-        data_calls.append(split)
-        return X.clone(), Y.clone()
+        data_calls.append(str(split)[:20] if isinstance(split, str) else type_name(split))
+        if split == "train" or provided is None:
+            return X.clone(), Y.clone()
+        return provided(split)  # the worker's small evaluation set (never the grader's held-out images)
 
     ns["get_mnist_data"] = get_mnist_data
-    if loss_source:
-        exec(compile(loss_source, "<grader's loss functions>", "exec"), ns)
-    loss_name = "celbo" if conditional else "elbo"
+    if losses:
+        ns.update(losses)
+    loss_name = "celbo" if item.conditional else "elbo"
     loss_fn, loss_values = ns.get(loss_name), []
+    counters = TrainingCounters(X)
     if loss_fn is not None:
-        def recording_loss(*args):
-            value = loss_fn(*args)
-            loss_values.append(float(value.detach()) if isinstance(value, torch.Tensor) else float("nan"))
+        def recording_loss(model, x, *rest):
+            value = loss_fn(model, x, *rest)
+            if len(loss_values) < LOSSES_MAX:
+                try:
+                    loss_values.append(float(value.detach()) if isinstance(value, torch.Tensor) else float("nan"))
+                except Exception:  # noqa: BLE001
+                    loss_values.append(float("nan"))
+            counters.watch_loss(value, x)
             return value
         ns[loss_name] = recording_loss
-    counter = StepCounter()
+    undo = counters.install(ns)
     started = time.perf_counter()
     try:
-        model = ns[function](**budget)
+        model = ns[item.function](**budget)
     finally:
-        counter.handle.remove()
-    meta = {"seconds": time.perf_counter() - started, "steps": counter.steps,
-            "optimizers": list(counter.optimizers.values()), "data_calls": data_calls,
-            "returned": type(model).__name__, "losses": loss_values[:20000], "n_train": len(X)}
+        seconds = time.perf_counter() - started
+        facts = counters.facts()
+        undo()
+    meta = {"seconds": seconds, "data_calls": data_calls[:64], "returned": type_name(model),
+            "losses": loss_values, "n_train": len(X), "counts": facts,
+            "structure": model_structure(model) if isinstance(model, nn.Module) else {}}
     tensors = {}
     if isinstance(model, nn.Module):
-        for name, value in model.state_dict().items():
+        for name, value in list(model.state_dict().items())[:64]:
             if isinstance(value, torch.Tensor):
-                tensors[f"state/{name}"] = plain(value)
+                tensors[f"state/{name[:200]}"] = plain(value)
     return tensors, meta
 
 
-def run_probe(item_id, ns, inputs, params, loss_source):
-    """Dispatch ``item_id`` to its probe."""
-    if item_id == "q4.kl_divergence":
-        return probe_scalar(ns, inputs, "kl_divergence", ("mu", "logvar"))
-    if item_id == "q4.binary_cross_entropy":
-        return probe_scalar(ns, inputs, "binary_cross_entropy", ("x_hat", "x"))
-    if item_id == "q4.reconstruct":
-        return probe_sampler(ns, inputs, "reconstruct", conditional=False)
-    if item_id == "q5.reconstruct":
-        return probe_sampler(ns, inputs, "creconstruct", conditional=True)
-    if item_id == "q4.elbo":
-        return probe_loss(ns, inputs, "elbo", conditional=False)
-    if item_id == "q5.celbo":
-        return probe_loss(ns, inputs, "celbo", conditional=True)
-    if item_id == "q4.train":
-        return probe_training(ns, inputs, "train_mnist_vae", False, params, loss_source)
-    if item_id == "q5.train":
-        return probe_training(ns, inputs, "train_mnist_cvae", True, params, loss_source)
-    raise KeyError(item_id)
+def run_probe(item_id, ns, inputs, params, losses):
+    """Run ``item_id``'s probe (by its kind, ``worker.items``) on the namespace ``ns``.
+
+    ``params``: keyword arguments of a training function (the budget); ``losses``: the grader's loss
+    functions ``{name: callable}`` for the training items, or None (the public self-check)."""
+    item = PROBE_BY_ID[item_id]
+    if item.kind == "scalar":
+        return probe_scalar(ns, inputs, item)
+    if item.kind == "sampler":
+        return probe_sampler(ns, inputs, item)
+    if item.kind == "loss":
+        return probe_loss(ns, inputs, item)
+    return probe_training(ns, inputs, item, params, losses)

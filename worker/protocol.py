@@ -1,0 +1,129 @@
+"""The worker protocol: what the judge hands a worker (a ``Job``) and what comes back.
+
+A job folder holds ``job.json`` (``Job.to_json``, mode 0600, owned by the grader),
+``inputs.safetensors`` (the items' input tensors, 0600) and, after the run, ``out/``:
+``load.json`` (a ``LoadReport``) and per item ``<id>.json`` (an ``ItemRecord``) and
+``<id>.frame`` (the probe's reply, see ``worker.channel``). Everything in ``out/`` was
+produced with student code running nearby: the judge validates it before use.
+"""
+import base64
+import json
+from dataclasses import asdict, dataclass, field
+
+STATEMENT_SECONDS = 5.0   # budget of one top-level statement while the notebook loads
+LOAD_SECONDS = 60.0       # budget of the whole load (all statements of the notebook)
+
+
+@dataclass
+class Limits:
+    """Limits of the processes that run student code (the loader and every item's child).
+
+    ``memory_mb`` is address space beyond the loaded worker; ``file_mb`` caps one written
+    file; ``disk_mb`` caps all files in the scratch folder together; ``processes`` is the
+    kernel's per-user process limit, which holds only for a dedicated uid (``run_as``).
+    """
+    memory_mb: int = 2048
+    file_mb: int = 16
+    disk_mb: int = 256
+    processes: int = 64
+    open_files: int = 256
+    run_as: int | None = None          # a uid of this submission's own (the grader runs as root)
+    statement_seconds: float = STATEMENT_SECONDS
+    load_seconds: float = LOAD_SECONDS
+
+
+@dataclass
+class ItemSpec:
+    id: str
+    function: str
+    time_limit: float                  # seconds of wall-clock time (and of CPU time)
+    params: dict = field(default_factory=dict)   # keyword arguments (the training budget)
+
+
+@dataclass
+class Job:
+    """One submission's work: its code cells, the items to run on it, and their limits."""
+    cells: list                        # [[label, text]] code cells in notebook order
+    items: list                        # [ItemSpec]
+    seed: int
+    limits: Limits
+    scratch: str                       # the only folder student code may write to
+    losses: bytes = b""                # the grader's loss functions: marshalled code, no source text
+
+    def to_json(self):
+        data = asdict(self)
+        data["losses"] = base64.b64encode(self.losses).decode()
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls(cells=[list(c) for c in data["cells"]], items=[ItemSpec(**i) for i in data["items"]],
+                   seed=data["seed"], limits=Limits(**data["limits"]), scratch=data["scratch"],
+                   losses=base64.b64decode(data["losses"]))
+
+
+@dataclass
+class Skip:
+    """A top-level statement of the notebook that the grader did not run, or that failed.
+
+    ``kind`` is ``"skipped"`` (by the loading rule) or ``"failed"`` (it raised);
+    ``names`` are the names it would have defined.
+    """
+    cell: str                          # "cell 7" or "line 120" (a .py export)
+    line: int                          # line within the cell
+    kind: str
+    reason: str
+    names: list = field(default_factory=list)
+    code: str = ""                     # the statement's first line, shortened
+
+    def where(self):
+        """``cell 7 line 3``; in a .py export, whose cells are labelled by their first line, ``line 120``."""
+        if self.cell.startswith("line ") and self.cell[5:].isdigit():
+            return f"line {int(self.cell[5:]) + max(self.line, 1) - 1}"
+        return f"{self.cell} line {self.line}"
+
+    def describe(self):
+        what = "was skipped" if self.kind == "skipped" else "failed"
+        return f"{self.where()} ({self.code}) {what}: {self.reason}"
+
+
+@dataclass
+class LoadReport:
+    """How loading the notebook went: every statement not run, the imports seen, the time taken."""
+    skips: list = field(default_factory=list)     # [Skip]
+    imports: list = field(default_factory=list)   # normalised import statements, for the imports flag
+    statements: int = 0                           # top-level statements run
+    seconds: float = 0.0
+    finished: bool = True                         # False: the loader died or ran past its budget
+
+    def to_json(self):
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls(skips=[Skip(**s) for s in data.get("skips", [])], imports=list(data.get("imports", [])),
+                   statements=int(data.get("statements", 0)), seconds=float(data.get("seconds", 0.0)),
+                   finished=bool(data.get("finished", True)))
+
+    def skip_for(self, name):
+        """The last ``Skip`` that would have defined ``name``, or None."""
+        found = [s for s in self.skips if name in s.names]
+        return found[-1] if found else None
+
+
+@dataclass
+class ItemRecord:
+    """How one item's child ended, as the loader saw it (no student-chosen content but ``output``)."""
+    id: str
+    seconds: float = 0.0
+    timed_out: bool = False
+    exit_code: int | None = None
+    output: str = ""                   # the first 64 KiB of what the child printed
+    output_bytes: int = 0
+    frame_too_large: bool = False
+    disk_exceeded: bool = False
+
+    def to_json(self):
+        return json.dumps(asdict(self))
