@@ -11,11 +11,16 @@
 # Run the self-check cell after each function: ✔ means your function passes the
 # public check, ✘ says what differed, … means not done yet.
 #
-# **How this notebook is graded.** The grader loads only your *definitions*
-# (imports, functions, classes and constant assignments) and calls your functions
-# itself, on its own data. It runs none of your top-level code: training, plots and
-# prints in cells are for you. So keep every answer inside the function it belongs
-# to, keep the names and signatures, and do not change the imports cell.
+# **How this notebook is graded.** The grader runs your notebook's top-level
+# *imports, definitions and assignments*, in order, each within 5 seconds (so a
+# line like `device = torch.device(...)` or `BATCH = 128` at the top works), and
+# then calls your functions itself, on its own data. It skips every statement that
+# calls a training function (any function of yours whose name starts with `train`)
+# or plotting (matplotlib, seaborn, IPython.display), directly or through a function
+# of yours, and everything else (loops, prints, bare calls). If a function needs a
+# name that was skipped, its message says which cell and line and why. So keep every
+# answer inside the function it belongs to, keep the names and signatures, and do
+# not change the imports cell.
 # You can run the public checks from a terminal too: `python grade.py check A4.ipynb`.
 #
 # **Written answers.** Put each written answer in a markdown cell that starts with

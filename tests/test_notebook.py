@@ -46,7 +46,8 @@ def test_no_solution_line_appears_in_the_template():
 
 def test_template_tells_students_how_grading_works():
     text = template_notebook().cells[0].source
-    assert "runs none of your top-level code" in text and "definitions" in text
+    assert "*imports, definitions and assignments*, in order, each within 5 seconds" in text
+    assert "starts with `train`" in text and "which cell and line and why" in text
 
 
 def test_committed_examples_match_the_release(root):
