@@ -227,20 +227,35 @@ def run_worker(run, sub_id, cells):
 
 
 def grade_submission(run, sub):
-    """Grade one ``discover.Submission``; never raises for anything the submission did."""
-    info = {"source": str(sub.source or sub.origin), "submitted_at": sub.submitted_at,
+    """Grade one ``discover.Submission``; never raises for anything the submission did: an unexpected
+    failure anywhere gives every item an ``error`` naming the file and the reason."""
+    try:
+        return _grade(run, sub)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - RecursionError, MemoryError ... : this submission only
+        name = (sub.source or sub.origin).name
+        reason = untrusted.clean_text(f"{name}: the grader could not grade this file ({type(error).__name__}: "
+                                      f"{error})")
+        return _unloadable(sub.id, reason, {"source": str(sub.source or sub.origin), "notes": []})
+
+
+def _grade(run, sub):
+    info = {"source": str(sub.source or sub.origin), "graded_file": sub.graded_name,
+            "files": [f.to_json() for f in sub.files], "pdf_path": str(sub.pdf) if sub.pdf else "",
+            "submitted_at": sub.submitted_at,
             "sandbox": run.sandbox.description, "data": run.data_source, "secret": run.permutation.source,
             "grader_version": GRADER_VERSION, "mode": "public self-check" if run.settings.public else "full",
             "seed": run.settings.seed, "device": "cpu", "torch": torch.__version__, "notes": list(sub.notes)}
     if sub.source is None:
-        return _unloadable(sub.id, sub.problem, info)
+        return _unloadable(sub.id, sub.problem, info, sub.flags)
     try:
         cells = source.read_cells(sub.source)
     except source.UnreadableSource as error:
-        return _unloadable(sub.id, f"{sub.source.name}: {error}", info)
-    info["markdown"] = cells.markdown
+        return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
+    info["markdown"] = [untrusted.clean_text(text, 200_000, keep_newlines=True) for text in cells.markdown]
     outcomes, report = run_worker(run, sub.id, cells.code)
-    flags = []
+    flags = list(sub.flags)
     if report is not None:
         info["load"] = {"statements": report.statements, "seconds": report.seconds,
                         "skips": [skip.__dict__ for skip in report.skips]}
@@ -263,7 +278,7 @@ def grade_submission(run, sub):
     return SubmissionResult(sub.id, results, flags, info, models)
 
 
-def _unloadable(sub_id, reason, info):
+def _unloadable(sub_id, reason, info, flags=()):
     items = {item.id: ItemResult.error(item.marks, f"submission could not be loaded: {reason}")
              for item in AUTO_ITEMS}
-    return SubmissionResult(sub_id, items, ["unloadable"], info)
+    return SubmissionResult(sub_id, items, ["unloadable", *flags], info)
