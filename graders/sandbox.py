@@ -5,8 +5,8 @@ view of the system and of the Python environment, the grader's worker code and
 the public scaffold, and one writable folder: the job. The reference solution,
 the hidden checks, reports and other submissions are not mounted at all, and the
 MNIST files in the Python environment are hidden (the grader hands over its training
-images itself). Student code writes only to ``/scratch``, a tmpfs of the job's disk
-quota. Either way the environment is scrubbed, stdin is closed, and the loader and
+images itself). Student code writes only to ``/tmp`` (its working folder is ``/tmp/scratch``), a tmpfs
+of the job's disk quota. Either way the environment is scrubbed, stdin is closed, and the loader and
 each item's child get resource limits (``worker.confine``).
 """
 import functools
@@ -51,7 +51,7 @@ def _namespaces():
     return ["--unshare-all"]
 
 
-SCRATCH = "/scratch"
+SCRATCH = "/tmp/scratch"  # on the sandbox's /tmp: a tmpfs of the job's disk quota
 
 
 def hidden_data_dirs():
@@ -67,7 +67,7 @@ def hidden_data_dirs():
 
 def bwrap_command(job_dir, disk_mb=256):
     command = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc",
-               "--dev", "/dev", "--tmpfs", "/tmp", "--size", str(disk_mb * 2**20), "--tmpfs", SCRATCH, "--clearenv"]
+               "--dev", "/dev", "--perms", "1777", "--size", str(disk_mb * 2**20), "--tmpfs", "/tmp", "--clearenv"]
     binds = [("--ro-bind", p) for p in SYSTEM_DIRS + _python_dirs() if os.path.exists(p)]
     binds += [("--ro-bind", str(ROOT / relative)) for relative in VISIBLE] + [("--bind", str(job_dir))]
     # Folders above the mounts: traversable by the unprivileged children (bubblewrap would make them 0700).

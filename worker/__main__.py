@@ -120,6 +120,7 @@ class Inbox:
 
 def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
     """Runs in the forked child; never returns."""
+    child_pid = os.getpid()
     try:
         os.setsid()
         os.dup2(output_fd, 1)
@@ -156,6 +157,8 @@ def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
         frame = channel.encode(tensors, meta)
         sys.stdout.flush()
         sys.stderr.flush()
+        if os.getpid() != child_pid:  # a process the student's code forked got here: only the child replies
+            os._exit(0)
         with os.fdopen(result_fd, "wb") as pipe:
             pipe.write(frame)
     except BaseException:  # noqa: BLE001
@@ -167,7 +170,10 @@ def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
 
 
 def run_item(job, item, ns, inputs, losses, report):
-    """Fork the item's child, wait up to its time limit, clean up; returns ``(ItemRecord, frame)``."""
+    """Fork the item's child, wait up to its time limit, clean up; returns ``(ItemRecord, frame)``.
+
+    Reading stops when the child's pipes close, or half a second after the child exited (processes
+    it left behind may hold its pipes open), or at the time limit."""
     result_read, result_write = os.pipe()
     output_read, output_write = os.pipe()
     started = time.monotonic()
@@ -180,20 +186,24 @@ def run_item(job, item, ns, inputs, losses, report):
     os.close(output_write)
     frame, output, output_bytes = bytearray(), bytearray(), 0
     open_fds = {result_read, output_read}
-    deadline = started + item.time_limit
     record = ItemRecord(item.id)
-    next_disk_check = started + 1.0
+    deadline, status, next_disk_check = started + item.time_limit, None, started + 1.0
     while open_fds:
         now = time.monotonic()
+        if status is None:
+            finished, code = os.waitpid(pid, os.WNOHANG)
+            if finished:
+                status, deadline = code, min(deadline, now + 0.5)
         if now >= deadline:
-            record.timed_out = True
+            record.timed_out = status is None
             break
         if now >= next_disk_check:
             next_disk_check = now + 1.0
             if confine.folder_bytes(job.scratch) > job.limits.disk_mb * 2**20:
                 record.disk_exceeded = True
                 break
-        ready, _, _ = select.select(list(open_fds), [], [], min(deadline - now, 1.0))
+        wait = min(deadline - now, 1.0 if status is None else 0.05)
+        ready, _, _ = select.select(list(open_fds), [], [], wait)
         for fd in ready:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -206,11 +216,12 @@ def run_item(job, item, ns, inputs, losses, report):
                 output += chunk[: max(0, OUTPUT_CAP - len(output))]
     for fd in open_fds:
         os.close(fd)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    _, status = os.waitpid(pid, 0)
+    if status is None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        _, status = os.waitpid(pid, 0)
     confine.kill_descendants()  # whatever the item started, in its session or out of it
     record.seconds = round(time.monotonic() - started, 3)
     record.exit_code = os.waitstatus_to_exitcode(status)
