@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,11 +238,11 @@ def grade_submission(run, sub):
         name = (sub.source or sub.origin).name
         reason = untrusted.clean_text(f"{name}: the grader could not grade this file ({type(error).__name__}: "
                                       f"{error})")
-        return _unloadable(sub.id, reason, {"source": str(sub.source or sub.origin), "notes": []})
+        return _unloadable(sub.id, reason, {"source": name, "notes": []})
 
 
 def _grade(run, sub):
-    info = {"source": str(sub.source or sub.origin), "graded_file": sub.graded_name,
+    info = {"source": sub.graded_name or (sub.source or sub.origin).name, "source_path": str(sub.source or ""),
             "files": [f.to_json() for f in sub.files], "pdf_path": str(sub.pdf) if sub.pdf else "",
             "submitted_at": sub.submitted_at,
             "sandbox": run.sandbox.description, "data": run.data_source, "secret": run.permutation.source,
@@ -254,7 +255,9 @@ def _grade(run, sub):
     except source.UnreadableSource as error:
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
     info["markdown"] = [untrusted.clean_text(text, 200_000, keep_newlines=True) for text in cells.markdown]
+    started = time.perf_counter()
     outcomes, report = run_worker(run, sub.id, cells.code)
+    worker_seconds = time.perf_counter() - started
     flags = list(sub.flags)
     if report is not None:
         info["load"] = {"statements": report.statements, "seconds": report.seconds,
@@ -275,6 +278,8 @@ def _grade(run, sub):
             conditional = item.id == "q5.train"
             if state and not training.layout_problem(conditional, state):
                 models[item.id] = run.permutation.to_plain(state, conditional)
+    info["timings"] = {"worker": round(worker_seconds, 3), "judge": round(time.perf_counter() - started - worker_seconds, 3),
+                       "items": {k: o.record.get("seconds") for k, o in outcomes.items() if o.record}}
     return SubmissionResult(sub.id, results, flags, info, models)
 
 
