@@ -28,16 +28,12 @@ import time
 import traceback
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot  # noqa: E402,F401 - imported once here so each child's import of it is free
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from reference import scaffold  # noqa: E402
-from worker import channel, confine, loader, probes  # noqa: E402
-from worker.protocol import ItemRecord, Job, LoadReport  # noqa: E402
+from reference import scaffold
+from worker import channel, confine, loader, probes
+from worker.protocol import ItemRecord, Job
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
