@@ -67,7 +67,9 @@ def hidden_data_dirs():
 
 def bwrap_command(job_dir, disk_mb=256):
     command = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc",
-               "--dev", "/dev", "--perms", "1777", "--size", str(disk_mb * 2**20), "--tmpfs", "/tmp", "--clearenv"]
+               "--dev", "/dev", "--perms", "1777", "--size", str(disk_mb * 2**20), "--tmpfs", "/tmp",
+               # shared memory for DataLoader(num_workers > 0) and multiprocessing, of the same quota
+               "--perms", "1777", "--size", str(disk_mb * 2**20), "--tmpfs", "/dev/shm", "--clearenv"]
     binds = [("--ro-bind", p) for p in SYSTEM_DIRS + _python_dirs() if os.path.exists(p)]
     binds += [("--ro-bind", str(ROOT / relative)) for relative in VISIBLE] + [("--bind", str(job_dir))]
     # Folders above the mounts: traversable by the unprivileged children (bubblewrap would make them 0700).
