@@ -1,0 +1,12 @@
+"""Academic honesty: which submissions share code (and written answers) beyond what the template gives.
+
+A flagged pair is a reason for a TA to look, never a verdict. Entry points:
+``analyse(submissions, template_cells())`` -> ``SimilarityReport``;
+``SimilarityReport.to_json()`` (contract section 5), ``.write_html(out_dir)``,
+``.column(sub_id)`` for the class overview.
+"""
+from graders.similarity.analysis import (MIN_LONGEST, THRESHOLD, PairScore, SimilarityReport, analyse,
+                                         analyse_cells, template_cells)
+
+__all__ = ["analyse", "analyse_cells", "template_cells", "SimilarityReport", "PairScore", "THRESHOLD",
+           "MIN_LONGEST"]

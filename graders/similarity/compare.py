@@ -1,0 +1,75 @@
+"""One pair's measures from the fingerprints it shares: similarity, longest shared run, matched regions."""
+from dataclasses import dataclass, field
+
+from graders.similarity.winnow import K, W
+
+MAX_PAIRINGS = 8   # a fingerprint repeated in both files: pair at most this many of its positions
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A run of tokens shared by both files: token index ranges ``[start, end)`` in each."""
+    a_start: int
+    a_end: int
+    b_start: int
+    b_end: int
+
+    @property
+    def tokens(self):
+        return self.a_end - self.a_start
+
+
+@dataclass
+class PairMeasure:
+    similarity: float                              # in [0, 1]
+    longest: int                                   # tokens in the longest shared run
+    fragments: list = field(default_factory=list)  # [Fragment], longest first
+
+
+def similarity(a, b, shared):
+    """Share of both documents' fingerprints that the other holds: (covered_a + covered_b) / (all_a + all_b).
+
+    ``a`` and ``b`` are ``IndexedDocument``; ``shared`` the hashes both hold. Symmetric, in [0, 1];
+    0 when neither has any fingerprint of its own (for example two untouched templates).
+    """
+    total = len(a.prints) + len(b.prints)
+    if not total:
+        return 0.0
+    covered = sum(len(a.positions[h]) + len(b.positions[h]) for h in shared)
+    return min(1.0, covered / total)
+
+
+def fragments(a, b, shared, k=K, w=W):
+    """Shared runs: matching fingerprints on one diagonal (same offset) at most ``w`` apart form one run."""
+    matches = sorted((pa - pb, pa, pb) for h in shared
+                     for pa in a.positions[h][:MAX_PAIRINGS] for pb in b.positions[h][:MAX_PAIRINGS])
+    runs, current = [], None
+    for offset, pa, pb in matches:
+        if current and current[0] == offset and pa - current[2] <= w:
+            current[2] = pa
+        else:
+            if current:
+                runs.append(current)
+            current = [offset, pa, pa]
+    if current:
+        runs.append(current)
+    found = [Fragment(first, last + k, first - offset, last - offset + k) for offset, first, last in runs]
+    return sorted(found, key=lambda f: (-f.tokens, f.a_start))
+
+
+def measure(a, b, shared, with_fragments=False):
+    """``PairMeasure`` of two ``IndexedDocument``; fragments kept only when asked (they cost memory)."""
+    if not shared:
+        return PairMeasure(0.0, 0)
+    found = fragments(a, b, shared)
+    return PairMeasure(similarity(a, b, shared), found[0].tokens if found else 0,
+                       found if with_fragments else [])
+
+
+def line_regions(a, b, found):
+    """``[((a_first, a_last), (b_first, b_last), tokens)]`` line spans (1-based, inclusive) of ``found``."""
+    regions = []
+    for f in found:
+        regions.append(((a.doc.lines[f.a_start], a.doc.lines[min(f.a_end, len(a.doc.lines)) - 1]),
+                        (b.doc.lines[f.b_start], b.doc.lines[min(f.b_end, len(b.doc.lines)) - 1]), f.tokens))
+    return regions

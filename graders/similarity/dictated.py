@@ -1,0 +1,98 @@
+"""Code the contract dictates: lines every honest student writes the same way, subtracted like the template.
+
+The layout table (contract section 2) and the conventions column (section 3)
+spell out some statements nearly token for token: how to encode and sample,
+``elbo`` as ``kl_divergence - binary_cross_entropy`` of one reconstruction, the
+``nn.Sequential`` layers, seeding, the optimiser step. Two honest students
+sharing these prove nothing, and in a small batch the "shared by a large share"
+rule (``index.BOILERPLATE_SHARE``) cannot see that, so their k-grams are
+removed from every file. Names are abstracted by the tokeniser, so the names
+used here do not matter.
+"""
+
+SNIPPETS = [
+    # reconstruct / creconstruct, as the conventions column writes them
+    """
+def reconstruct(vae, x):
+    mu, logvar = vae.encoder(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    x_hat = vae.decoder(z)
+    return mu, logvar, x_hat
+""",
+    """
+def reconstruct(vae, x):
+    mu, logvar = vae.encoder(x)
+    std = torch.exp(0.5 * logvar)
+    eps = torch.randn_like(std)
+    z = mu + eps * std
+    return mu, logvar, vae.decoder(z)
+""",
+    """
+def creconstruct(cvae, x, y):
+    mu, logvar = cvae.encoder(append_class_to_data(x, y))
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    x_hat = cvae.decoder(append_class_to_data(z, y))
+    return mu, logvar, x_hat
+""",
+    # elbo / celbo: the contract's formula on one reconstruction
+    """
+def elbo(vae, x):
+    mu, logvar, x_hat = reconstruct(vae, x)
+    return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)
+""",
+    """
+def celbo(cvae, x, y):
+    mu, logvar, x_hat = creconstruct(cvae, x, y)
+    return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)
+""",
+    # the closed forms
+    """
+def kl_divergence(mu, logvar):
+    return 0.5 * torch.sum(mu ** 2 + torch.exp(logvar) - logvar - 1, dim=1).mean()
+""",
+    """
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+""",
+    """
+def binary_cross_entropy(x_hat, x):
+    return torch.sum(x * torch.log(x_hat) + (1 - x) * torch.log(1 - x_hat), dim=1).mean()
+""",
+    # training: the arguments, the seed, the layout table, Adam and one step
+    """
+def train_mnist_vae(**kwargs):
+    args = MNISTArgs(**kwargs)
+    if args.seed > 0:
+        torch.manual_seed(args.seed)
+    X, Y = get_mnist_data()
+    encoder = Encoder(nn.Sequential(nn.Linear(args.input_dim, args.hidden_dim), nn.Tanh()), args.hidden_dim, args.latent_dim)
+    decoder = nn.Sequential(nn.Linear(args.latent_dim, args.hidden_dim), nn.Tanh(), nn.Linear(args.hidden_dim, args.input_dim), nn.Sigmoid())
+    vae = VAE(encoder, decoder)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=args.lr)
+    for epoch in range(args.epochs):
+        for batch in batches:
+            optimizer.zero_grad()
+            loss = elbo(vae, batch)
+            loss.backward()
+            optimizer.step()
+    return vae
+""",
+    """
+def train_mnist_cvae(**kwargs):
+    args = MNISTArgs(**kwargs)
+    if args.seed > 0:
+        torch.manual_seed(args.seed)
+    X, Y = get_mnist_data()
+    encoder = Encoder(nn.Sequential(nn.Linear(args.input_dim + 10, args.hidden_dim), nn.Tanh()), args.hidden_dim, args.latent_dim)
+    decoder = nn.Sequential(nn.Linear(args.latent_dim + 10, args.hidden_dim), nn.Tanh(), nn.Linear(args.hidden_dim, args.input_dim), nn.Sigmoid())
+    cvae = CVAE(encoder, decoder)
+    optimizer = torch.optim.Adam(cvae.parameters(), lr=args.lr)
+    for epoch in range(args.epochs):
+        for x, y in batches:
+            loss = celbo(cvae, x, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return cvae
+""",
+]

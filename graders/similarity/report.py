@@ -1,0 +1,72 @@
+"""``similarity.html``: ranked pairs, clusters, written answers and side-by-side views, one self-contained file.
+
+No script, font or style is fetched from anywhere: the page opens offline. Each
+pair view is a section shown when its anchor is the URL's fragment
+(``similarity.html#pair-3``), so the file holds them all without a server.
+"""
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader
+
+from graders.similarity.analysis import SHOWN_PAIRS
+
+COLOURS = 6            # highlight colours for matched regions, cycled
+MIN_REGION = 18        # tokens: shorter matched runs (one or two statements) are not highlighted
+MAX_REGIONS = COLOURS  # regions highlighted per pair, longest first, each in its own colour
+WRITTEN_SHOWN = 30     # rows in the written answers' table
+
+
+LISTED = 300           # rows in the ranked table; the first SHOWN_PAIRS of them get a side-by-side view
+
+
+def _listed(report):
+    """The ranked table's pairs: every flagged pair, then the most similar others, at most LISTED."""
+    flagged = [p for p in report.pairs if p.flagged]
+    others = [p for p in report.pairs if not p.flagged and p.similarity > 0]
+    return (flagged + others[:max(0, SHOWN_PAIRS - len(flagged))])[:LISTED]
+
+
+def _side(doc, spans):
+    """Rows ``{"number", "text", "region", "header"}`` of a document, ``region`` the index of the
+    first matched span covering the line (or None)."""
+    rows = []
+    for number, text in enumerate(doc.text.split("\n") if doc.text else [], start=1):
+        region = next((i for i, (first, last) in enumerate(spans) if first <= number <= last), None)
+        rows.append({"number": number, "text": text, "region": None if region is None else region % COLOURS,
+                     "header": text.startswith("# ── ")})
+    return rows
+
+
+def pair_view(report, pair, number):
+    """The template context of one pair's side-by-side view."""
+    found = [r for r in report.regions(pair) if r[2] >= MIN_REGION]
+    regions = found[:MAX_REGIONS]
+    return {"number": number, "pair": pair, "more_regions": len(found) - len(regions),
+            "regions": [{"a": a, "b": b, "tokens": tokens, "colour": i % COLOURS}
+                        for i, (a, b, tokens) in enumerate(regions)],
+            "left": _side(report.documents[pair.a], [a for a, _, _ in regions]),
+            "right": _side(report.documents[pair.b], [b for _, b, _ in regions]),
+            "problems": [d.problem for d in (report.documents[pair.a], report.documents[pair.b]) if d.problem]}
+
+
+def render(report):
+    """The HTML text of ``similarity.html``."""
+    env = Environment(loader=PackageLoader("graders", "templates"), autoescape=True)
+    listed = _listed(report)
+    shown = listed[:SHOWN_PAIRS]
+    numbers = {(p.a, p.b): n for n, p in enumerate(shown, start=1)}
+    written = sorted((p for p in report.pairs if p.written is not None), key=lambda p: (-p.written, p.a, p.b))
+    return env.get_template("similarity.html.j2").render(
+        report=report, listed=listed, numbers=numbers, views=[pair_view(report, p, numbers[(p.a, p.b)]) for p in shown],
+        flagged=sum(p.flagged for p in report.pairs), written=written[:WRITTEN_SHOWN],
+        unreadable=[d for d in report.documents.values() if d.problem],
+        boilerplate=len(report.index.boilerplate) if report.index else 0)
+
+
+def write_html(report, out_dir):
+    """Write ``out_dir/similarity.html``; returns its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "similarity.html"
+    path.write_text(render(report), encoding="utf-8")
+    return path
