@@ -1,8 +1,15 @@
 """Reports: a self-contained HTML page per student, the class overview, the gradebook.
 
 Input: the graded ``SubmissionResult``s and the options of the run (bins,
-deadline, written marks). Output, in the report folder: ``<id>.html``,
-``index.html``, ``grades.csv`` (for eClass/Moodle) and ``results.json``.
+deadline, written marks). Output, in the report folder:
+
+- ``students/<id>.html``: the student's copy (marks, reasons, their own answers, the
+  TA's rubric entries and comments); never the model answers. Send these.
+- ``ta/<id>.html``: the TA's copy, the same plus the model answer beside each written
+  answer. Never send these.
+- ``index.html`` (class overview, linking both copies), ``grades.csv`` (for
+  eClass/Moodle), ``results.json``, ``report_settings.json`` (the bins and deadline, so
+  that ``rewrite_reports`` can redo the pages after a mark changes without regrading).
 """
 import base64
 import collections
@@ -15,8 +22,10 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 
 from graders import pictures, policies, scoring
+from graders.marking import cells, pdf, render
 from graders.written import extract_answers
 from graders.discover import MOODLE
+from graders.safe_text import csv_cell
 from graders.items import AUTO_ITEMS, WRITTEN_ITEMS
 
 ANSWERS = Path(__file__).resolve().parent.parent / "reference" / "answers.md"
@@ -45,7 +54,7 @@ def _pictures(result, models, baselines, held_out):
     if baselines is None or held_out is None:
         return out
     X, Y = held_out
-    for item_id, conditional in (("q4.train", False), ("q5.train", True)):
+    for item_id, conditional in ((i.id, i.conditional) for i in AUTO_ITEMS if i.trains):
         state = models.get(item_id)
         if state is None:
             continue
@@ -60,8 +69,23 @@ def _pictures(result, models, baselines, held_out):
             shown.append(("generated digits", pictures.generated_digits(student)))
         losses = result.items[item_id].details.get("losses", [])
         shown.append(("training curves", pictures.training_curves(losses, baseline.losses, f"{kind} training loss")))
-        out[item_id] = [{"alt": f"{kind} {name}", "data": _b64(png)} for name, png in shown]
+        out[item_id] = [{"alt": f"{kind} {name}", **pictures.encoded(picture)} for name, picture in shown]
     return out
+
+
+def _cached_pictures(out_dir, result, compute):
+    """``compute()``'s pictures, kept in ``OUT/pictures/`` so that pages can be redone without the models."""
+    key = result.info.get("fingerprint") or re.sub(r"[^A-Za-z0-9_-]+", "_", result.id)[:80]
+    path = Path(out_dir) / "pictures" / f"{key}.json"
+    found = compute()
+    if found:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(found))
+        return found
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _flags(result, summary):
@@ -71,9 +95,17 @@ def _flags(result, summary):
 class Reporter:
     """Renders reports for one run; ``written`` is the TA's marks (``graders.written.read_marks``)."""
 
-    def __init__(self, out_dir, bins=scoring.Bins(), deadline=None, written=None, baselines=None, held_out=None):
+    def __init__(self, out_dir, bins=scoring.Bins(), deadline=None, written=None, baselines=None, held_out=None,
+                 feedback=None):
+        """``feedback(id) -> {item: {"score", "entries": [(points, text)], "comment"}}``: the marking app's
+        rubric entries and comments (default: read from ``OUT/marking`` when it exists)."""
         self.out_dir = Path(out_dir)
         self.bins, self.deadline, self.written = bins, deadline, written or {}
+        if feedback is None and (self.out_dir / "marking" / "items").is_dir():
+            from graders.marking.store import MarkStore
+            feedback = MarkStore(self.out_dir).feedback
+        self.feedback = feedback or (lambda sub_id: {})
+        self.pages = {}  # id -> page file name, set for the whole batch by write_all / rewrite_reports
         self.baselines, self.held_out = baselines, held_out
         self.env = Environment(loader=PackageLoader("graders", "templates"), autoescape=True)
         self.answers = model_answers()
@@ -83,10 +115,17 @@ class Reporter:
         late = policies.late_flag(result.info.get("submitted_at"), self.deadline)
         return scoring.summarise(result, self.written.get(result.id), self.bins, late)
 
+    def page_file(self, sub_id):
+        return self.pages.get(sub_id) or report_filename(sub_id)
+
     def student_page(self, result, models):
+        """Write the student's copy and the TA's copy of ``result``'s page; returns the student's copy."""
         summary = self.summary(result)
         entry = self.written.get(result.id, {})
         answers = extract_answers(result.info.get("markdown", []))
+        feedback = self.feedback(result.id)
+        plots = cells.images(result, self.out_dir)
+        pdf.keep(result, self.out_dir)  # for the marking app, while the file graded from still exists
         rows = [{"id": i.id, "kind": "auto", "awarded": f"{result.items[i.id].awarded:g}", "max": i.marks,
                  "status": result.items[i.id].status, "anchor": i.id.replace(".", "-")} for i in AUTO_ITEMS]
         written_rows = []
@@ -95,21 +134,30 @@ class Reporter:
             rows.append({"id": item, "kind": "written", "awarded": "" if mark is None else f"{mark:g}",
                          "max": maximum, "status": "manual", "anchor": item})
             written_rows.append({"id": item, "max": maximum, "marks": "—" if mark is None else f"{mark:g}",
-                                 "answer": answers.get(item, ""), "model": self.answers.get(item, "")})
-        html = self.env.get_template("student.html.j2").render(
-            s=result, summary=summary, flags=_flags(result, summary), rows=rows, written=written_rows,
-            pictures=_pictures(result, models, self.baselines, self.held_out), bins_rule=self.bins.describe(),
-            graded_at=self.graded_at, source_name=Path(result.info.get("source", "")).name,
-            comment=entry.get("comment", ""), notes=result.info.get("notes", []))
-        path = self.out_dir / report_filename(result.id)
-        path.write_text(html, encoding="utf-8")
-        return path
+                                 "answer": render.to_html(answers.get(item, "")),
+                                 "model": render.to_html(self.answers.get(item, "")),
+                                 "feedback": feedback.get(item, {}), "plots": plots.get(item, [])})
+        shown = _cached_pictures(self.out_dir, result,
+                                 lambda: _pictures(result, models, self.baselines, self.held_out))
+        context = dict(s=result, summary=summary, flags=_flags(result, summary), rows=rows, written=written_rows,
+                       pictures=shown, bins_rule=self.bins.describe(), graded_at=self.graded_at,
+                       source_name=Path(result.info.get("source", "")).name, comment=entry.get("comment", ""),
+                       notes=result.info.get("notes", []), auto_max=f"{result.auto_max:g}")
+        name = self.page_file(result.id)
+        for folder, ta in (("students", False), ("ta", True)):
+            (self.out_dir / folder).mkdir(parents=True, exist_ok=True)
+            html = self.env.get_template("student.html.j2").render(ta=ta, **context)
+            (self.out_dir / folder / name).write_text(html, encoding="utf-8")
+        legacy = self.out_dir / name  # earlier versions wrote one page, with the model answers, here
+        if legacy.is_file() and "<h1>Homework 4 report:" in legacy.read_text(encoding="utf-8", errors="replace"):
+            legacy.unlink()
+        return self.out_dir / "students" / name
 
     def index(self, results):
         rows, reasons = [], collections.defaultdict(collections.Counter)
         for result in results:
             summary = self.summary(result)
-            rows.append({"id": result.id, "file": report_filename(result.id), "summary": summary,
+            rows.append({"id": result.id, "file": self.page_file(result.id), "summary": summary,
                          "flags": _flags(result, summary)})
             for item_id, item in result.items.items():
                 if item.messages and item.awarded < item.max:
@@ -143,7 +191,8 @@ class Reporter:
                 identifier, name = ((f"Participant {moodle['number']}", moodle["name"]) if moodle
                                     else (result.id, result.id))
                 grade = "" if summary.final is None else f"{summary.final:g}"
-                writer.writerow([identifier, name, grade, "final" if summary.final is not None else "provisional"])
+                writer.writerow([csv_cell(v) for v in (identifier, name, grade,  # no formulas from folder names
+                                                       "final" if summary.final is not None else "provisional")])
         return path
 
     def results_json(self, results):
@@ -155,11 +204,108 @@ class Reporter:
         path.write_text(json.dumps(document, indent=1))
         return path, scoring.contract_document(results, summaries)
 
+    def settings_json(self):
+        """``report_settings.json``: the bins and deadline of this run, read back by ``rewrite_reports``."""
+        path = self.out_dir / "report_settings.json"
+        path.write_text(json.dumps({"bins": {"edges": [list(e) for e in self.bins.edges],
+                                             "floor_grade": self.bins.floor_grade, "inclusive": self.bins.inclusive},
+                                    "deadline": self.deadline.isoformat() if self.deadline else None}, indent=1))
+        return path
+
+    def set_pages(self, results):
+        ids = [r.id for r in results]
+        try:
+            from graders.safe_text import page_names
+            self.pages = page_names(ids)
+        except ImportError:  # pragma: no cover
+            self.pages = {i: report_filename(i) for i in ids}
+
     def write_all(self, results, models_of):
         """Every file; ``models_of(result)`` gives ``{item id: state dict}``. Returns the contract document."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.set_pages(results)
+        self.settings_json()
         for result in results:
             self.student_page(result, models_of(result))
         self.index(results)
         self.gradebook(results)
         return self.results_json(results)[1]
+
+
+def stored_results(out_dir):
+    """The latest stored ``SubmissionResult`` per id, from ``OUT/results.jsonl``, in id order.
+
+    Reads the lines ``{"fingerprint", "result"}`` that ``ResultStore.append`` writes (as its
+    ``load`` does, skipping unreadable lines) without importing the grading pipeline and torch.
+    """
+    from graders.results import SubmissionResult
+    path, latest = Path(out_dir) / "results.jsonl", {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+                result = SubmissionResult.from_full_json(data["result"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            result.info.setdefault("fingerprint", data.get("fingerprint"))
+            latest[result.id] = result
+    return [latest[i] for i in sorted(latest)]
+
+
+def load_settings(out_dir):
+    """``(Bins, deadline)`` as the last grading run wrote them (defaults when there is no file)."""
+    try:
+        data = json.loads((Path(out_dir) / "report_settings.json").read_text())
+    except (OSError, ValueError):
+        return scoring.Bins(), None
+    bins = data.get("bins", {})
+    deadline = datetime.fromisoformat(data["deadline"]) if data.get("deadline") else None
+    return scoring.Bins(tuple(tuple(e) for e in bins.get("edges", scoring.Bins.edges)),
+                        bins.get("floor_grade", 0), bins.get("inclusive", True)), deadline
+
+
+class Rewriter:
+    """Redoes grades and pages from the stored results, without regrading (the marking app's job).
+
+    ``written()`` gives the current marks, as ``graders.written.read_marks`` does;
+    ``feedback(id)`` the rubric entries and comments. ``rewrite(ids)`` rewrites the pages
+    of ``ids`` (all when ``None``), then ``index.html``, ``grades.csv`` and
+    ``results.json`` (every student: a grade can move the class overview).
+    """
+
+    def __init__(self, out_dir, written, feedback=None):
+        self.out_dir = Path(out_dir)
+        self.written, self.feedback = written, feedback
+        self.results = stored_results(out_dir)
+
+    def rewrite(self, ids=None):
+        bins, deadline = load_settings(self.out_dir)
+        reporter = Reporter(self.out_dir, bins, deadline, self.written(), feedback=self.feedback)
+        reporter.set_pages(self.results)
+        for result in self.results:
+            if ids is None or result.id in ids:
+                reporter.student_page(result, {})
+        reporter.index(self.results)
+        reporter.gradebook(self.results)
+        return reporter.results_json(self.results)[1]
+
+
+def rewrite_reports(out_dir, ids=None):
+    """Rewrite the reports of ``out_dir`` from its stored results and its current written marks."""
+    from graders import written as written_marks
+    from graders.marking.store import MarkStore
+    out_dir = Path(out_dir)
+    results = stored_results(out_dir)
+    if (out_dir / "marking" / "items").is_dir():
+        store = MarkStore(out_dir)
+
+        def marks():
+            comments = {sid: n.comment for sid, n in store.students().items()}
+            scores = store.scores()
+            return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
+                    for sid in set(scores) | set(comments)}
+        rewriter = Rewriter(out_dir, marks, store.feedback)
+    else:
+        csv_marks = written_marks.read_marks(out_dir / "written_marks.csv", {r.id for r in results}, [])
+        rewriter = Rewriter(out_dir, lambda: csv_marks)
+    return rewriter.rewrite(ids)

@@ -44,9 +44,19 @@ class Summary:
     provisional_bin: float       # the bin the auto marks alone reach
     late: str = ""
 
+    auto_max: float = 40
+
     @property
     def provisional(self):
         return self.final is None
+
+    @property
+    def display(self):
+        """The grade as a page shows it: the final grade, or e.g. "auto 38/40, written pending"."""
+        if self.final is not None:
+            return f"{self.final:g}"
+        entered = "" if self.written is None else f" ({self.written:g} entered so far)"
+        return f"auto {self.auto:g}/{self.auto_max:g}, written pending{entered}"
 
 
 def summarise(result, written_entry, bins, late=""):
@@ -56,4 +66,5 @@ def summarise(result, written_entry, bins, late=""):
     complete = len(marks) == len(WRITTEN_ITEMS)
     raw = round(result.auto_awarded + written, 6) if complete else None
     final = 0 if late and raw is not None else (bins.grade(raw) if raw is not None else None)
-    return Summary(result.auto_awarded, written, complete, raw, final, bins.grade(result.auto_awarded), late)
+    return Summary(result.auto_awarded, written, complete, raw, final, bins.grade(result.auto_awarded), late,
+                   result.auto_max)

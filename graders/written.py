@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
+from graders.safe_text import clean_id, csv_cell, csv_value
 
 COLUMNS = ["id", *WRITTEN_ITEMS, "comment"]
 ANSWER_HEADING = re.compile(r"^\s*#{1,6}\s*Answer\s+(q\d[a-z])\b", re.IGNORECASE | re.MULTILINE)
@@ -25,8 +26,13 @@ def extract_answers(markdown_cells):
     return answers
 
 
-def read_marks(path, known_ids):
-    """``{id: {"marks": {item: float}, "comment": str}}``; raises ``MarksError`` listing every problem."""
+def read_marks(path, known_ids, notes=None):
+    """``{id: {"marks": {item: float}, "comment": str}}`` for ``known_ids``; raises ``MarksError`` listing problems.
+
+    Rows for students not in ``known_ids`` (another batch graded into the same folder, a
+    student who withdrew) are kept in the file and ignored here; each adds a line to
+    ``notes`` when a list is given.
+    """
     path = Path(path)
     if not path.exists():
         return {}
@@ -39,13 +45,15 @@ def read_marks(path, known_ids):
         for column in unknown_columns:
             problems.append(f"{path}: unknown column {column!r} (written items are {', '.join(WRITTEN_ITEMS)})")
         for number, row in enumerate(reader, start=2):
-            sub_id = (row.get("id") or "").strip()
+            raw_id = csv_value(row.get("id") or "").strip()  # the same clean_id as discover's ids
+            sub_id = clean_id(raw_id) if raw_id else ""
             if sub_id not in known_ids:
-                problems.append(f"{path} row {number}: unknown student {sub_id!r}")
+                if notes is not None and sub_id:
+                    notes.append(f"{path} row {number}: {sub_id!r} is not in this batch; row kept, not used")
                 continue
-            entry = {"marks": {}, "comment": (row.get("comment") or "").strip()}
+            entry = {"marks": {}, "comment": csv_value(row.get("comment") or "").strip()}
             for item, maximum in WRITTEN_ITEMS.items():
-                text = (row.get(item) or "").strip()
+                text = csv_value(row.get(item) or "").strip()
                 if not text:
                     continue
                 try:
@@ -69,7 +77,8 @@ def write_marks_file(path, ids):
     rows = {}
     if path.exists():
         with open(path, newline="", encoding="utf-8") as handle:
-            rows = {row.get("id", ""): row for row in csv.DictReader(handle)}
+            rows = {clean_id(csv_value(row.get("id") or "")): {k: csv_value(v) for k, v in row.items() if k}
+                    for row in csv.DictReader(handle) if csv_value(row.get("id") or "").strip()}
     for sub_id in ids:
         rows.setdefault(sub_id, {"id": sub_id})
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,5 +86,5 @@ def write_marks_file(path, ids):
         writer = csv.DictWriter(handle, COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for sub_id in sorted(rows):
-            writer.writerow({c: rows[sub_id].get(c, "") for c in COLUMNS})
+            writer.writerow({c: csv_cell(sub_id if c == "id" else rows[sub_id].get(c, "")) for c in COLUMNS})
     return path

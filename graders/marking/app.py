@@ -1,0 +1,324 @@
+"""The marking app's routes (Flask), its token check, and ``serve`` for ``grade.py mark OUT``.
+
+Pages (server-rendered, ``graders/templates/marking_*.html.j2``):
+
+- ``/``: items with their progress (marked / total), students, links to the reports;
+- ``/q/<item>/<n>``: grade by question: student ``n``'s answer to ``item`` with the
+  rubric, the model answer, plots and PDF pages; keys j/k (or arrows) next/previous,
+  n next unmarked, 1-9 and 0 apply rubric entries, c comment, m manual mark;
+- ``/s/<n>``: one student, every item, and which PDF pages answer which item.
+
+JSON (POST, each with the version the page saw; 409 with the current record when stale):
+``/api/mark``, ``/api/rubric``, ``/api/rubric/add``, ``/api/student``; ``/api/status``.
+
+Access: a random token, as Jupyter does. The URL printed carries ``?token=...``; the
+first visit sets a cookie (HttpOnly, SameSite=Strict) and redirects to the URL without it;
+every request needs the cookie or the token, and every POST also the ``X-Token`` header
+(which pages read from their ``<meta>``), so another site cannot post marks through the
+TA's browser.
+"""
+import hashlib
+import hmac
+import secrets
+import signal
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask import Flask, abort, jsonify, redirect, render_template, request, send_file, send_from_directory
+
+from graders.items import WRITTEN_ITEMS
+from graders.marking import cells, csvsync, pdf, render, rubrics
+from graders.marking.store import Conflict, MarkStore
+from graders.marking.updater import Updater
+from graders.report import model_answers, stored_results
+from graders.written import extract_answers
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class Batch:
+    """What the pages show, read once: results in id order, answers, model answers, the store."""
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self.results = stored_results(self.out_dir)
+        if not self.results:
+            raise FileNotFoundError(f"{self.out_dir}: no graded results (results.jsonl); run grade.py grade first")
+        self.ids = [r.id for r in self.results]
+        self.answers = {r.id: extract_answers(r.info.get("markdown", [])) for r in self.results}
+        self.models = {item: render.to_html(text) for item, text in model_answers().items()}
+        self.store = MarkStore(self.out_dir, seed=rubrics.seed_entries)
+        self._rendered = {}
+
+    def answer_html(self, sid, item):
+        key = (sid, item)
+        if key not in self._rendered:
+            self._rendered[key] = render.to_html(self.answers[sid].get(item, ""))
+        return self._rendered[key]
+
+    def pdf_path(self, result):
+        return pdf.locate(result, self.out_dir)[0]
+
+    def pdf_pages(self, result):
+        """``(count, problem)``: how many pages the student's PDF has, or why none are shown."""
+        path, problem = pdf.locate(result, self.out_dir)
+        if path is None:
+            return 0, problem
+        try:
+            return len(pdf.pages(path, self.out_dir)), ""
+        except pdf.PdfProblem as problem:
+            return 0, str(problem)
+
+    def progress(self, item):
+        marks = self.store.marks_of_item(item)
+        return sum(1 for sid in self.ids if sid in marks and marks[sid].marked), len(self.ids)
+
+
+def _mark_json(mark):
+    return {"student": mark.student, "item": mark.item, "applied": mark.applied, "comment": mark.comment,
+            "manual": mark.manual, "score": mark.score, "version": mark.version}
+
+
+def create_app(out_dir, token=None, start_updater=True):
+    """The Flask app for ``out_dir``; ``app.config["TOKEN"]``, ``app.batch`` and ``app.updater`` are set."""
+    batch = Batch(out_dir)
+    token = token or secrets.token_urlsafe(24)
+    cookie = "a4mark-" + hashlib.sha256(token.encode()).hexdigest()[:10]
+    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app.config["TOKEN"] = token
+    app.batch = batch
+    app.notes = csvsync.import_hand_edits(batch.store, batch.out_dir / "written_marks.csv")
+    app.updater = Updater(batch.out_dir, batch.store, batch.ids) if start_updater else None
+    if app.updater:
+        app.updater.rewrite_all()
+
+    def valid(value):
+        return bool(value) and hmac.compare_digest(value.encode(), token.encode())
+
+    @app.before_request
+    def check_token():
+        if valid(request.args.get("token")):
+            if request.method == "GET":  # set the cookie; show a URL without the token
+                rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
+                response = redirect(request.path + (f"?{rest}" if rest else ""))
+                response.set_cookie(cookie, token, httponly=True, samesite="Strict")
+                return response
+        elif not valid(request.cookies.get(cookie)):
+            abort(403, "open the URL that grade.py mark printed (it carries the token)")
+        if request.method == "POST" and not valid(request.headers.get("X-Token")):
+            abort(403, "missing X-Token header")
+
+    @app.after_request
+    def headers(response):
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def result_at(index):
+        if not 0 <= index < len(batch.results):
+            abort(404)
+        return batch.results[index]
+
+    def common():
+        return {"token": token, "items": [(item, maximum, *batch.progress(item))
+                                          for item, maximum in WRITTEN_ITEMS.items()]}
+
+    @app.get("/")
+    def home():
+        scores = batch.store.scores()
+        students = [{"index": i, "id": r.id, "auto": r.auto_awarded, "auto_max": r.auto_max,
+                     "written": sum(scores.get(r.id, {}).values()), "marked": len(scores.get(r.id, {}))}
+                    for i, r in enumerate(batch.results)]
+        status = app.updater.status() if app.updater else {}
+        return render_template("marking_home.html.j2", students=students, notes=app.notes, status=status,
+                               total_items=len(WRITTEN_ITEMS), **common())
+
+    @app.get("/q/<item>/")
+    def first_unmarked(item):
+        if item not in WRITTEN_ITEMS:
+            abort(404)
+        marks = batch.store.marks_of_item(item)
+        index = next((i for i, sid in enumerate(batch.ids) if not (sid in marks and marks[sid].marked)), 0)
+        return redirect(f"/q/{item}/{index}")
+
+    @app.get("/q/<item>/<int:index>")
+    def question(item, index):
+        if item not in WRITTEN_ITEMS:
+            abort(404)
+        result = result_at(index)
+        marks = batch.store.marks_of_item(item)
+        mark = batch.store.get(item, result.id)
+        entries = batch.store.rubric(item)
+        notes = batch.store.student(result.id)
+        count, problem = batch.pdf_pages(result)
+        unmarked = [i for i, sid in enumerate(batch.ids) if not (sid in marks and marks[sid].marked)]
+        others = [i for i in unmarked if i != index]
+        next_unmarked = next((i for i in others if i > index), others[0] if others else None)
+        state = {"item": item, "student": result.id, "index": index, "count": len(batch.ids),
+                 "mark": _mark_json(mark), "entries": [e.__dict__ for e in entries],
+                 "next_unmarked": next_unmarked, "notes_version": notes.version, "pages": notes.pages,
+                 "done": len(batch.ids) - len(unmarked)}
+        return render_template("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
+                               index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
+                               model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
+                               page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
+                               state=state, current_item=item, **common())
+
+    @app.get("/s/<int:index>")
+    def student(index):
+        result = result_at(index)
+        notes = batch.store.student(result.id)
+        count, problem = batch.pdf_pages(result)
+        plots = cells.images(result, batch.out_dir)
+        rows = [{"item": item, "max": maximum, "mark": batch.store.get(item, result.id),
+                 "answer": batch.answer_html(result.id, item), "plots": plots.get(item, []),
+                 "pages": notes.pages.get(item, [])} for item, maximum in WRITTEN_ITEMS.items()]
+        feedback = batch.store.feedback(result.id)
+        state = {"student": result.id, "index": index, "notes_version": notes.version, "pages": notes.pages,
+                 "comment": notes.comment}
+        page_file = result.id
+        try:
+            from graders.safe_text import page_names
+            page_file = page_names(batch.ids)[result.id]
+        except ImportError:  # pragma: no cover
+            from graders.report import report_filename
+            page_file = report_filename(result.id)
+        return render_template("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
+                               page_count=count, pdf_problem=problem, notes=notes, state=state,
+                               page_file=page_file, **common())
+
+    @app.get("/pdf/<int:index>/<int:page>.png")
+    def pdf_page(index, page):
+        path = batch.pdf_path(result_at(index))
+        if path is None:
+            abort(404)
+        try:
+            pages = pdf.pages(path, batch.out_dir)
+        except pdf.PdfProblem:
+            abort(404)
+        if not 1 <= page <= len(pages):
+            abort(404)
+        return send_file(pages[page - 1], mimetype="image/png")
+
+    @app.get("/reports/<path:name>")
+    def reports(name):
+        if not (name == "index.html" or name.startswith(("ta/", "students/"))) or not name.endswith(".html"):
+            abort(404)
+        return send_from_directory(batch.out_dir, name)
+
+    def body():
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            abort(400, "expected a JSON object")
+        return data
+
+    def known_student(sid):
+        if sid not in batch.ids:
+            abort(404, f"no student {sid!r}")
+        return sid
+
+    @app.post("/api/mark")
+    def api_mark():
+        data = body()
+        item, sid = data.get("item"), known_student(data.get("student"))
+        if item not in WRITTEN_ITEMS:
+            abort(404)
+        changes = {}
+        if "toggle" in data:
+            changes["toggle"] = str(data["toggle"])
+        if "comment" in data:
+            changes["comment"] = str(data["comment"])
+        if "manual" in data:
+            changes["manual"] = None if data["manual"] in (None, "") else data["manual"]
+        try:
+            mark = batch.store.update(item, sid, int(data.get("version", -1)), by=request.remote_addr or "", **changes)
+        except Conflict as conflict:
+            return jsonify({"error": "conflict", "current": _mark_json(conflict.current)}), 409
+        except ValueError as error:
+            return jsonify({"error": str(error)}), 400
+        done, total = batch.progress(item)
+        return jsonify({"mark": _mark_json(mark), "progress": [done, total]})
+
+    @app.post("/api/rubric")
+    def api_rubric():
+        data = body()
+        item = data.get("item")
+        if item not in WRITTEN_ITEMS:
+            abort(404)
+        try:
+            points = None if data.get("points") in (None, "") else float(data["points"])
+            entry, changed = batch.store.set_entry(item, str(data.get("entry")), int(data.get("version", -1)),
+                                                   points=points, text=data.get("text"))
+        except Conflict as conflict:
+            return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
+        except (KeyError, ValueError) as error:
+            return jsonify({"error": str(error)}), 400
+        return jsonify({"entry": entry.__dict__, "rescored": changed})
+
+    @app.post("/api/rubric/add")
+    def api_rubric_add():
+        data = body()
+        item = data.get("item")
+        if item not in WRITTEN_ITEMS:
+            abort(404)
+        try:
+            entry = batch.store.add_entry(item, float(data.get("points", 0)), str(data.get("text", "")).strip()
+                                          or "(no text)")
+        except ValueError as error:
+            return jsonify({"error": str(error)}), 400
+        return jsonify({"entry": entry.__dict__})
+
+    @app.post("/api/student")
+    def api_student():
+        data = body()
+        sid = known_student(data.get("student"))
+        pages = data.get("pages")
+        if pages is not None and not isinstance(pages, dict):
+            return jsonify({"error": "pages: expected {item: [page numbers]}"}), 400
+        try:
+            notes = batch.store.update_student(sid, int(data.get("version", -1)), pages=pages,
+                                               comment=data.get("comment"))
+        except Conflict as conflict:
+            return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
+        except (TypeError, ValueError) as error:
+            return jsonify({"error": str(error)}), 400
+        return jsonify({"student": notes.__dict__})
+
+    @app.get("/api/status")
+    def api_status():
+        status = app.updater.status() if app.updater else {"pending": False, "generation": 0, "error": ""}
+        return jsonify({**status, "progress": {item: list(batch.progress(item)) for item in WRITTEN_ITEMS}})
+
+    return app
+
+
+def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print):
+    """Run the app until interrupted; prints the URL (with its token) first."""
+    from werkzeug.serving import make_server
+    app = create_app(out_dir)
+    for note in app.notes:
+        echo(f"note: {note}", file=sys.stderr)
+    server = make_server(host, port, app, threaded=True)
+    url = f"http://{'127.0.0.1' if host in ('127.0.0.1', '0.0.0.0') else host}:{server.server_port}/?token={app.config['TOKEN']}"
+    echo(f"Marking {len(app.batch.ids)} students' written answers in {out_dir}")
+    echo(f"Open: {url}")
+    echo("Every change is saved at once in OUT/marking/; grades, pages and written_marks.csv follow. "
+         "Ctrl-C stops.", file=sys.stderr)
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    if threading.current_thread() is threading.main_thread():  # a plain kill stops as cleanly as Ctrl-C
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.updater.flush()
+    return 0

@@ -1,0 +1,94 @@
+"""Rubric entries per written item, seeded from the marking guide in ``reference/answers.md``.
+
+The guide comes in three forms, all read here:
+
+- a ``Marking:`` sentence listing ``what (points)`` parts separated by ``;`` or ``,``
+  (q1a, q1b, q2a, q3b, q3d, q5a, q5d);
+- a numbered list whose steps end with ``(points)`` (q2b) or start with ``(points)``
+  (q3a, q3c);
+- ``(N mark for X, N for Y)`` inside the text (q1c).
+
+When what is read does not add up to the item's marks (or nothing is found, as for
+q5b) the item gets one entry "Fully correct" worth all its marks. Every item also gets
+a last entry "No answer / no credit" worth 0, so that a zero is a key press too.
+"""
+import functools
+import re
+
+from graders.items import WRITTEN_ITEMS
+from graders.marking.store import Entry
+from graders.report import model_answers
+
+POINTS = re.compile(r"\((\d+(?:\.\d+)?)\)")
+SHORT = 150
+
+
+def _tidy(text):
+    text = re.sub(r"\s+", " ", text).strip(" ;,.:\n")
+    text = re.sub(r"^(and|or)\s+", "", text)
+    return text if len(text) <= SHORT else text[:SHORT - 1].rstrip() + "…"
+
+
+def _from_marking_sentence(section):
+    guide = section.split("Marking:", 1)[1]
+    parts, start = [], 0
+    for match in POINTS.finditer(guide):
+        text = _tidy(guide[start:match.start()])
+        if not text:
+            break
+        parts.append((float(match.group(1)), text))
+        start = match.end()
+        if guide[start:start + 2].startswith(".") and not guide[start:start + 2].startswith(".."):
+            break  # the sentence ends: what follows is commentary
+    return parts
+
+
+def _from_numbered_list(section):
+    parts = []
+    for step in re.split(r"^\s*\d+\.\s+", section, flags=re.MULTILINE)[1:]:
+        leading = re.match(r"\s*\((\d+(?:\.\d+)?)\)\s*", step)
+        if leading:
+            parts.append((float(leading.group(1)), _tidy(step[leading.end():])))
+            continue
+        trailing = list(POINTS.finditer(step))
+        if trailing:
+            parts.append((float(trailing[-1].group(1)), _tidy(step[:trailing[-1].start()])))
+    return parts
+
+
+def _from_inline_note(section):
+    match = re.search(r"\((\d+) marks? for (?:the )?(.+?), (\d+) for (?:the )?(.+?)\)", section)
+    if not match:
+        return []
+    return [(float(match.group(1)), _tidy(match.group(2))), (float(match.group(3)), _tidy(match.group(4)))]
+
+
+def parse_guide(item, section):
+    """``[(points, text)]`` read from one item's section of the answers file (may be empty)."""
+    for reader in (_from_marking_sentence if "Marking:" in section else None, _from_numbered_list,
+                   _from_inline_note):
+        if reader is None:
+            continue
+        parts = reader(section)
+        if parts and abs(sum(p for p, _ in parts) - WRITTEN_ITEMS[item]) < 1e-9:
+            return parts
+    return []
+
+
+@functools.lru_cache(maxsize=None)
+def _default_parts(item):
+    return tuple(_parts(item, model_answers()))
+
+
+def _parts(item, answers):
+    parts = parse_guide(item, answers.get(item, "")) or [(float(WRITTEN_ITEMS[item]), "Fully correct")]
+    return parts + [(0.0, "No answer / no credit")]
+
+
+def seed_entries(item, answers=None):
+    """The rubric ``item`` starts with: the guide's parts, else "Fully correct"; then "No credit".
+
+    ``answers`` defaults to ``reference/answers.md``, read once per process.
+    """
+    parts = _default_parts(item) if answers is None else _parts(item, answers)
+    return [Entry(f"e{number}", points, text) for number, (points, text) in enumerate(parts, start=1)]

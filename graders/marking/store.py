@@ -1,0 +1,331 @@
+"""The marks store: ``OUT/marking/``, every change written at once, atomically, never dropped.
+
+Layout (JSON, readable by a person):
+
+- ``items/<item>.json``: one written item: its rubric (entries with points, text and a
+  version each) and one record per student (entries applied, comment, manual mark, the
+  score that follows, a version). Two TAs marking different items write different files.
+- ``students.json``: per student, which PDF pages answer which item, and the general
+  comment (the ``comment`` column of ``written_marks.csv``); a version per student.
+- ``exported.json``: what ``written_marks.csv`` last said when this store wrote it, so
+  that a hand edit of the CSV is recognised (``csvsync``).
+
+Contract of every change: the caller passes the version it saw; if the record moved on
+meanwhile the change is refused with ``Conflict`` (the app answers 409 and the page
+reloads), so a stale write never overwrites a newer one and a refused one is never
+silently lost. Each change is a read-modify-write of one file under a lock (a thread lock
+and ``fcntl.flock``, so two servers on one folder also queue), written to a temporary file,
+fsynced and moved into place with ``os.replace``.
+
+Score of a record: the manual mark if one is set, else the sum of the points of the
+entries applied, clamped to ``0..max``; ``None`` (unmarked) when neither.
+"""
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from graders.items import WRITTEN_ITEMS
+
+
+class Conflict(Exception):
+    """A change was based on an old version; ``current`` is the record as it is now."""
+
+    def __init__(self, current):
+        super().__init__("the record changed since it was read")
+        self.current = current
+
+
+@dataclass
+class Entry:
+    """A rubric entry: ``points`` awarded when applied (may be 0 or negative)."""
+    id: str
+    points: float
+    text: str
+    version: int = 1
+
+
+@dataclass
+class Mark:
+    """One student's answer to one item, as marked."""
+    student: str
+    item: str
+    applied: list = field(default_factory=list)   # entry ids
+    comment: str = ""
+    manual: float | None = None                   # a mark typed in (or read from the CSV)
+    score: float | None = None                    # follows from the above and the rubric
+    version: int = 0                              # 0: never written
+    updated: str = ""
+    by: str = ""
+
+    @property
+    def marked(self):
+        return self.score is not None
+
+
+@dataclass
+class StudentNotes:
+    """Per student: ``pages`` maps item -> PDF page numbers (1-based); the general comment."""
+    student: str
+    pages: dict = field(default_factory=dict)
+    comment: str = ""
+    version: int = 0
+
+
+def _now():
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path, text):
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def score_of(mark, entries, maximum):
+    """The score a record earns under ``entries`` (``{id: Entry}``); see the module docstring."""
+    if mark.manual is not None:
+        return float(mark.manual)
+    if not mark.applied:
+        return None
+    total = sum(entries[e].points for e in mark.applied if e in entries)
+    return float(min(maximum, max(0.0, round(total, 6))))
+
+
+class MarkStore:
+    """The store of one output folder. Safe to share between threads; see the module docstring."""
+
+    _locks = {}
+    _locks_guard = threading.Lock()
+
+    def __init__(self, out_dir, seed=None):
+        """``seed(item) -> [Entry]`` gives the rubric an item starts with (``rubrics.seed_entries``)."""
+        self.root = Path(out_dir) / "marking"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.seed = seed or (lambda item: [])
+        self.listeners = []   # called with (kind, student ids) after every successful change
+
+    # -- files -----------------------------------------------------------------
+    def _item_path(self, item):
+        if item not in WRITTEN_ITEMS:
+            raise KeyError(f"{item!r} is not a written item")
+        return self.root / "items" / f"{item}.json"
+
+    @contextlib.contextmanager
+    def _locked(self, path):
+        key = str(path)
+        with self._locks_guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(str(path) + ".lock", "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _read(path, default):
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return default
+
+    def _item_data(self, item):
+        data = self._read(self._item_path(item), None)
+        if data is None:
+            data = {"item": item, "max": WRITTEN_ITEMS[item],
+                    "rubric": [asdict(e) for e in self.seed(item)], "records": {}}
+        return data
+
+    def _notify(self, kind, students):
+        for listener in self.listeners:
+            listener(kind, set(students))
+
+    # -- reading ---------------------------------------------------------------
+    def rubric(self, item):
+        """``[Entry]`` of ``item``, in order (number keys apply them by position)."""
+        return [Entry(**e) for e in self._item_data(item)["rubric"]]
+
+    def marks_of_item(self, item):
+        """``{student: Mark}`` of every record of ``item``."""
+        data = self._item_data(item)
+        return {sid: Mark(student=sid, item=item, **record) for sid, record in data["records"].items()}
+
+    def get(self, item, student):
+        return self.marks_of_item(item).get(student) or Mark(student, item)
+
+    def scores(self):
+        """``{student: {item: score}}`` over every item, marked records only."""
+        out = {}
+        for item in WRITTEN_ITEMS:
+            for sid, mark in self.marks_of_item(item).items():
+                if mark.score is not None:
+                    out.setdefault(sid, {})[item] = mark.score
+        return out
+
+    def feedback(self, student):
+        """``{item: {"score", "entries": [(points, text)], "comment", "manual"}}`` for a student's pages."""
+        out = {}
+        for item in WRITTEN_ITEMS:
+            data = self._item_data(item)
+            record = data["records"].get(student)
+            if not record:
+                continue
+            entries = {e["id"]: e for e in data["rubric"]}
+            out[item] = {"score": record.get("score"), "comment": record.get("comment", ""),
+                         "manual": record.get("manual"),
+                         "entries": [(entries[e]["points"], entries[e]["text"]) for e in record.get("applied", [])
+                                     if e in entries]}
+        return out
+
+    def student(self, student):
+        data = self._read(self.root / "students.json", {}).get(student)
+        return StudentNotes(student, **data) if data else StudentNotes(student)
+
+    def students(self):
+        return {sid: StudentNotes(sid, **d) for sid, d in self._read(self.root / "students.json", {}).items()}
+
+    # -- changing --------------------------------------------------------------
+    def update(self, item, student, version, *, toggle=None, applied=None, comment=None, manual=...,
+               by=""):
+        """Change one record if it is still at ``version``; returns the new ``Mark``.
+
+        ``toggle``: an entry id to apply or remove (clears a manual mark: the TA is using the
+        rubric); ``applied``: the full list; ``comment``; ``manual``: a number or None to clear.
+        Raises ``Conflict`` when the record is past ``version``, ``ValueError`` for bad input.
+        """
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            entries = {e["id"]: Entry(**e) for e in data["rubric"]}
+            record = data["records"].get(student)
+            mark = Mark(student, item, **record) if record else Mark(student, item)
+            if version != mark.version:
+                raise Conflict(mark)
+            if toggle is not None:
+                if toggle not in entries:
+                    raise ValueError(f"{item} has no rubric entry {toggle!r}")
+                mark.applied = ([e for e in mark.applied if e != toggle] if toggle in mark.applied
+                                else mark.applied + [toggle])
+                mark.manual = None
+            if applied is not None:
+                unknown = [e for e in applied if e not in entries]
+                if unknown:
+                    raise ValueError(f"{item} has no rubric entries {unknown}")
+                mark.applied = list(dict.fromkeys(applied))
+            if comment is not None:
+                mark.comment = str(comment)[:20000]
+            if manual is not ...:
+                if manual is not None:
+                    manual = float(manual)
+                    if not 0 <= manual <= WRITTEN_ITEMS[item]:
+                        raise ValueError(f"{item}: {manual:g} is outside 0..{WRITTEN_ITEMS[item]}")
+                mark.manual = manual
+            mark.score = score_of(mark, entries, WRITTEN_ITEMS[item])
+            mark.version += 1
+            mark.updated, mark.by = _now(), by
+            record = asdict(mark)
+            del record["student"], record["item"]
+            data["records"][student] = record
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        self._notify("mark", [student])
+        return mark
+
+    def set_entry(self, item, entry_id, version, *, points=None, text=None):
+        """Change a rubric entry (at ``version``) and re-score every record that applies it.
+
+        Returns ``(Entry, [students whose score changed])``; raises ``Conflict`` (current ``Entry``).
+        A re-scored record's version moves on, so a tab showing the old score must reload.
+        """
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            index = next((i for i, e in enumerate(data["rubric"]) if e["id"] == entry_id), None)
+            if index is None:
+                raise KeyError(f"{item} has no rubric entry {entry_id!r}")
+            entry = Entry(**data["rubric"][index])
+            if version != entry.version:
+                raise Conflict(entry)
+            if points is not None:
+                entry.points = float(points)
+            if text is not None:
+                entry.text = str(text)[:2000]
+            entry.version += 1
+            data["rubric"][index] = asdict(entry)
+            changed = self._rescore(item, data)
+            users = [sid for sid, r in data["records"].items() if entry_id in r.get("applied", [])]
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        self._notify("rubric", users)
+        return entry, changed
+
+    def add_entry(self, item, points, text):
+        """Append a rubric entry; returns it."""
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            taken = {e["id"] for e in data["rubric"]}
+            number = len(taken) + 1
+            while f"e{number}" in taken:
+                number += 1
+            entry = Entry(f"e{number}", float(points), str(text)[:2000])
+            data["rubric"].append(asdict(entry))
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        return entry
+
+    def _rescore(self, item, data):
+        entries = {e["id"]: Entry(**e) for e in data["rubric"]}
+        changed = []
+        for sid, record in data["records"].items():
+            mark = Mark(sid, item, **record)
+            score = score_of(mark, entries, WRITTEN_ITEMS[item])
+            if score != mark.score:
+                record["score"] = score
+                record["version"] = mark.version + 1
+                changed.append(sid)
+        return changed
+
+    def update_student(self, student, version, *, pages=None, comment=None):
+        """Change a student's page assignment (``{item: [page]}``) or general comment if at ``version``."""
+        path = self.root / "students.json"
+        with self._locked(path):
+            data = self._read(path, {})
+            notes = StudentNotes(student, **data[student]) if student in data else StudentNotes(student)
+            if version != notes.version:
+                raise Conflict(notes)
+            if pages is not None:
+                notes.pages = {item: sorted({int(p) for p in numbers if int(p) > 0})
+                               for item, numbers in pages.items() if item in WRITTEN_ITEMS and numbers}
+            if comment is not None:
+                notes.comment = str(comment)[:20000]
+            notes.version += 1
+            record = asdict(notes)
+            del record["student"]
+            data[student] = record
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        self._notify("student", [student])
+        return notes
+
+    # -- the CSV snapshot (csvsync) ----------------------------------------------
+    def exported(self):
+        return self._read(self.root / "exported.json", None)
+
+    def set_exported(self, table):
+        atomic_write(self.root / "exported.json", json.dumps(table, indent=1, ensure_ascii=False))

@@ -1,0 +1,84 @@
+"""Grades follow the marks: after each change, in a background thread, ``written_marks.csv``
+is exported and the changed students' pages, ``index.html``, ``grades.csv`` and
+``results.json`` are rewritten from the stored results (``report.Rewriter``; no regrading).
+
+Changes that arrive together are handled in one pass (``DELAY`` seconds after the first),
+so a TA pressing keys quickly never waits for pages to be written: the store is already
+saved when the request returns, and everything here follows from the store.
+``status()`` says whether work is pending (the browser test waits on it); ``flush()``
+waits until none is.
+"""
+import threading
+import time
+import traceback
+
+from graders import report
+from graders.marking import csvsync
+
+DELAY = 0.1
+
+
+class Updater:
+    def __init__(self, out_dir, store, ids=(), marks_path=None):
+        self.out_dir, self.store, self.ids = out_dir, store, list(ids)
+        self.marks_path = marks_path or out_dir / "written_marks.csv"
+        self.rewriter = report.Rewriter(out_dir, self.written, store.feedback)
+        self._cond = threading.Condition()
+        self._dirty, self._all, self._busy = set(), False, False
+        self.generation, self.error = 0, ""
+        store.listeners.append(self.changed)
+        self._thread = threading.Thread(target=self._loop, name="report-updater", daemon=True)
+        self._thread.start()
+
+    def written(self):
+        """``{id: {"marks": {item: score}, "comment": str}}`` from the store (``read_marks``'s form)."""
+        scores = self.store.scores()
+        comments = {sid: notes.comment for sid, notes in self.store.students().items()}
+        return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
+                for sid in set(scores) | set(comments)}
+
+    def changed(self, kind, students):
+        with self._cond:
+            self._dirty |= set(students)
+            self._all = self._all or kind == "all"
+            self._cond.notify_all()
+
+    def rewrite_all(self):
+        self.changed("all", ())
+
+    def _loop(self):
+        while True:
+            with self._cond:
+                while not self._dirty and not self._all:
+                    self._cond.wait()
+                self._busy = True
+            time.sleep(DELAY)
+            with self._cond:
+                ids, everything = self._dirty, self._all
+                self._dirty, self._all = set(), False
+            try:
+                csvsync.export(self.store, self.marks_path, self.ids)
+                self.rewriter.rewrite(None if everything else ids)
+                self.error = ""
+            except Exception:  # keep serving; the TA sees the error on the overview
+                self.error = traceback.format_exc(limit=3)
+            with self._cond:
+                self.generation += 1
+                self._busy = bool(self._dirty or self._all)
+                self._cond.notify_all()
+
+    def status(self):
+        with self._cond:
+            return {"pending": self._busy or bool(self._dirty or self._all), "generation": self.generation,
+                    "error": self.error}
+
+    def flush(self, timeout=60):
+        """Wait until every change so far is exported and its pages rewritten; False on timeout."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._busy or self._dirty or self._all:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True

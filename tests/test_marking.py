@@ -1,0 +1,295 @@
+"""The marking app's parts: store (atomic, versioned), rubrics, CSV import/export, rendering, reports."""
+import csv
+import json
+import os
+import threading
+
+import pytest
+
+from graders import written
+from graders.items import WRITTEN_ITEMS
+from graders.marking import cells, csvsync, pdf, render, rubrics
+from graders.marking.store import Conflict, MarkStore, atomic_write
+
+
+@pytest.fixture
+def store(tmp_path):
+    return MarkStore(tmp_path, seed=rubrics.seed_entries)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    from graders.marking.demo import build_batch
+    out = tmp_path_factory.mktemp("marking") / "out"
+    return out, build_batch(out)
+
+
+def _csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle)}
+
+
+# -- store --------------------------------------------------------------------------------------
+def test_atomic_write_leaves_the_old_file_whole_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "items" / "q1a.json"
+    atomic_write(target, '{"old": true}')
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, '{"new": true}')
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in target.parent.iterdir()] == ["q1a.json"]  # no temporary file left behind
+
+
+def test_every_change_is_on_disk_when_update_returns(store, tmp_path):
+    mark = store.update("q1a", "ann", 0, toggle="e1")
+    assert (mark.score, mark.version) == (2.0, 1)
+    on_disk = json.loads((tmp_path / "marking" / "items" / "q1a.json").read_text())
+    assert on_disk["records"]["ann"]["applied"] == ["e1"] and on_disk["records"]["ann"]["score"] == 2.0
+    assert MarkStore(tmp_path).get("q1a", "ann").score == 2.0   # a new process sees it
+
+
+def test_a_stale_write_is_refused_and_the_newer_one_kept(store):
+    store.update("q1a", "ann", 0, toggle="e1")
+    with pytest.raises(Conflict) as refused:
+        store.update("q1a", "ann", 0, toggle="e2")   # a second tab that still shows version 0
+    assert refused.value.current.applied == ["e1"] and refused.value.current.version == 1
+    assert store.get("q1a", "ann").applied == ["e1"]
+    assert store.update("q1a", "ann", 1, toggle="e2").applied == ["e1", "e2"]  # after reloading: both kept
+
+
+def test_concurrent_writers_on_different_items_and_students_lose_nothing(store):
+    students = [f"s{n}" for n in range(8)]
+    errors = []
+
+    def mark(item):
+        try:
+            for sid in students:
+                store.update(item, sid, 0, toggle="e1", by=item)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+    threads = [threading.Thread(target=mark, args=(item,)) for item in WRITTEN_ITEMS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    scores = store.scores()
+    assert sorted(scores) == students
+    assert all(set(scores[sid]) == set(WRITTEN_ITEMS) for sid in students)
+
+
+def test_score_is_the_clamped_sum_and_a_manual_mark_overrides(store):
+    assert store.update("q1a", "ann", 0, applied=["e1", "e2", "e3"]).score == 5.0
+    assert store.update("q1a", "ann", 1, manual=3.5).score == 3.5
+    assert store.update("q1a", "ann", 2, toggle="e3").score == 4.0      # using the rubric clears it
+    assert store.update("q1a", "ann", 3, applied=["e4"]).score == 0.0   # "No answer / no credit"
+    with pytest.raises(ValueError, match="outside 0..5"):
+        store.update("q1a", "ann", 4, manual=6)
+    with pytest.raises(ValueError, match="no rubric entry"):
+        store.update("q1a", "ann", 4, toggle="e99")
+
+
+def test_changing_an_entrys_points_rescores_every_answer_that_has_it(store):
+    store.update("q1a", "ann", 0, applied=["e1", "e3"])
+    store.update("q1a", "bob", 0, applied=["e2"])
+    store.update("q1a", "cat", 0, applied=["e1"], manual=None)
+    store.update("q1a", "dan", 0, manual=4)           # a manual mark does not move
+    entry = store.rubric("q1a")[0]
+    updated, changed = store.set_entry("q1a", "e1", entry.version, points=0.5)
+    assert updated.points == 0.5 and sorted(changed) == ["ann", "cat"]
+    marks = store.marks_of_item("q1a")
+    assert {sid: m.score for sid, m in marks.items()} == {"ann": 1.5, "bob": 2.0, "cat": 0.5, "dan": 4.0}
+    assert marks["ann"].version == 2 and marks["bob"].version == 1   # a tab showing ann's old score must reload
+    with pytest.raises(Conflict):
+        store.set_entry("q1a", "e1", entry.version, points=1)       # stale rubric edit
+    assert store.feedback("ann")["q1a"]["entries"] == [(0.5, entry.text), (1.0, "uses ‖xᵢ‖ ≤ 1 and concludes L = 1")]
+
+
+def test_student_notes_keep_pdf_pages_per_item(store):
+    notes = store.update_student("ann", 0, pages={"q1a": [2, 1, 2], "q3d": [3], "bogus": [1], "q2a": []})
+    assert notes.pages == {"q1a": [1, 2], "q3d": [3]} and notes.version == 1
+    with pytest.raises(Conflict):
+        store.update_student("ann", 0, comment="stale")
+    assert store.student("ann").pages == {"q1a": [1, 2], "q3d": [3]}
+
+
+# -- rubrics ------------------------------------------------------------------------------------
+def test_rubrics_are_seeded_from_the_marking_guide_and_add_up():
+    for item, maximum in WRITTEN_ITEMS.items():
+        entries = rubrics.seed_entries(item)
+        assert entries[-1].points == 0 and entries[-1].text == "No answer / no credit"
+        assert sum(e.points for e in entries) == maximum, item
+        assert len({e.id for e in entries}) == len(entries)
+    q1a = [(e.points, e.text) for e in rubrics.seed_entries("q1a")]
+    assert q1a[:3] == [(2.0, "gradient of σ(xᵀw) correct"), (2.0, "bound σ(1 − σ) ≤ 1/4 or ≤ 1"),
+                       (1.0, "uses ‖xᵢ‖ ≤ 1 and concludes L = 1")]
+    assert [e.points for e in rubrics.seed_entries("q2b")] == [1, 1, 1, 2, 2, 0]
+    assert [e.points for e in rubrics.seed_entries("q3c")] == [4, 4, 0]
+    assert [(e.points, e.text) for e in rubrics.seed_entries("q1c")][:2] == [(1.0, "√p factor"), (1.0, "result")]
+    assert [(e.points, e.text) for e in rubrics.seed_entries("q5b")][0] == (2.0, "Fully correct")
+
+
+# -- written_marks.csv ----------------------------------------------------------------------------
+def test_export_keeps_rows_of_other_batches_and_hand_edits_are_read_in(store, tmp_path):
+    path = tmp_path / "written_marks.csv"
+    path.write_text("id,q1a,q1b,q1c,q2a,q2b,q3a,q3b,q3c,q3d,q5a,q5b,q5d,comment\n"
+                    "old-student,4,3,,,,,,,,,,,from last year\nann,,2,,,,,,,,,,,\n")
+    notes = csvsync.import_hand_edits(store, path)      # first start: the file's marks come in
+    assert store.get("q1b", "ann").score == 2.0 and store.get("q1a", "old-student").score == 4.0
+    assert any("ann q1b: read in 2" in n for n in notes)
+    store.update("q1a", "ann", 0, applied=["e1", "e2"])
+    csvsync.export(store, path, ids=["ann", "bob"])
+    rows = _csv(path)
+    assert set(rows) == {"ann", "bob", "old-student"}
+    assert (rows["ann"]["q1a"], rows["ann"]["q1b"], rows["bob"]["q1a"]) == ("4", "2", "")
+    assert (rows["old-student"]["q1a"], rows["old-student"]["comment"]) == ("4", "from last year")
+    # a TA edits the file by hand: the changed cell is read in, the others are not touched
+    text = path.read_text().replace("ann,4,2", "ann,4,3")
+    path.write_text(text.replace("bob,,", "bob,1,").replace("\nann,", "\nann,"))
+    notes = csvsync.import_hand_edits(store, path)
+    assert store.get("q1b", "ann").score == 3.0 and store.get("q1b", "ann").manual == 3.0
+    assert store.get("q1a", "bob").score == 1.0 and store.get("q1a", "ann").applied == ["e1", "e2"]
+    assert len(notes) == 2
+    path.write_text(path.read_text().replace("bob,1,", "bob,9,"))
+    assert csvsync.import_hand_edits(store, path) == [f"{path}: bob q1a: 9 is outside 0..5; not taken"]
+    assert store.get("q1a", "bob").score == 1.0
+
+
+def test_read_marks_keeps_and_ignores_students_of_other_batches(tmp_path):
+    path = tmp_path / "written_marks.csv"
+    path.write_text("id,q1a,comment\nann,4,\nstranger,5,gone\n")
+    notes = []
+    assert written.read_marks(path, {"ann"}, notes) == {"ann": {"marks": {"q1a": 4.0}, "comment": ""}}
+    assert notes == [f"{path} row 3: 'stranger' is not in this batch; row kept, not used"]
+    written.write_marks_file(path, ["ann", "bob"])
+    assert set(_csv(path)) == {"ann", "bob", "stranger"} and _csv(path)["stranger"]["q1a"] == "5"
+
+
+# -- rendering, plots, PDF ------------------------------------------------------------------------
+def test_markdown_and_latex_render_offline_and_safely():
+    html = render.to_html("Bound: $\\sigma(a)(1-\\sigma(a)) \\le \\frac{1}{4}$\n\n$$L = 1$$\n\n<script>x()</script>"
+                          " $\\text{<img src=x onerror=alert(1)>}$ ![p](http://example.com/p.png)")
+    assert '<math display="inline"' in html and "<mfrac><mrow><mn>1</mn></mrow><mrow><mn>4</mn></mrow></mfrac>" in html
+    assert '<math display="block"' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<img" not in html and "onerror" not in html.replace("onerror=alert(1)", "")  # text only, no element
+    assert "example.com" not in html and "[image not shown: p]" in html
+    assert 'class="math-error">\\frac{1}{</code>' in render.to_html("$\\frac{1}{$")
+
+
+def test_plots_belong_to_the_question_whose_heading_precedes_them():
+    def code(n):
+        return {"cell_type": "code", "source": "", "outputs": [{"data": {"image/png": f"PNG{n}"}}]}
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": "## Question 3: networks"}, code(1),
+        {"cell_type": "markdown", "source": "## Answer q3b\n\ntext"}, code(2),
+        {"cell_type": "markdown", "source": "## Question 4: a VAE"}, code(3),
+        {"cell_type": "markdown", "source": "## Question 5(d): generating"}, code(4),
+        {"cell_type": "markdown", "source": "# Appendix"}, code(5)]}
+    found = {item: [p["data"] for p in plots] for item, plots in cells.notebook_images(notebook).items()}
+    assert found == {"q3a": ["PNG1"], "q3b": ["PNG1", "PNG2"], "q3c": ["PNG1"], "q3d": ["PNG1"], "q5d": ["PNG4"]}
+
+
+def test_pdf_pages_are_rendered_once_and_cached(tmp_path):
+    from graders.marking.demo import write_pdf
+    source = tmp_path / "answers.pdf"
+    write_pdf(source, "ann")
+    pages = pdf.pages(source, tmp_path / "out")
+    assert len(pages) == 2 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pages)
+    stamp = pages[0].stat().st_mtime_ns
+    assert pdf.pages(source, tmp_path / "out") == pages and pages[0].stat().st_mtime_ns == stamp
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 not really")
+    with pytest.raises(pdf.PdfProblem, match="bad.pdf: cannot be rendered"):
+        pdf.pages(tmp_path / "bad.pdf", tmp_path / "out")
+
+
+# -- reports follow the marks ------------------------------------------------------------------
+def test_student_copy_has_no_model_answers_and_the_ta_copy_has(batch):
+    out, ids = batch
+    model_only = "Marking: gradient of σ(xᵀw) correct"
+    for sid in ids:
+        student, ta = (out / "students" / f"{sid}.html").read_text(), (out / "ta" / f"{sid}.html").read_text()
+        assert model_only not in student and "Model answer" not in student
+        assert model_only in ta and "TA copy" in ta
+        assert '<math display="block"' in student            # the student's own LaTeX, rendered
+        assert "&lt;script&gt;alert(1)" in student and "<script>alert(1)" not in student
+    assert not (out / "student1.html").exists()
+    index = (out / "index.html").read_text()
+    assert 'href="ta/student1.html"' in index and 'href="students/student1.html"' in index
+    assert "auto 38/40, written pending" in index and ">(0)<" not in index
+    assert "auto 25/40, written pending" in (out / "students" / "student3.html").read_text()
+    # the Q3 plot saved in each notebook shows under q3a-q3d (read at grading time, kept in OUT)
+    assert 'alt="q3c plot from notebook cell 2"' in (out / "students" / "student1.html").read_text()
+    assert list((out / "marking" / "cells").glob("*.json"))
+
+
+def test_app_requires_the_token_and_grades_follow_a_mark(batch, tmp_path):
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    rows = _csv(out / "written_marks.csv")
+    full = {item: str(m) for item, m in WRITTEN_ITEMS.items() if item != "q1a"}
+    with open(out / "written_marks.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, written.COLUMNS)
+        writer.writeheader()
+        for sid, row in rows.items():
+            writer.writerow({**row, **(full if sid == "student2" else {})})
+    app = create_app(out, token="secret-token")
+    client = app.test_client()
+    assert client.get("/").status_code == 403 and client.get("/?token=wrong").status_code == 403
+    assert client.get("/?token=secret-token").status_code == 302 and client.get("/").status_code == 200
+    q3b = client.get("/q/q3b/0").get_data(as_text=True)
+    assert 'alt="plot from notebook cell 2"' in q3b and "Marking: a plot (1)" in q3b   # plot and marking guide
+    assert client.get("/q/q9z/0").status_code == 404 and client.get("/q/q1a/7").status_code == 404
+    answer = {"item": "q1a", "student": "student2", "version": 0, "toggle": "e1"}
+    assert client.post("/api/mark", json=answer).status_code == 403          # no X-Token header
+    done = client.post("/api/mark", json=answer, headers={"X-Token": "secret-token"})
+    assert done.status_code == 200 and done.json["mark"]["score"] == 2.0 and done.json["progress"] == [1, 3]
+    again = client.post("/api/mark", json=answer, headers={"X-Token": "secret-token"})
+    assert again.status_code == 409 and again.json["current"]["version"] == 1
+    assert app.updater.flush(30)
+    grades = {row["Identifier"]: row for row in csv.DictReader(open(out / "grades.csv", newline=""))}
+    assert (grades["student2"]["Grade"], grades["student2"]["Status"]) == ("100", "final")   # 38 + 55 + 2 = 95
+    assert grades["student1"]["Status"] == "provisional"
+    page = (out / "students" / "student2.html").read_text()
+    assert 'id="final-grade">100<' in page and "+2 gradient of σ(xᵀw) correct" in page.replace("</span> ", " ")
+    assert _csv(out / "written_marks.csv")["student2"]["q1a"] == "2"
+
+
+def test_the_pdf_graded_from_is_kept_in_out_for_the_marking_app(tmp_path):
+    from graders.marking.demo import write_pdf
+    from graders.results import SubmissionResult
+    unpacked = tmp_path / "unpacked" / "ann.pdf"   # a zip's temporary folder, gone after grading
+    write_pdf(unpacked, "ann")
+    result = SubmissionResult("ann", {}, [], {"pdf_path": str(unpacked), "fingerprint": "f00"})
+    out = tmp_path / "out"
+    kept = pdf.keep(result, out)
+    assert kept == out / "marking" / "pdfs" / "f00.pdf" and kept.read_bytes() == unpacked.read_bytes()
+    unpacked.unlink()
+    assert pdf.locate(result, out) == (kept, "")
+    assert pdf.locate(SubmissionResult("bob", {}, [], {}), out) == (None, "no PDF was handed in")
+    gone = SubmissionResult("cat", {}, [], {"pdf": str(tmp_path / "nowhere.pdf")})
+    assert pdf.locate(gone, out) == (None, "the PDF handed in is no longer where it was graded from")
+
+
+def test_rewrite_reports_follows_hand_marks_without_regrading(batch, tmp_path):
+    import shutil
+    from graders.report import rewrite_reports
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    with open(out / "written_marks.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, written.COLUMNS)
+        writer.writeheader()
+        writer.writerow({"id": "student3", **{item: str(m) for item, m in WRITTEN_ITEMS.items()}, "comment": "ok"})
+        writer.writerow({"id": "someone-else", "q1a": "1"})
+    document = rewrite_reports(out)
+    finals = {s["id"]: (s["raw_total"], s["final_grade"]) for s in document["submissions"]}
+    assert finals == {"student1": (None, None), "student2": (None, None), "student3": (85.0, 100)}
+    assert 'id="final-grade">100<' in (out / "students" / "student3.html").read_text()
+    with open(out / "grades.csv", newline="") as handle:
+        grades = {row["Identifier"]: row["Grade"] for row in csv.DictReader(handle)}
+    assert grades == {"student1": "", "student2": "", "student3": "100"}

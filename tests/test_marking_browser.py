@@ -1,0 +1,254 @@
+"""The marking app in a real browser: Debian's headless Chromium driven by selenium (no download).
+
+A graded batch of three is made without the grader (``graders.marking.demo``). Set
+``A4_MARKING_SCREENSHOTS=DIR`` to keep screenshots of the question view and a student page.
+"""
+import csv
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from graders import written
+from graders.items import WRITTEN_ITEMS
+from graders.marking.store import MarkStore
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver")
+pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
+                                reason="Debian's chromium and chromedriver are not installed")
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+# Written marks typed into written_marks.csv before the app starts: every item but q1a, so that
+# q1a, marked in the browser, completes every grade. Auto marks: 40, 38 and 25.
+OTHERS = {
+    "student1": {item: m for item, m in WRITTEN_ITEMS.items() if item != "q1a"},                       # 55
+    "student2": {**{item: m for item, m in WRITTEN_ITEMS.items() if item != "q1a"}, "q3c": 0, "q3d": 0},  # 40
+    "student3": {"q1b": 3, "q1c": 2, "q2a": 3, "q2b": 7, "q3a": 5, "q3b": 5, "q3c": 0, "q3d": 0, "q5a": 3, "q5b": 2,
+                 "q5d": 0},                                                                            # 30
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from graders.marking.demo import build_batch
+    out = tmp_path_factory.mktemp("browser") / "out"
+    ids = build_batch(out)
+    with open(out / "written_marks.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, written.COLUMNS)
+        writer.writeheader()
+        for sid in ids:
+            writer.writerow({"id": sid, **{k: f"{v:g}" for k, v in OTHERS[sid].items()}})
+        writer.writerow({"id": "last-years-student", "q1a": "4", "comment": "kept"})
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(demo):
+    from werkzeug.serving import make_server
+    from graders.marking.app import create_app
+    app = create_app(demo, token="browser-test-token")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def _browser(tmp_path, name):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / name}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = _browser(tmp_path, "profile")
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout=15):
+    """Wait for ``condition``; a page that is reloading meanwhile is waited out, not an error."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                         ).until(lambda d: condition(d))
+
+
+def _score(driver):
+    return driver.find_element(By.ID, "score").text
+
+
+def _press(driver, keys, expected_score):
+    driver.find_element(By.TAG_NAME, "body").send_keys(keys)
+    _wait(driver, lambda d: _score(d) == expected_score and d.find_element(By.ID, "saved").text == "saved")
+
+
+def _student_on_page(driver):
+    """The student whose answer the page shows, once its keys work (``body[data-ready]``); else None."""
+    if driver.find_element(By.TAG_NAME, "body").get_attribute("data-ready") != "yes":
+        return None
+    return driver.find_element(By.ID, "student-id").text
+
+
+def _screenshot(driver, name):
+    folder = os.environ.get("A4_MARKING_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / name))
+
+
+def _csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle)}
+
+
+def test_mark_q1a_for_everyone_by_keyboard_then_change_a_rubric_entry(server, demo, browser):
+    app, base = server
+    browser.get(f"{base}/?token=browser-test-token")
+    assert "token" not in browser.current_url and browser.find_element(By.ID, "progress-q1a").text == "0/3"
+    browser.get(f"{base}/q/q1a/")                      # the first unmarked answer
+    _wait(browser, lambda d: _student_on_page(d) == "student1")
+    assert browser.find_elements(By.CSS_SELECTOR, "#answer math[display=block]")   # LaTeX rendered as MathML
+    assert "Marking: gradient of σ(xᵀw) correct (2)" in browser.find_element(By.ID, "model").text
+    _press(browser, "1", "2")                          # gradient (2)
+    _press(browser, "2", "4")                          # bound (2)
+    _press(browser, "3", "5")                          # conclusion (1)
+    assert browser.find_element(By.ID, "progress").text == "1/3"
+    browser.find_element(By.TAG_NAME, "body").send_keys("j")
+    _wait(browser, lambda d: _student_on_page(d) == "student2")
+    assert _score(browser) == "unmarked"
+    _press(browser, "1", "2")
+    _press(browser, "3", "3")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+    _wait(browser, lambda d: _student_on_page(d) == "student3")
+    _press(browser, "4", "0")                          # "No answer / no credit"
+    browser.find_element(By.TAG_NAME, "body").send_keys("c")
+    browser.switch_to.active_element.send_keys("Show the bound on σ(1 − σ).", Keys.ESCAPE)
+    _wait(browser, lambda d: d.find_element(By.ID, "saved").text == "saved")
+    assert MarkStore(demo).get("q1a", "student3").comment == "Show the bound on σ(1 − σ)."
+    assert browser.find_element(By.ID, "progress").text == "3/3"
+    assert not browser.find_elements(By.ID, "next-unmarked")
+
+    # The gradient entry is worth 0.5, not 2: every answer that has it is re-scored.
+    browser.find_element(By.TAG_NAME, "body").send_keys("k")
+    _wait(browser, lambda d: _student_on_page(d) == "student2")
+    points = browser.find_element(By.CSS_SELECTOR, '#rubric li[data-entry="e1"] input.points')
+    points.send_keys(Keys.CONTROL, "a")
+    points.send_keys("0.5", Keys.TAB)
+    _wait(browser, lambda d: _score(d) == "1.5")       # the page reloads with the new score
+    assert "1 answer(s) re-scored" not in browser.find_element(By.ID, "banner").text
+    assert "2 answer(s) re-scored" in browser.find_element(By.ID, "banner").text
+    browser.refresh()
+    assert _score(browser) == "1.5"
+    assert browser.find_element(By.CSS_SELECTOR, '#rubric li[data-entry="e1"] input.points').get_attribute("value") == "0.5"
+    assert app.updater.flush(60) and app.updater.status()["error"] == ""
+
+    store = MarkStore(demo)
+    assert {sid: m.score for sid, m in store.marks_of_item("q1a").items()} == {
+        "student1": 3.5, "student2": 1.5, "student3": 0.0, "last-years-student": 4.0}
+    assert store.get("q1a", "student1").applied == ["e1", "e2", "e3"]
+    rows = _csv(demo / "written_marks.csv")
+    assert {sid: rows[sid]["q1a"] for sid in rows} == {"student1": "3.5", "student2": "1.5", "student3": "0",
+                                                        "last-years-student": "4"}
+    assert rows["last-years-student"]["comment"] == "kept" and rows["student2"]["q3c"] == "0"
+    grades = _csv_grades(demo / "grades.csv")
+    # 40 + 55 + 3.5 = 98.5 -> 100; 38 + 40 + 1.5 = 79.5 -> 80 (it was 81.5 -> 100 before the change); 25 + 30 = 55 -> 60
+    assert grades == {"student1": ("100", "final"), "student2": ("80", "final"), "student3": ("60", "final")}
+
+    browser.get(f"{base}/reports/students/student2.html")
+    assert browser.find_element(By.ID, "final-grade").text == "80"
+    marking = browser.find_element(By.CSS_SELECTOR, "#q1a .feedback").text
+    assert "+0.5 gradient of σ(xᵀw) correct" in marking and "+1 uses ‖xᵢ‖ ≤ 1 and concludes L = 1" in marking
+    assert "Model answer" not in browser.page_source and "Marking: gradient" not in browser.page_source
+    assert browser.find_elements(By.CSS_SELECTOR, "#q1a math")
+    browser.execute_script("document.getElementById('q1a').scrollIntoView()")
+    _screenshot(browser, "report-student-copy.png")
+    browser.get(f"{base}/reports/students/student3.html")
+    assert "Show the bound on σ(1 − σ)." in browser.find_element(By.CSS_SELECTOR, "#q1a .ta-comment").text
+    assert browser.find_element(By.ID, "final-grade").text == "60"
+    browser.get(f"{base}/reports/ta/student2.html")
+    assert "Marking: gradient of σ(xᵀw) correct (2)" in browser.page_source
+
+    # the per-student view: say which PDF pages answer q1a, then see them in the question view
+    browser.get(f"{base}/s/0")
+    box = browser.find_element(By.CSS_SELECTOR, 'input.map[data-item="q1a"][value="1"]')
+    box.click()
+    _wait(browser, lambda d: d.find_element(By.ID, "saved").text == "saved")
+    assert MarkStore(demo).student("student1").pages == {"q1a": [1]}
+    browser.get(f"{base}/s/0")
+    _wait(browser, lambda d: all(i.get_attribute("naturalWidth") not in (None, "0")
+                                 for i in d.find_elements(By.CSS_SELECTOR, "#item-q1a img.page")))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#item-q1a img.page")) == 1
+    _screenshot(browser, "marking-student-view.png")
+    browser.get(f"{base}/q/q1a/0")
+    assert browser.find_element(By.CSS_SELECTOR, "#pdf img.page").get_attribute("alt") == "PDF page 1"
+    _wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#pdf img.page").get_attribute("naturalWidth") != "0")
+    _screenshot(browser, "marking-question-view.png")
+
+
+def _csv_grades(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["Identifier"]: (row["Grade"], row["Status"]) for row in csv.DictReader(handle)}
+
+
+def _fire(driver, requests):
+    """Send ``requests`` ([(path, body)]) from the page all at once; returns their HTTP statuses."""
+    return driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "Promise.all(arguments[0].map(function (r) { return api(r[0], r[1]).then(function (x) { return x.status; }); }))"
+        ".then(done);", requests)
+
+
+def test_two_sessions_writing_at_once_lose_nothing(server, demo, browser, tmp_path):
+    app, base = server
+    other = _browser(tmp_path, "second-ta")
+    try:
+        for driver in (browser, other):
+            driver.get(f"{base}/?token=browser-test-token")
+            driver.get(f"{base}/q/q2a/0")
+        # Two TAs, two items, every student, all at the same moment.
+        versions = MarkStore(demo).get
+        batches = {driver: [("/api/mark", {"item": item, "student": sid, "version": versions(item, sid).version,
+                                           "toggle": "e1"})
+                            for sid in ("student1", "student2", "student3")]
+                   for driver, item in ((browser, "q2a"), (other, "q2b"))}
+        statuses = {}
+        threads = [threading.Thread(target=lambda d=d: statuses.__setitem__(d, _fire(d, batches[d])))
+                   for d in batches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == {browser: [200, 200, 200], other: [200, 200, 200]}
+        store = MarkStore(demo)
+        for item in ("q2a", "q2b"):
+            assert {sid: m.applied for sid, m in store.marks_of_item(item).items()} == {
+                "student1": ["e1"], "student2": ["e1"], "student3": ["e1"]}
+
+        # Both open the same answer; the first saves; the second's stale write is refused, its
+        # page reloads showing the first one's mark, and its own change then goes on top.
+        for driver in (browser, other):
+            driver.get(f"{base}/q/q1b/0")
+            _wait(driver, lambda d: _student_on_page(d) == "student1")
+        _press(browser, "1", "1")
+        other.find_element(By.TAG_NAME, "body").send_keys("2")
+        _wait(other, lambda d: "changed in another tab" in d.find_element(By.ID, "banner").text
+              or "Reloaded" in d.find_element(By.ID, "banner").text)
+        _wait(other, lambda d: "Reloaded" in d.find_element(By.ID, "banner").text and _score(d) == "1"
+              and _student_on_page(d) == "student1")
+        _press(other, "2", "2")
+        assert MarkStore(demo).get("q1b", "student1").applied == ["e1", "e2"]
+        assert app.updater.flush(60)
+        assert _csv(demo / "written_marks.csv")["student1"]["q1b"] == "2"
+    finally:
+        other.quit()
