@@ -14,6 +14,7 @@ deadline, written marks). Output, in the report folder:
 import base64
 import collections
 import csv
+import html
 import json
 import re
 from datetime import datetime
@@ -27,6 +28,7 @@ from graders.written import extract_answers
 from graders.discover import MOODLE
 from graders.safe_text import csv_cell
 from graders.items import AUTO_ITEMS, WRITTEN_ITEMS
+from graders.untrusted import clean_text
 
 ANSWERS = Path(__file__).resolve().parent.parent / "reference" / "answers.md"
 
@@ -153,6 +155,17 @@ class Reporter:
             legacy.unlink()
         return self.out_dir / "students" / name
 
+    def broken_page(self, result, error):
+        """A plain page saying the student's report could not be drawn (the marks stand, in results.json)."""
+        text = clean_text(f"{type(error).__name__}: {error}")
+        for folder in ("students", "ta"):
+            (self.out_dir / folder).mkdir(parents=True, exist_ok=True)
+            (self.out_dir / folder / self.page_file(result.id)).write_text(
+                f"<!doctype html><meta charset='utf-8'><title>A4 report</title><h1>Homework 4 report: "
+                f"{html.escape(clean_text(result.id))}</h1><p>Auto-graded {result.auto_awarded:g}/{result.auto_max:g}. "
+                f"This page could not be drawn ({html.escape(text)}); the marks are in results.json.</p>",
+                encoding="utf-8")
+
     def index(self, results):
         rows, reasons = [], collections.defaultdict(collections.Counter)
         for result in results:
@@ -172,11 +185,15 @@ class Reporter:
             items.append({"id": item.id, "full": sum(1 for r in results if r.items[item.id].awarded == item.marks),
                           "reason": common[0][0] if common else "", "reason_count": common[0][1] if common else 0})
         first = results[0].info if results else {}
-        html = self.env.get_template("index.html.j2").render(
+        similar = similarity_column(self.out_dir)
+        for row in rows:
+            row["similar"] = similar.get(row["id"])
+        page = self.env.get_template("index.html.j2").render(
             rows=rows, distribution=distribution, items=items, bins_rule=self.bins.describe(),
-            graded_at=self.graded_at, sandbox=first.get("sandbox", ""), data=first.get("data", ""))
+            graded_at=self.graded_at, sandbox=first.get("sandbox", ""), data=first.get("data", ""),
+            with_similarity=bool(similar))
         path = self.out_dir / "index.html"
-        path.write_text(html, encoding="utf-8")
+        path.write_text(page, encoding="utf-8")
         return path
 
     def gradebook(self, results):
@@ -196,13 +213,19 @@ class Reporter:
         return path
 
     def results_json(self, results):
+        """``results.json`` (the contract's document with every detail); returns ``(path, contract document)``.
+        A late submission's ``late: ...`` flag is in its contract flags, as on its page."""
         summaries = {r.id: self.summary(r) for r in results}
-        document = scoring.contract_document(results, summaries)
+        contract = scoring.contract_document(results, summaries)
+        for entry in contract["submissions"]:
+            late = summaries[entry["id"]].late
+            entry["flags"] += [late] if late else []
+        document = json.loads(json.dumps(contract))
         for entry, result in zip(document["submissions"], results):
             entry["details"] = result.full_json()
         path = self.out_dir / "results.json"
         path.write_text(json.dumps(document, indent=1))
-        return path, scoring.contract_document(results, summaries)
+        return path, contract
 
     def settings_json(self):
         """``report_settings.json``: the bins and deadline of this run, read back by ``rewrite_reports``."""
@@ -226,10 +249,26 @@ class Reporter:
         self.set_pages(results)
         self.settings_json()
         for result in results:
-            self.student_page(result, models_of(result))
+            try:
+                self.student_page(result, models_of(result))
+            except Exception as error:  # noqa: BLE001 - one page must not cost the class its reports
+                self.broken_page(result, error)
         self.index(results)
         self.gradebook(results)
         return self.results_json(results)[1]
+
+
+SIMILARITY_FILE = "similarity.json"
+
+
+def similarity_column(out_dir):
+    """``{id: {"partner", "similarity", "flagged"}}`` from ``OUT/similarity.json`` (written by ``grade``)."""
+    path = Path(out_dir) / SIMILARITY_FILE
+    try:
+        column = json.loads(path.read_text()).get("column", {}) if path.exists() else {}
+    except (ValueError, OSError, AttributeError):
+        return {}
+    return {k: v for k, v in column.items() if isinstance(v, dict)}
 
 
 def stored_results(out_dir):
