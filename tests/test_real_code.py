@@ -1,0 +1,122 @@
+"""The ported real code of ``tests/real_code/`` grades as decided beforehand from the contract (issue 8, part 7).
+
+Each submission in ``tests/real_code/`` is a complete A4 notebook (``.py`` in percent format or ``.ipynb``)
+ported from a public VAE/CVAE implementation, keeping its idioms; ``EXPECTED.toml`` holds the marks per item,
+decided from the contract before any grading, with the reasoning beside each number. The whole folder is
+graded in ONE batch (``grade.py grade tests/real_code --json``), then every (submission, item) pair is
+asserted on its own, so a failure names the file, the item, both marks and the grader's messages.
+
+``KNOWN_GRADER_BUGS`` lists the disagreements seen when the corpus was first graded, with why the grader
+(not the expectation) is judged wrong; they are asserted like every other pair and fail until the grader is
+fixed. Never edit EXPECTED.toml to follow the grader: change it only when the contract says otherwise.
+"""
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_grade
+
+CORPUS = ROOT / "tests" / "real_code"
+EXPECTED = tomllib.loads((CORPUS / "EXPECTED.toml").read_text())
+ITEMS = {"q4.reconstruct": 5, "q4.kl_divergence": 4, "q4.binary_cross_entropy": 4, "q4.elbo": 2, "q4.train": 10,
+         "q5.reconstruct": 5, "q5.celbo": 5, "q5.train": 5}
+PAIRS = [(sub, item) for sub in sorted(EXPECTED) for item in ITEMS]
+
+# (submission, item) -> what the grader did wrong when the corpus was first graded (2026-11-26).
+KNOWN_GRADER_BUGS = {
+    ("ethanluoyc_variable", "q4.elbo"):
+        "error AttributeError 'VAE' object has no attribute 'z_mean': while judging elbo the grader swaps in its "
+        "own reconstruct, which does not store z_mean/z_sigma on the model as the student's reconstruct does; "
+        "the student's elbo is correct (one reconstruct, kl - loglik). False negative, reported as a crash.",
+    ("ethanluoyc_variable", "q5.celbo"):
+        "same as q4.elbo: the stand-in creconstruct does not set cvae.z_mean; correct celbo scored 0 as an error.",
+    ("ethanluoyc_variable", "q4.train"):
+        "error PermissionError [Errno 13] from DataLoader(num_workers=2) inside the sandbox: correct training code "
+        "scored 0 with no word of the cause (worker processes/semaphores are not allowed there).",
+    ("ethanluoyc_variable", "q5.train"):
+        "same DataLoader(num_workers=2) PermissionError: 0 for correct training code.",
+    ("cs236_logits_decoder", "q4.train"):
+        "got 5 (layout 0, learns 3 of 6): the grader trains the student's loop with ITS loss functions, which "
+        "take the Sigmoid-less decoder's logits as probabilities: 600 of 600 losses NaN, weights spoiled. The "
+        "student's own loop and loss train a model that, loaded into the table's model, equals the reference "
+        "(share 1.00). One structural mistake charged on layout AND learns; the hint 'the grader scores your "
+        "weights in the table's model' names the wrong cause.",
+    ("cs236_logits_decoder", "q5.train"):
+        "got 1 (learns 0, labels 0): same cause as q4.train (the grader's loss on a logits decoder: NaN training).",
+    ("lyeoni_relu", "q4.train"):
+        "got 5 (layout 0, learns 3 of 6): the ReLU-trained weights are scored in the table's Tanh model, so the "
+        "one structural mistake is charged twice (layout and learns); issue 8 part 3 asks for the layout check "
+        "only. Design decision for the lead: if the literal 'load into the grader's copy' reading is kept, "
+        "change this expectation and the rule in EXPECTED.toml together.",
+    ("lyeoni_relu", "q5.train"):
+        "got 3 (layout 0, learns 1 of 2): same double charge as q4.train.",
+    ("tf_tutorial_monte_carlo", "q4.elbo"):
+        "got 2 (pass) for a single-sample Monte-Carlo KL: the value check's rtol 1e-3 applies to the whole loss "
+        "(~550 nats, dominated by the reconstruction term), so a KL error of ~0.5 nats passes; q5.celbo with "
+        "the same code failed (by chance of the draw). False positive; compare the KL part on its own scale.",
+}
+
+
+def _sources():
+    return sorted(p for p in CORPUS.iterdir() if p.suffix in (".py", ".ipynb"))
+
+
+# --- cheap checks of the corpus itself (no grading) ---------------------------------------------------
+
+def test_every_file_has_expectations_and_every_expectation_a_file():
+    assert sorted(p.stem for p in _sources()) == sorted(EXPECTED)
+    assert len(EXPECTED) >= 16
+
+
+@pytest.mark.parametrize("sub", sorted(EXPECTED))
+def test_expectations_are_complete_and_in_range(sub):
+    entry = EXPECTED[sub]
+    assert entry["source"] and entry["verdict"]
+    expected = entry["expected"]
+    assert set(expected) == set(ITEMS), f"{sub}: items {sorted(set(ITEMS) ^ set(expected))}"
+    for item, marks in expected.items():
+        assert 0 <= marks <= ITEMS[item], f"{sub} {item}: {marks} outside [0, {ITEMS[item]}]"
+    full = all(expected[i] == ITEMS[i] for i in ITEMS)
+    assert full == (entry["verdict"] == "correct"), f"{sub}: a correct port must expect full marks, a mistake less"
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: p.name)
+def test_each_port_names_its_source(path):
+    text = path.read_text()
+    assert "Ported from" in text[:3000], f"{path.name}: no 'Ported from' header naming the source"
+    for name in ("class MNISTArgs", "def get_mnist_data", "class Encoder", "class VAE", "class CVAE",
+                 "def append_class_to_data"):
+        assert name in text, f"{path.name}: the scaffold's {name} is missing"
+
+
+def test_about_a_quarter_are_real_mistakes():
+    verdicts = [EXPECTED[s]["verdict"] for s in EXPECTED]
+    mistakes = sum(v != "correct" for v in verdicts)
+    assert 5 <= mistakes <= len(verdicts) // 2
+
+
+# --- the grader on the whole corpus, one batch ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("real_code")
+    done = run_grade("grade", CORPUS, "--out", out, "--json", "--workers", 2, "--quiet", timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {s["id"]: s for s in json.loads(done.stdout)["submissions"]}
+
+
+def test_the_batch_holds_every_submission(graded):
+    assert sorted(graded) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("sub,item", PAIRS, ids=[f"{s}-{i}" for s, i in PAIRS])
+def test_marks_match_the_contract(graded, sub, item):
+    expected = EXPECTED[sub]["expected"][item]
+    got = graded[sub]["items"][item]
+    bug = KNOWN_GRADER_BUGS.get((sub, item))
+    messages = "\n".join(got.get("messages", []))[:1500]
+    assert got["awarded"] == pytest.approx(expected, abs=1e-6), (
+        f"{sub} {item}: expected {expected}, the grader gave {got['awarded']} ({got['status']})"
+        + (f"\nKNOWN GRADER BUG: {bug}" if bug else "") + f"\ngrader's messages:\n{messages}")
