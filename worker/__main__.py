@@ -64,12 +64,29 @@ def fresh_namespace(inputs):
     return ns
 
 
+def as_probabilities(x_hat):
+    """A decoder's output as pixel probabilities: a decoder without the table's final Sigmoid returns
+    logits (values outside [0, 1]); the training items put them through a sigmoid, so that this
+    mistake is charged once, on the layout check, not again through a loss that cannot train."""
+    if isinstance(x_hat, torch.Tensor) and x_hat.is_floating_point() and ((x_hat < 0).any() or (x_hat > 1).any()):
+        return torch.sigmoid(x_hat)
+    return x_hat
+
+
 def loss_functions(code_bytes):
-    """The grader's loss functions from marshalled code (no source text exists in the sandbox)."""
+    """The grader's loss functions from marshalled code (no source text exists in the sandbox), with
+    ``(c)reconstruct`` returning probabilities whatever the student's decoder ends in."""
     if not code_bytes:
         return None
     namespace = {"__name__": "grader_losses", "torch": torch, "append_class_to_data": scaffold.append_class_to_data}
     exec(marshal.loads(code_bytes), namespace)  # noqa: S102 - the grader's own code, compiled by the grader
+    for name in ("reconstruct", "creconstruct"):
+        sampler = namespace.get(name)
+        if sampler is not None:
+            def probabilities(*args, _sampler=sampler):
+                mu, logvar, x_hat = _sampler(*args)
+                return mu, logvar, as_probabilities(x_hat)
+            namespace[name] = probabilities
     return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("_")
             and name not in ("torch", "append_class_to_data")}
 
