@@ -37,13 +37,16 @@ def _pinned(generator, rows, condition_dim):
 
 
 def scalar_cases(generator):
-    """KL and log-likelihood inputs: a batch, a single row, and the notebook's public self-check inputs."""
+    """KL and log-likelihood inputs: a batch, a few rows, and the notebook's public self-check inputs.
+
+    Log-likelihood inputs are 784 pixels wide, as the contract's are: a function that hard-codes 784
+    is correct and must not fail on another width."""
     mu, logvar, x_hat, x = selfcheck._self_check_inputs()
     kl = {"c0/mu": _normal(generator, 32, LATENT), "c0/logvar": _uniform(generator, -3, 2, 32, LATENT),
           "c1/mu": _normal(generator, 1, 5) * 2, "c1/logvar": _uniform(generator, -1, 1, 1, 5),
           "c2/mu": mu, "c2/logvar": logvar}
     loglik = {"c0/x_hat": _uniform(generator, 0.02, 0.98, LOSS_ROWS, 784), "c0/x": _binary(generator, LOSS_ROWS, 784),
-              "c1/x_hat": _uniform(generator, 0.05, 0.95, 3, 10), "c1/x": _binary(generator, 3, 10),
+              "c1/x_hat": _uniform(generator, 0.05, 0.95, 3, 784), "c1/x": _binary(generator, 3, 784),
               "c2/x_hat": x_hat, "c2/x": x}
     return kl, loglik
 

@@ -199,6 +199,54 @@ MUTANTS = [
     Case("celbo: unconditional reconstruct", "q5.celbo", {"celbo": _celbo("""
         mu, logvar, x_hat = reconstruct(cvae, x)
         return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)""")}),
+    # diagnoses of mistakes real code makes (issue 8.6, 9.5)
+    Case("reconstruct: decodes mu in eval mode", "q4.reconstruct", {"reconstruct": _reconstruct(
+        "z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if vae.training else mu")}),
+    Case("kl: Monte-Carlo estimate", "q4.kl_divergence", {"kl_divergence": _fn("""
+        def kl_divergence(mu, logvar):
+            std = torch.exp(0.5 * logvar)
+            z = mu + std * torch.randn_like(std)
+            q = torch.distributions.Normal(mu, std)
+            p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(std))
+            return (q.log_prob(z) - p.log_prob(z)).sum(1).mean()""")}),
+    Case("elbo: pytorch/examples sums over the batch", "q4.elbo", {"elbo": _elbo("""
+        mu, logvar, x_hat = reconstruct(vae, x)
+        BCE = F.binary_cross_entropy(x_hat, x, reduction='sum')
+        KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return BCE + KLD""")}),
+    Case("elbo: decodes mu without sampling", "q4.elbo", {"elbo": _elbo("""
+        mu, logvar = vae.encoder(x)
+        x_hat = vae.decoder(mu)
+        return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)""")}),
+    Case("celbo: conditions on class 0 for every row", "q5.celbo", {"celbo": _celbo("""
+        mu, logvar, x_hat = creconstruct(cvae, x, torch.zeros_like(y))
+        return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)""")}),
+    Case("train: ReLU instead of Tanh", "q4.train", {"train_mnist_vae": _trainer(False, _loop(False), build=_fn("""
+        encoder = Encoder(nn.Sequential(nn.Linear(args.input_dim, args.hidden_dim), nn.ReLU()),
+                          args.hidden_dim, args.latent_dim)
+        decoder = nn.Sequential(nn.Linear(args.latent_dim, args.hidden_dim), nn.ReLU(),
+                                nn.Linear(args.hidden_dim, args.input_dim), nn.Sigmoid())
+        model = VAE(encoder, decoder)"""))}),
+    Case("train: decoder without the final Sigmoid", "q4.train", {"train_mnist_vae": _trainer(False, _loop(False),
+        build=_fn("""
+        encoder = Encoder(nn.Sequential(nn.Linear(args.input_dim, args.hidden_dim), nn.Tanh()),
+                          args.hidden_dim, args.latent_dim)
+        decoder = nn.Sequential(nn.Linear(args.latent_dim, args.hidden_dim), nn.Tanh(),
+                                nn.Linear(args.hidden_dim, args.input_dim))
+        model = VAE(encoder, decoder)"""))}),
+    Case("train cvae: ELU instead of Tanh", "q5.train", {"train_mnist_cvae": _trainer(True, _loop(True), build=_fn("""
+        encoder = Encoder(nn.Sequential(nn.Linear(args.input_dim + 10, args.hidden_dim), nn.ELU()),
+                          args.hidden_dim, args.latent_dim)
+        decoder = nn.Sequential(nn.Linear(args.latent_dim + 10, args.hidden_dim), nn.ELU(),
+                                nn.Linear(args.hidden_dim, args.input_dim), nn.Sigmoid())
+        model = CVAE(encoder, decoder)"""))}),
+    Case("train: SGD instead of Adam", "q4.train", {"train_mnist_vae": _trainer(False, _loop(False)).replace(
+        "torch.optim.Adam(model.parameters(), lr=args.lr)", "torch.optim.SGD(model.parameters(), lr=args.lr)")}),
+    Case("train: learning-rate scheduler", "q4.train", {"train_mnist_vae": _trainer(False, _loop(False).replace(
+        "opt.step()", "opt.step()\n        sched.step()")).replace(
+        "opt = torch.optim.Adam(model.parameters(), lr=args.lr)",
+        "opt = torch.optim.Adam(model.parameters(), lr=args.lr)\n    "
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)")}),
     # train_mnist_cvae
     Case("train cvae: labels shuffled apart from images", "q5.train", {"train_mnist_cvae": _trainer(True, """
         for epoch in range(args.epochs):
@@ -280,6 +328,43 @@ VARIANTS = [
                 LOSS(model, xb, yb).backward()
                 opt.step()
         """, seed="pass")}),
+]
+
+# Correct code in the forms of well-known public code (pytorch/examples' VAE: one loss function with
+# reduction='sum', a test pass per epoch on the test split under no_grad).
+VARIANTS += [
+    Case("elbo in the pytorch/examples style", None, {"elbo": _elbo("""
+        mu, logvar = vae.encoder(x.view(-1, 784))
+        std = torch.exp(0.5 * logvar)
+        eps = torch.randn_like(std)
+        x_hat = vae.decoder(mu + eps * std)
+        BCE = F.binary_cross_entropy(x_hat, x.view(-1, 784), reduction='sum')
+        KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (BCE + KLD) / x.size(0)""")}),
+    Case("celbo in the pytorch/examples style", None, {"celbo": _celbo("""
+        c = F.one_hot(y, num_classes=10).float()
+        mu, logvar = cvae.encoder(torch.cat([x, c], dim=1))
+        std = torch.exp(0.5 * logvar)
+        z = mu + torch.randn_like(std) * std
+        x_hat = cvae.decoder(torch.cat([z, c], dim=1))
+        BCE = F.binary_cross_entropy(x_hat, x, reduction='sum')
+        KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (BCE + KLD) / x.shape[0]""")}),
+    Case("loglik with hard-coded 784 pixels", None, {"binary_cross_entropy": _loglik(
+        "torch.sum(x.view(-1, 784) * torch.log(x_hat.view(-1, 784)) + (1 - x.view(-1, 784)) * "
+        "torch.log(1 - x_hat.view(-1, 784))) / x.shape[0]")}),
+    Case("train with a test pass per epoch (pytorch/examples)", None, {"train_mnist_vae": _trainer(False, """
+        X_test, _ = get_mnist_data("test")
+        for epoch in range(args.epochs):
+            model.train()
+            for rows in torch.randperm(len(X)).split(args.batch_size):
+                opt.zero_grad()
+                LOSS(model, X[rows]).backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                test_loss = LOSS(model, X_test[:500]).item()
+        """)}),
 ]
 
 CASES = MUTANTS + VARIANTS

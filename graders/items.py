@@ -1,5 +1,12 @@
-"""The items of contract section 3: ids, the student function each grades, marks."""
+"""The items of contract section 3: the one registry every stage reads.
+
+Each auto item has its probe kind and conditioning (from ``worker.items``, the
+part the sandboxed worker may see), its student function, its marks and the
+marks of each of its checks (asserted to sum to the item's marks).
+"""
 from dataclasses import dataclass
+
+from worker.items import KINDS, LOSS_FUNCTIONS, PROBE_BY_ID  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -7,20 +14,42 @@ class AutoItem:
     id: str
     function: str
     marks: float
-    trains: bool = False  # judged by training under the grading budget
+    kind: str
+    conditional: bool = False
+    checks: tuple = ()        # ((check key, marks), ...) in report order; sums to ``marks``
+    args: tuple = ()          # scalar items: argument names
+
+    def __post_init__(self):
+        assert self.kind in KINDS, self.kind
+        assert abs(sum(m for _, m in self.checks) - self.marks) < 1e-9, (self.id, self.checks)
+
+    @property
+    def trains(self):
+        """Judged by training under the grading budget (its own job and time limit)."""
+        return self.kind == "train"
+
+    def check_marks(self, key):
+        return dict(self.checks)[key]
 
 
+def _item(item_id, marks, checks):
+    probe = PROBE_BY_ID[item_id]
+    return AutoItem(item_id, probe.function, marks, probe.kind, probe.conditional, checks, probe.args)
+
+
+SCALAR_CHECKS = (("value", 3), ("form", 0.5), ("gradients", 0.5))
 AUTO_ITEMS = (
-    AutoItem("q4.reconstruct", "reconstruct", 5),
-    AutoItem("q4.kl_divergence", "kl_divergence", 4),
-    AutoItem("q4.binary_cross_entropy", "binary_cross_entropy", 4),
-    AutoItem("q4.elbo", "elbo", 2),
-    AutoItem("q4.train", "train_mnist_vae", 10, trains=True),
-    AutoItem("q5.reconstruct", "creconstruct", 5),
-    AutoItem("q5.celbo", "celbo", 5),
-    AutoItem("q5.train", "train_mnist_cvae", 5, trains=True),
+    _item("q4.reconstruct", 5, (("returns", 1), ("noise", 2), ("gradients", 2))),
+    _item("q4.kl_divergence", 4, SCALAR_CHECKS),
+    _item("q4.binary_cross_entropy", 4, SCALAR_CHECKS),
+    _item("q4.elbo", 2, (("value", 1.5), ("form", 0.5))),
+    _item("q4.train", 10, (("layout", 2), ("args", 2), ("learns", 6))),
+    _item("q5.reconstruct", 5, (("returns", 1), ("conditions", 2), ("noise", 1), ("gradients", 1))),
+    _item("q5.celbo", 5, (("value", 3.75), ("form", 1.25))),
+    _item("q5.train", 5, (("layout", 1), ("args", 1), ("learns", 2), ("labels", 1))),
 )
 AUTO_BY_ID = {item.id: item for item in AUTO_ITEMS}
+assert set(AUTO_BY_ID) == set(PROBE_BY_ID)
 
 WRITTEN_ITEMS = {
     "q1a": 5, "q1b": 3, "q1c": 2, "q2a": 3, "q2b": 7, "q3a": 5,
@@ -32,3 +61,8 @@ WRITTEN_MAX = sum(WRITTEN_ITEMS.values())              # 60
 
 # Names the grader supplies itself (contract section 2), whatever a submission defines.
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
+
+
+def training_item(conditional):
+    """The training item of the VAE (``False``) or the CVAE (``True``)."""
+    return next(i for i in AUTO_ITEMS if i.kind == "train" and i.conditional == conditional)

@@ -2,7 +2,11 @@
 
 Runs in the grader's process. Expected values come from the reference (full
 mode) or from the notebook's public constants (``public=True``, the students'
-self-check, which ships without the reference).
+self-check, which ships without the reference). Everything a worker sent was
+produced beside student code: facts are read through ``untrusted.View`` and
+tensors through ``_tensor`` (shape and finiteness checked) before use, and the
+expected value of a loss item is computed here from the judge's own inputs and
+the validated sample, never taken from the child's numbers.
 """
 import math
 import signal
@@ -11,8 +15,12 @@ from dataclasses import dataclass, field
 import torch
 
 from graders import stats, training
+from graders.items import AUTO_BY_ID
 from graders.results import Check, ItemResult
+from graders.childdata import View, clean_text
 from reference import selfcheck
+
+UNVERIFIED = "not verified here; the grader checks it against the reference"
 
 
 @dataclass
@@ -20,7 +28,7 @@ class Outcome:
     """What came back for one item: tensors, facts, and how the child ended."""
     tensors: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
-    record: dict = field(default_factory=dict)
+    record: object = field(default_factory=dict)   # a dict or a worker.protocol.ItemRecord
     failure: str = ""   # set when nothing usable came back
 
 
@@ -32,12 +40,22 @@ class Context:
     held_out: tuple = None           # (X, Y) held-out images and labels
 
 
+def _record(outcome):
+    """The child's end record as a ``View`` (a dict or a dataclass with the same fields)."""
+    record = outcome.record
+    if record is not None and not isinstance(record, dict) and hasattr(record, "__dataclass_fields__"):
+        record = {k: getattr(record, k) for k in record.__dataclass_fields__}
+    return View(record)
+
+
 def describe_failure(outcome, function, time_limit):
     """One plain sentence for a child that returned nothing usable."""
-    record = outcome.record
-    if record.get("timed_out"):
+    record = _record(outcome)
+    if record.flag("timed_out"):
         return f"{function} did not finish within {time_limit:g} s (an endless loop, or far too slow)"
-    code = record.get("exit_code", 0)
+    if record.flag("disk_exceeded"):
+        return f"the process running {function} was stopped: it wrote more files than the grader allows"
+    code = record.integer("exit_code", default=None)
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name
@@ -52,21 +70,65 @@ def describe_failure(outcome, function, time_limit):
 def _fmt(value):
     if isinstance(value, torch.Tensor):
         if value.numel() == 1:
-            return f"{value.item():.6g}"
+            return f"{value.double().item():.6g}"
         return f"tensor of shape {tuple(value.shape)}"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    return f"{value:.6g}" if isinstance(value, float) else clean_text(value)
+
+
+def _tensor(tensors, name, shape=None):
+    """``tensors[name]`` as float64 if it is a numeric tensor (of ``shape`` when given), else None."""
+    value = tensors.get(name)
+    if not isinstance(value, torch.Tensor) or value.dtype == torch.bool:
+        return None
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        return None
+    return value.double()
+
+
+def _scalar(tensors, name):
+    value = _tensor(tensors, name)
+    return value.reshape(()) if value is not None and value.numel() == 1 else None
 
 
 def _close(received, expected, rtol=1e-4, atol=1e-4):
-    if received is None or received.shape != expected.shape:
+    if not isinstance(received, torch.Tensor) or received.shape != expected.shape or received.dtype == torch.bool:
         return False
     return bool(torch.allclose(received.double(), expected.double(), rtol=rtol, atol=atol))
 
 
 def _type_text(meta):
-    if meta.get("type") == "tensor":
-        return f"{meta['dtype']} tensor of shape {tuple(meta['shape'])}"
-    return meta.get("type", "nothing") + (f" {meta['repr']}" if "repr" in meta else "")
+    """A validated description of a returned value (``probes.describe``'s facts)."""
+    meta = meta if isinstance(meta, View) else View(meta)
+    kind = meta.text("type", "nothing", limit=80)
+    if kind == "tensor" or kind.startswith("tensor subclass"):
+        shape = meta.integers("shape", cap=8)
+        return f"{meta.text('dtype', '?', limit=20)} {kind} of shape {tuple(shape) if shape is not None else '?'}"
+    text = meta.text("repr", limit=80)
+    return kind + (f" {text}" if text else "")
+
+
+def _scaled(item, checks):
+    """``checks`` (a subset of the item's, in the public self-check) scaled to the item's marks."""
+    total = sum(c.marks for c in checks)
+    return [Check(c.name, c.marks * item.marks / total, c.awarded * item.marks / total, c.passed, c.expected,
+                  c.received, c.hint) for c in checks]
+
+
+def scale_hint(received, expected, rows, columns, what):
+    """"your value is 64 times the expected: ..." when ``received`` is a known multiple of ``expected``."""
+    if received is None or not torch.isfinite(received) or abs(float(expected)) < 1e-9:
+        return ""
+    ratio = float(received) / float(expected)
+    known = [(rows, f"it sums over the batch ({rows} rows) instead of averaging over the rows"),
+             (1 / columns, f"it averages over the {columns} {what} instead of summing them"),
+             (rows * columns, f"it sums over every element instead of averaging the per-row sums over the batch"),
+             (1 / rows, "it divides by the batch size twice"),
+             (columns, f"it multiplies by the number of {what}")]
+    for factor, cause in known:
+        if factor != 1 and abs(ratio - factor) <= 1e-3 * abs(factor):
+            size = f"{factor:g} times" if factor >= 1 else f"1/{1 / factor:g} of"
+            return f"your value is {size} the expected: {cause}"
+    return ""
 
 
 # --- KL divergence and log-likelihood -------------------------------------------------------------
@@ -82,9 +144,6 @@ def _loglik_reference(x_hat, x):
 
 
 KL_MISTAKES = [
-    ("sums over the batch", lambda mu, lv, v: v * len(mu), "average over rows (the batch) instead of summing"),
-    ("averages over the latent dimensions too", lambda mu, lv, v: v / mu.shape[1],
-     "sum over the latent dimensions, then average over rows"),
     ("has no factor 1/2", lambda mu, lv, v: 2 * v, "KL = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1)"),
     ("has the wrong sign", lambda mu, lv, v: -v, "the KL divergence is >= 0"),
     ("leaves out the -1 term", lambda mu, lv, v: v + 0.5 * mu.shape[1], "include the -1 in each dimension"),
@@ -94,8 +153,9 @@ KL_MISTAKES = [
 LOGLIK_MISTAKES = [
     ("is the negative log-likelihood", lambda xh, x, v: -v,
      "binary_cross_entropy returns the log-likelihood (a value <= 0), as in the original notebook"),
-    ("sums over the batch", lambda xh, x, v: v * len(x), "average over rows instead of summing"),
-    ("averages over pixels too", lambda xh, x, v: v / x.shape[1], "sum over the 784 pixels, then average over rows"),
+    ("takes x_hat as logits (applies a sigmoid to it)",
+     lambda xh, x, v: (x * torch.nn.functional.logsigmoid(xh) + (1 - x) * torch.nn.functional.logsigmoid(-xh))
+     .sum(1).mean(), "x_hat is already a probability (the decoder ends in Sigmoid): no sigmoid or *_with_logits"),
     ("leaves out the (1 - x) log(1 - x_hat) term", lambda xh, x, v: (x * xh.log()).sum(1).mean(),
      "a pixel that is 0 contributes log(1 - x_hat)"),
     ("swaps x_hat and x", lambda xh, x, v: (xh * x.clamp(1e-12).log() + (1 - xh) * (1 - x).clamp(1e-12).log())
@@ -105,156 +165,208 @@ LOGLIK_MISTAKES = [
 
 def _diagnose(mistakes, args, expected, received):
     for name, make, hint in mistakes:
-        candidate = make(*args, expected)
-        if received is not None and received.numel() == 1 and torch.isclose(
-                received.double(), torch.as_tensor(candidate).double(), rtol=1e-3, atol=1e-3):
+        candidate = torch.as_tensor(make(*args, expected)).double()
+        if received is not None and torch.isclose(received, candidate, rtol=1e-3, atol=1e-3):
             return f"your value {name}: {hint}"
     return ""
 
 
 def judge_scalar(item, outcome, context):
     """``kl_divergence`` or ``binary_cross_entropy``: values on every case, 0-dim float32, gradients."""
-    is_kl = item.id == "q4.kl_divergence"
-    names = ("mu", "logvar") if is_kl else ("x_hat", "x")
+    is_kl = item.args[0] == "mu"
+    names = item.args
     inputs = context.inputs[item.id]
     reference, mistakes = (_kl_reference, KL_MISTAKES) if is_kl else (_loglik_reference, LOGLIK_MISTAKES)
     public_expected = {"c2": selfcheck.SELF_CHECK_KL if is_kl else selfcheck.SELF_CHECK_LOGLIK}
     cases = ["c2"] if context.public else ["c0", "c1", "c2"]
-    value_check = Check("value on fixed inputs", 3, 3, True)
-    scalar_check = Check("returns a 0-dim float32 tensor", 0.5, 0.5, True)
-    grad_check = Check("gradients flow to the inputs", 0.5, 0.5, True)
+    marks = dict(item.checks)
+    value_check = Check("value on fixed inputs", marks["value"], marks["value"], True)
+    scalar_check = Check("returns a 0-dim float32 tensor", marks["form"], marks["form"], True)
+    grad_check = Check("gradients flow to the inputs", marks["gradients"], marks["gradients"], True)
+    probe = View(outcome.meta).view("probe")
+    what = "latent dimensions" if is_kl else "pixels"
     for case in cases:
         args = [inputs[f"{case}/{n}"] for n in names]
-        meta = outcome.meta.get("probe", {}).get(case, {})
-        received = outcome.tensors.get(f"{case}/value")
+        meta = probe.view(case)
+        received = _scalar(outcome.tensors, f"{case}/value")
+        again = _scalar(outcome.tensors, f"{case}/value2")
         if context.public:
-            expected = torch.tensor(public_expected[case])
+            expected = torch.tensor(public_expected[case], dtype=torch.float64)
         else:
             leaves = [a.clone().requires_grad_(True) for a in args]
             expected_t = reference(*leaves)
             expected_grads = torch.autograd.grad(expected_t, leaves)
-            expected = expected_t.detach()
+            expected = expected_t.detach().double()
         shape_text = f"inputs of shape {tuple(args[0].shape)}"
-        if value_check.passed and not (received is not None and received.numel() == 1
-                                       and _close(received.reshape(()), expected, rtol=1e-3, atol=1e-3)):
-            hint = _diagnose(mistakes, args, expected, received) or (
-                "got NaN or inf: check for log(0), exp overflow or swapped arguments" if received is not None
-                and received.numel() == 1
-                and not torch.isfinite(received).all() else "compare your formula with the contract's")
-            value_check = Check("value on fixed inputs", 3, 0, False, f"{expected.item():.6g} for {shape_text}",
+        if value_check.passed and not (received is not None and _close(received, expected, rtol=1e-3, atol=1e-3)):
+            if received is not None and again is not None and torch.isfinite(received) and not torch.isclose(
+                    received, again, rtol=1e-6, atol=1e-7):
+                hint = (f"your value is random (two calls on the same inputs gave {_fmt(received)} and "
+                        f"{_fmt(again)}): " + ("use the closed form 0.5 * sum(mu^2 + exp(logvar) - logvar - 1), "
+                                               "not a Monte-Carlo estimate" if is_kl else
+                                               "compute the log-likelihood itself, with no sampling"))
+            elif received is not None and not torch.isfinite(received):
+                hint = "got NaN or inf: check for log(0), exp overflow or swapped arguments"
+            else:
+                hint = (scale_hint(received, expected, len(args[0]), args[0].shape[1], what)
+                        or _diagnose(mistakes, args, expected, received) or "compare your formula with the contract's")
+            value_check = Check("value on fixed inputs", marks["value"], 0, False,
+                                f"{expected.item():.6g} for {shape_text}",
                                 _fmt(received) if received is not None else _type_text(meta), hint)
-        if scalar_check.passed and not (meta.get("type") == "tensor" and meta.get("shape") == []
-                                        and meta.get("dtype") == "float32"):
-            scalar_check = Check("returns a 0-dim float32 tensor", 0.5, 0, False, "a 0-dim float32 tensor",
+        if scalar_check.passed and not (meta.text("type") == "tensor" and meta.integers("shape") == []
+                                        and meta.text("dtype") == "float32"):
+            scalar_check = Check("returns a 0-dim float32 tensor", marks["form"], 0, False, "a 0-dim float32 tensor",
                                  _type_text(meta), "reduce with .mean()/.sum() to a 0-dim tensor; keep float32")
         if not context.public and grad_check.passed and value_check.passed:
             ok = all(_close(outcome.tensors.get(f"{case}/grad_{n}"), g, 1e-3, 1e-5)
                      for n, g in zip(names, expected_grads) if n != "x")
             if not ok:
-                grad_check = Check("gradients flow to the inputs", 0.5, 0, False,
+                grad_check = Check("gradients flow to the inputs", marks["gradients"], 0, False,
                                    f"gradients with respect to {names[0]}" + (" and logvar" if is_kl else ""),
                                    "none or wrong ones", "compute with torch operations on the inputs; "
                                    "no .item(), numpy or .detach() inside")
     if not value_check.passed:  # the form of a wrong value earns nothing
-        scalar_check = Check(scalar_check.name, 0.5, 0, False, "", "", "not judged: the value is wrong")
-        grad_check = Check(grad_check.name, 0.5, 0, False, "", "", "not judged: the value is wrong")
-    checks = [value_check, scalar_check] + ([] if context.public else [grad_check])
-    if context.public:  # the public check has one case and no gradient check: scale to the item's marks
-        checks = [Check(c.name, c.marks * item.marks / 3.5, c.awarded * item.marks / 3.5, c.passed, c.expected,
-                        c.received, c.hint) for c in checks]
-    return ItemResult.from_checks(item.marks, checks)
+        scalar_check = Check(scalar_check.name, marks["form"], 0, False, "", "", "not judged: the value is wrong")
+        grad_check = Check(grad_check.name, marks["gradients"], 0, False, "", "", "not judged: the value is wrong")
+    if context.public:  # one case and no gradient check: scaled to the item's marks
+        return ItemResult.from_checks(item.marks, _scaled(item, [value_check, scalar_check]))
+    return ItemResult.from_checks(item.marks, [value_check, scalar_check, grad_check])
 
 
 # --- samplers: reconstruct and creconstruct ---------------------------------------------------------
 
+def _one_hot(y):
+    return torch.nn.functional.one_hot(y, 10).double()
+
+
+def _class_part_text(part, y):
+    """What a recorded class part is, in words, when it is not ``one_hot(y)``."""
+    if part.shape != (len(y), 10):
+        return f"a class part of shape {tuple(part.shape)}"
+    if torch.equal(part, _one_hot(y)):
+        return "one_hot(y)"
+    rows_one_hot = bool(((part == 0) | (part == 1)).all() and (part.sum(1) == 1).all())
+    if rows_one_hot:
+        classes = part.argmax(1)
+        if bool((classes == classes[0]).all()):
+            return f"one_hot({int(classes[0])}) for every row instead of each row's label"
+        if bool((classes == (y + 1) % 10).all()):
+            return "the next class's one-hot (y + 1) instead of y's"
+        return "one-hot vectors of other classes than y"
+    return "values that are not one_hot(y)"
+
+
 def judge_sampler(item, outcome, context):
-    """Contract of the returned triple, conditioning (CVAE), noise statistics and reparameterized gradients."""
-    conditional = item.id == "q5.reconstruct"
+    """Contract of the returned triple, conditioning (CVAE), noise statistics (also after
+    ``model.eval()``) and reparameterized gradients."""
+    conditional = item.conditional
+    marks = dict(item.checks)
     inputs = context.inputs[item.id]
     mu, logvar, x, y = inputs["mu"], inputs["logvar"], inputs["x"], inputs["y"]
-    t, meta = outcome.tensors, outcome.meta.get("probe", {})
+    t, meta = outcome.tensors, View(outcome.meta).view("probe")
     checks = []
     # 1. what came back
-    calls = meta.get("calls", [])
-    out = meta.get("out", {})
-    parts = out.get("items", [])
+    calls = meta.views("calls", cap=3)
+    out = meta.view("out")
+    parts = out.views("items", cap=8)
     problems = []
-    if out.get("type") not in ("tuple", "list") or len(parts) != 3:
+    if out.text("type") not in ("tuple", "list") or len(parts) != 3:
         problems.append(f"returned {_type_text(out)}, not a tuple (mu, logvar, x_hat)")
     else:
         if not (_close(t.get("out_mu"), mu) and _close(t.get("out_logvar"), logvar)):
             problems.append("mu and logvar are not the encoder's outputs")
-        if "decoder_out1" not in t or not _close(t.get("out_x_hat"), t["decoder_out1"]):
+        decoded = _tensor(t, "decoder_out1")
+        if decoded is None or not _close(t.get("out_x_hat"), decoded):
             problems.append("x_hat is not the decoder's output")
-        if any(p.get("dtype") != "float32" for p in parts):
+        if any(p.text("dtype") != "float32" for p in parts):
             problems.append("not all float32")
-    if calls and (calls[0].get("encoder") != 1 or calls[0].get("decoder") != 1):
-        problems.append(f"called the encoder {calls[0].get('encoder')} and the decoder {calls[0].get('decoder')} "
-                        "times per call (expected once each)")
-    checks.append(Check("returns (mu, logvar, x_hat) from one encoder and one decoder call", 1, 0 if problems else 1,
-                        not problems, "mu, logvar = model.encoder(...); x_hat = model.decoder(...)",
+    if calls and (calls[0].integer("encoder", -1) != 1 or calls[0].integer("decoder", -1) != 1):
+        problems.append(f"called the encoder {calls[0].integer('encoder', -1)} and the decoder "
+                        f"{calls[0].integer('decoder', -1)} times per call (expected once each)")
+    checks.append(Check("returns (mu, logvar, x_hat) from one encoder and one decoder call", marks["returns"],
+                        0 if problems else marks["returns"], not problems,
+                        "mu, logvar = model.encoder(...); x_hat = model.decoder(...)",
                         "; ".join(problems), "return mu, logvar, x_hat in that order"))
     latent = mu.shape[1]
-    z1, z2 = t.get("decoder_in1"), t.get("decoder_in2")
+    width = latent + (10 if conditional else 0)
+    z1, z2, z_eval = (_tensor(t, name, (len(mu), width)) for name in ("decoder_in1", "decoder_in2", "decoder_in_eval"))
     if conditional:
-        one_hot = torch.nn.functional.one_hot(y, 10).float()
-        enc_ok = _close(t.get("encoder_in"), torch.cat([x, one_hot], 1))
-        dec_ok = z1 is not None and z1.shape == (len(y), latent + 10) and _close(z1[:, latent:], one_hot)
+        encoder_in = _tensor(t, "encoder_in")
+        enc_ok = _close(encoder_in, torch.cat([x.double(), _one_hot(y)], 1))
+        raw_z = _tensor(t, "decoder_in1")
+        dec_ok = z1 is not None and torch.equal(z1[:, latent:], _one_hot(y))
         received = []
         if not enc_ok:
-            got = t.get("encoder_in")
-            received.append(f"the encoder got {'nothing' if got is None else tuple(got.shape)}"
-                            + (" with other values" if got is not None and got.shape == (len(y), 794) else ""))
+            if encoder_in is None:
+                received.append("the encoder got nothing")
+            elif encoder_in.shape == (len(y), 794) and _close(encoder_in[:, :784], x.double()):
+                received.append(f"the encoder got {_class_part_text(encoder_in[:, 784:], y)}")
+            else:
+                received.append(f"the encoder got a tensor of shape {tuple(encoder_in.shape)}")
         if not dec_ok:
-            received.append(f"the decoder got {'nothing' if z1 is None else tuple(z1.shape)}"
-                            + (" with another class part" if z1 is not None and z1.shape[1] == latent + 10 else ""))
-        checks.append(Check("conditions on the class", 2, (1 if enc_ok else 0) + (1 if dec_ok else 0),
+            if raw_z is None:
+                received.append("the decoder got nothing")
+            elif raw_z.shape == (len(y), width):
+                received.append(f"the decoder got {_class_part_text(raw_z[:, latent:], y)}")
+            else:
+                received.append(f"the decoder got a tensor of shape {tuple(raw_z.shape)}")
+        half = marks["conditions"] / 2
+        checks.append(Check("conditions on the class", marks["conditions"], (half if enc_ok else 0) + (half if dec_ok else 0),
                             enc_ok and dec_ok, "encoder on append_class_to_data(x, y); decoder on "
                             "append_class_to_data(z, y)", "; ".join(received),
                             "append the same labels y to both inputs"))
-        z1 = z1[:, :latent] if z1 is not None and z1.shape[1] == latent + 10 else None
-        z2 = z2[:, :latent] if z2 is not None and z2.shape[1] == latent + 10 else None
-    noise_marks, grad_marks = (1, 1) if conditional else (2, 2)
-    # 2. the noise
-    if z1 is None or z2 is None or z1.shape != mu.shape or z2.shape != mu.shape:
-        checks.append(Check("z = mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I)", noise_marks, 0, False,
-                            f"z of shape {tuple(mu.shape)} passed to the decoder", "no z of that shape",
-                            "decode the sampled z"))
+    z1, z2, z_eval = (z[:, :latent] if z is not None else None for z in (z1, z2, z_eval))
+    # 2. the noise, in training mode and after model.eval() (the contract draws eps fresh on every call)
+    noise_name = "z = mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I)"
+    if z1 is None or z2 is None:
+        checks.append(Check(noise_name, marks["noise"], 0, False, f"z of shape {tuple(mu.shape)} passed to the decoder",
+                            "no z of that shape", "decode the sampled z"))
     else:
         std = torch.exp(0.5 * logvar.double())
-        eps1, eps2 = (z1.double() - mu.double()) / std, (z2.double() - mu.double()) / std
+        eps1, eps2 = (z1 - mu.double()) / std, (z2 - mu.double()) / std
         bad = stats.failing(stats.noise_statistics(eps1, eps2, logvar))
-        hint = _noise_hint(bad, eps1, eps2)
-        checks.append(Check("z = mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I)", noise_marks,
-                            0 if bad else noise_marks, not bad, "standardised noise (z - mu) / exp(logvar / 2) "
-                            "with mean 0, variance 1, independent entries",
-                            ", ".join(f"{k} off by {v:.1f} standard errors" for k, v in list(bad.items())[:3]),
-                            hint))
+        hint, received = _noise_hint(bad), ", ".join(f"{k} off by {v:.1f} standard errors" for k, v in list(bad.items())[:3])
+        if not bad:
+            eps_eval = (z_eval - mu.double()) / std if z_eval is not None else None
+            if eps_eval is None:
+                bad, received = {"eval": 0}, "no z decoded after model.eval()"
+                hint = "reconstruct must decode a sample in evaluation mode too"
+            elif bool((eps_eval.abs() < 1e-6).all()) or stats.failing(stats.noise_statistics(eps_eval, eps1, logvar)):
+                bad = {"eval": 0}
+                received = ("after model.eval() it decodes mu without sampling" if bool((eps_eval.abs() < 1e-6).all())
+                            else "after model.eval() the decoded z is not a fresh sample")
+                hint = ("the contract's reconstruct draws eps ~ N(0, I) fresh on every call, in evaluation mode as "
+                        "well: drop the `if not vae.training` branch (decode mu only where you choose to, outside "
+                        "reconstruct)")
+        checks.append(Check(noise_name, marks["noise"], 0 if bad else marks["noise"], not bad,
+                            "standardised noise (z - mu) / exp(logvar / 2) with mean 0, variance 1, independent "
+                            "entries, in training and in evaluation mode", received, hint))
     # 3. gradients: z must be a differentiable function of mu and logvar (the reparameterization),
     # dz/dmu = 1 and dz/dlogvar = f'(logvar) * eps = c(logvar) * (z - mu); the std's formula is the noise
     # check's business, so a wrong std is not charged twice.
-    if z1 is None or z1.shape != mu.shape:
+    grad_mu, grad_lv = _tensor(t, "grad_mu", mu.shape), _tensor(t, "grad_logvar", mu.shape)
+    if z1 is None:
         grad_ok, received = False, "no z to differentiate"
-    elif not meta.get("z_requires_grad") or "grad_mu" not in t:
+    elif not meta.flag("z_requires_grad") or grad_mu is None:
         grad_ok, received = False, "no gradient reaches mu"
     else:
         G = inputs["G"][:, :latent].double()
-        spread = G * (z1.double() - mu.double())
-        grad_lv = t.get("grad_logvar", torch.zeros_like(mu)).double()
+        spread = G * (z1 - mu.double())
         moving = spread.abs() > 1e-3
-        factor = grad_lv[moving] / spread[moving]
-        grad_ok = _close(t["grad_mu"], G, 1e-3, 1e-4) and bool(torch.isfinite(factor).all()) and bool(
-            (factor.abs() > 1e-6).all()) and bool((grad_lv[~moving].abs() <= 1e-2).all())
-        received = "" if grad_ok else ("no gradient reaches logvar" if "grad_logvar" not in t and moving.any()
+        grad_lv_or_zero = grad_lv if grad_lv is not None else torch.zeros_like(spread)
+        factor = grad_lv_or_zero[moving] / spread[moving]
+        grad_ok = _close(grad_mu, G, 1e-3, 1e-4) and bool(torch.isfinite(factor).all()) and bool(
+            (factor.abs() > 1e-6).all()) and bool((grad_lv_or_zero[~moving].abs() <= 1e-2).all())
+        received = "" if grad_ok else ("no gradient reaches logvar" if grad_lv is None and moving.any()
                                        else "other gradients")
-    checks.append(Check("gradients reach mu and logvar through the sample", grad_marks,
-                        grad_marks if grad_ok else 0, grad_ok, "dz/dmu = 1 and dz/dlogvar proportional to z - mu",
+    checks.append(Check("gradients reach mu and logvar through the sample", marks["gradients"],
+                        marks["gradients"] if grad_ok else 0, grad_ok, "dz/dmu = 1 and dz/dlogvar proportional to z - mu",
                         received, "build z from mu and logvar with torch operations; no torch.normal, "
                         ".sample() or .detach()"))
     return ItemResult.from_checks(item.marks, checks)
 
 
-def _noise_hint(bad, eps1, eps2):
+def _noise_hint(bad):
     if not bad:
         return ""
     if "calls independent" in bad:
@@ -271,122 +383,295 @@ def _noise_hint(bad, eps1, eps2):
 # --- losses: elbo and celbo -------------------------------------------------------------------------
 
 def _stand_in_loss(inputs, mu, logvar, x_hat, x):
-    kl = ((mu * inputs["A"]).sum() + (logvar * inputs["C"]).sum()) / len(mu)
-    loglik = (x_hat * inputs["E"] * (1 + x)).sum() / len(x)
+    """The probe's stand-in ``kl_divergence`` and ``binary_cross_entropy`` (known linear functionals)."""
+    kl = ((mu * inputs["A"].double()).sum() + (logvar * inputs["C"].double()).sum()) / len(mu)
+    loglik = (x_hat * inputs["E"].double() * (1 + x)).sum() / len(x)
     return kl, loglik
 
 
+def _sample_problem(inputs, z1, z2):
+    """Why the decoded ``z`` (first call; ``z2`` of a second call or None) is not a fresh reparameterized
+    sample: ``""`` when it is the stand-in reconstruct's exact sample or passes the noise statistics."""
+    mu, logvar = inputs["mu"].double(), inputs["logvar"].double()
+    std = torch.exp(0.5 * logvar)
+    if torch.allclose(z1, mu + std * inputs["eps"].double()[: len(mu)], rtol=1e-4, atol=1e-4):
+        return ""
+    if torch.allclose(z1, mu, rtol=1e-6, atol=1e-6):
+        return ("it decodes mu without sampling: the loss must decode a fresh sample z = mu + exp(logvar / 2) * eps "
+                "(as reconstruct does)")
+    eps1 = (z1 - mu) / std
+    scores = stats.noise_statistics(eps1, (z2 - mu) / std if z2 is not None else eps1, logvar)
+    if z2 is None:
+        scores.pop("calls independent")
+    bad = stats.failing(scores)
+    if bad:
+        return ("the decoded z is not mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I) ("
+                + ", ".join(f"{k} off by {v:.1f} standard errors" for k, v in list(bad.items())[:2]) + ")")
+    return ""
+
+
 def judge_loss(item, outcome, context):
-    """``(c)elbo``: kl - loglik on one reconstruction, with the grader's helpers or written out."""
+    """``(c)elbo``: kl - loglik on one reconstruction, with the grader's helpers or written out.
+
+    The judge checks what the child decoded (a fresh reparameterized sample; for the CVAE, ``one_hot(y)``
+    appended on both the encoder's and the decoder's input), then computes the expected value itself:
+    from the pinned ``mu``/``logvar``, the validated sample and its own decoder weights."""
+    conditional = item.conditional
     inputs = context.inputs[item.id]
-    t, meta = outcome.tensors, outcome.meta.get("probe", {})
-    mu, logvar, x = inputs["mu"], inputs["logvar"], inputs["x"]
-    received, x_hat = t.get("value"), t.get("decoder_out")
-    out = meta.get("out", {})
-    checks = []
-    value_ok, expected_text, hint = False, "kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)", ""
-    if received is not None and received.numel() == 1 and x_hat is not None and meta.get("decoder_calls") == 1:
+    marks = dict(item.checks)
+    t, meta = outcome.tensors, View(outcome.meta).view("probe")
+    mu, logvar, x, y = (inputs[k].double() for k in ("mu", "logvar", "x", "y"))
+    y = inputs["y"]
+    latent = mu.shape[1]
+    width = latent + (10 if conditional else 0)
+    calls = meta.views("calls", cap=2)
+    first = calls[0] if calls else View({})
+    received = _scalar(t, "value1")
+    out = meta.view("out")
+    value_ok, hint, notes, cause = False, "", [], ""
+    expected_text = "kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)"
+    problems = []
+    decoder_calls = first.integer("decoder", -1)
+    z_full1, z_full2 = _tensor(t, "decoder_in1", (len(mu), width)), _tensor(t, "decoder_in2", (len(mu), width))
+    encoder_in = _tensor(t, "encoder_in1")
+    if received is None:
+        hint = "return the loss as a tensor"
+    elif decoder_calls != 1:
+        problems.append(f"the decoder ran {decoder_calls} times in one call ({first.integer('reconstruct', 0)} "
+                        "reconstruct calls): decode once per call")
+    elif z_full1 is None:
+        got = _tensor(t, "decoder_in1")
+        problems.append(f"the decoder got a tensor of shape {tuple(got.shape) if got is not None else '?'}, "
+                        f"not ({len(mu)}, {width})")
+    else:
+        if conditional:
+            if encoder_in is None or encoder_in.shape != (len(mu), 794) or not _close(encoder_in[:, :784], x):
+                problems.append("the encoder did not get append_class_to_data(x, y)"
+                                + (f" (it got a tensor of shape {tuple(encoder_in.shape)})" if encoder_in is not None else ""))
+            elif not torch.equal(encoder_in[:, 784:], _one_hot(y)):
+                problems.append(f"the encoder got {_class_part_text(encoder_in[:, 784:], y)}")
+            if not torch.equal(z_full1[:, latent:], _one_hot(y)):
+                problems.append(f"the decoder got {_class_part_text(z_full1[:, latent:], y)}")
+        elif encoder_in is not None and not _close(encoder_in, x):
+            problems.append("the encoder did not get x")
+        sample = _sample_problem(inputs, z_full1[:, :latent], z_full2[:, :latent] if z_full2 is not None else None)
+        if sample:
+            problems.append(sample)
+    if received is not None and not problems:
+        dec_in = torch.cat([z_full1[:, :latent], _one_hot(y)], 1) if conditional else z_full1
+        x_hat = torch.sigmoid(dec_in @ inputs["dec_w"].double().T + inputs["dec_b"].double())
         kl, loglik = _stand_in_loss(inputs, mu, logvar, x_hat, x)
-        candidates = [kl - loglik]
+        expected = kl - loglik
+        candidates = [expected]
         if not context.public:
-            candidates.append(_kl_reference(mu, logvar) - _loglik_reference(x_hat, x))
-        value_ok = any(_close(received.reshape(()), c.detach(), 1e-3, 1e-3) for c in candidates)
-        if not value_ok:
-            if _close(received.reshape(()), (kl + loglik).detach(), 1e-3, 1e-3):
+            expected = (_kl_reference(mu, logvar) - _loglik_reference(x_hat, x)).double()
+            candidates.append(expected)
+        value_ok = any(_close(received, c, 1e-3, 1e-3) for c in candidates)
+        helpers_used = first.integer("kl", 0) >= 1 and first.integer("loglik", 0) >= 1
+        if not value_ok and context.public and not helpers_used:
+            value_ok, cause = True, "unverified"
+            notes.append(f"the loss is written without calling kl_divergence and binary_cross_entropy: its value is "
+                         f"{UNVERIFIED}")
+        elif not value_ok:
+            arg0 = t.get("loglik_arg0")
+            if _close(received, kl + loglik, 1e-3, 1e-3):
                 hint = "binary_cross_entropy is a log-likelihood: subtract it (loss = kl - loglik)"
-            elif _close(received.reshape(()), (loglik - kl).detach(), 1e-3, 1e-3):
+            elif _close(received, loglik - kl, 1e-3, 1e-3):
                 hint = "that is the ELBO itself; return its negative, the loss to minimise (kl - loglik)"
-            elif "loglik_arg0" in t and _close(t["loglik_arg0"], x):
+            elif isinstance(arg0, torch.Tensor) and _close(arg0, x):
                 hint = "call binary_cross_entropy(x_hat, x): x_hat first"
-            elif "kl_arg0" in t and _close(t["kl_arg0"], logvar):
+            elif isinstance(t.get("kl_arg0"), torch.Tensor) and _close(t["kl_arg0"], logvar):
                 hint = "call kl_divergence(mu, logvar): mu first"
             else:
-                hint = "combine the KL and the log-likelihood of the same reconstruction"
-    elif meta.get("decoder_calls", 0) != 1:
-        hint = (f"decode once per call: the decoder ran {meta.get('decoder_calls', 0)} times "
-                f"({meta.get('reconstruct_calls', 0)} reconstruct calls)")
-    else:
-        hint = "return the loss as a tensor"
-    value_marks, scalar_marks = 0.75 * item.marks, 0.25 * item.marks
-    checks.append(Check("value: kl - loglik on one reconstruction", value_marks, value_marks if value_ok else 0, value_ok,
-                        expected_text, _fmt(received) if received is not None else _type_text(out), hint))
-    scalar_ok = out.get("type") == "tensor" and out.get("shape") == [] and out.get("requires_grad", False)
+                hint = next((h for h in (scale_hint(received, c, len(mu), 784, "pixels") for c in candidates) if h),
+                            "combine the KL and the log-likelihood of the same reconstruction")
+    elif problems:
+        hint = ("decode once per call, a fresh sample z = mu + exp(0.5 * logvar) * eps (call "
+                + ("creconstruct" if conditional else "reconstruct") + " once)"
+                + ("; append each row's own label: append_class_to_data(x, y) and append_class_to_data(z, y)"
+                   if conditional else ""))
+    checks = [Check("value: kl - loglik on one fresh reconstruction", marks["value"], marks["value"] if value_ok else 0,
+                    value_ok, expected_text, "; ".join(problems) or (_fmt(received) if received is not None
+                                                                      else _type_text(out)), hint)]
+    scalar_ok = out.text("type") == "tensor" and out.integers("shape") == [] and out.flag("requires_grad")
     if value_ok:
-        checks.append(Check("returns a 0-dim tensor that carries gradients", scalar_marks,
-                            scalar_marks if scalar_ok else 0, scalar_ok, "a 0-dim tensor with requires_grad",
+        checks.append(Check("returns a 0-dim tensor that carries gradients", marks["form"],
+                            marks["form"] if scalar_ok else 0, scalar_ok, "a 0-dim tensor with requires_grad",
                             _type_text(out), "no .item() or float(): training needs loss.backward()"))
     else:  # the form of a wrong value earns nothing
-        checks.append(Check("returns a 0-dim tensor that carries gradients", scalar_marks, 0, False, "", "",
+        checks.append(Check("returns a 0-dim tensor that carries gradients", marks["form"], 0, False, "", "",
                             "not judged: the value is wrong"))
-    return ItemResult.from_checks(item.marks, checks)
+    return ItemResult.from_checks(item.marks, checks, cause=cause, notes=notes)
 
 
 # --- training ---------------------------------------------------------------------------------------
 
-def judge_training(item, outcome, context):
-    """Layout of the returned model, following the budget's args, held-out loss against the reference."""
-    conditional = item.id == "q5.train"
-    t, meta = outcome.tensors, outcome.meta.get("probe", {})
-    layout_marks, args_marks, learn_marks, label_marks = (1, 1, 2, 1) if conditional else (2, 2, 6, 0)
-    checks, details = [], {"seconds": meta.get("seconds"), "losses": meta.get("losses", [])}
-    state = training.state_dict_of(t)
-    reason = training.layout_problem(conditional, state) if state else f"returned {meta.get('returned')}"
-    kind = "CVAE" if conditional else "VAE"
-    checks.append(Check(f"returns a {kind} of the contract's layout", layout_marks, 0 if reason else layout_marks,
-                        not reason, f"the {kind} layout of the handout's table", reason,
-                        "return the trained model, built with Encoder and nn.Sequential as in the table"))
-    steps, n = meta.get("steps", 0), meta.get("n_train", 0)
-    optimizers = meta.get("optimizers", [])
+CONTRACT_LR = 1e-3
+
+
+def _optimizer_problems(optimizers):
+    """What differs from the contract's ``Adam(lr)`` (fixed lr = args.lr, no weight decay)."""
+    problems = []
+    for o in optimizers:
+        name = o.text("class", "?", limit=60)
+        lr_min, lr_max = o.number("lr_min"), o.number("lr_max")
+        decay = o.number("weight_decay", 0.0)
+        if name != "Adam":
+            problems.append(f"another optimizer ({name}): the contract trains with Adam(lr)")
+        if decay:
+            problems.append(f"weight_decay={decay:g}: the contract's Adam(lr) has none")
+        if lr_min is None or lr_max is None:
+            problems.append("an optimizer without a readable learning rate")
+        elif abs(lr_max - lr_min) > 1e-12:
+            problems.append(f"the learning rate changed during training ({lr_max:g} down to {lr_min:g}: a "
+                            "scheduler?): the contract's Adam(lr) keeps lr = args.lr")
+        elif abs(lr_max - CONTRACT_LR) > 1e-12:
+            problems.append(f"lr={lr_max:g} instead of args.lr = {CONTRACT_LR:g}")
+    return problems
+
+
+def _args_check(item, meta, context, marks):
+    """``(Check, interference reasons)`` for "follows args", from the cross-checked counters."""
+    counts = meta.view("counts")
+    n = len(context.inputs[item.id]["X"])   # the judge's own training split, not the child's word
+    hook_steps, adam_steps = counts.integer("hook_steps", 0, 0), counts.integer("adam_steps", 0, 0)
+    backward, rows, train_rows = (counts.integer(k, 0, 0) for k in ("backward", "rows", "train_rows"))
+    optimizers = counts.views("optimizers", cap=16)
+    steps = max(hook_steps, adam_steps)
+    budget = training.budget(context.public)
     expected = training.expected_steps(n, context.public)
-    run_budget = training.budget(context.public)
-    adam = bool(optimizers) and all(o["class"] == "Adam" and all(abs(lr - 1e-3) < 1e-12 for lr in o["lr"])
-                                    for o in optimizers)
-    data_calls = meta.get("data_calls", [])
-    train_split = bool(data_calls) and all(split == "train" for split in data_calls)
-    follows = steps in expected and adam and train_split
-    optimizer_text = ", ".join(f"{o['class']} lr={o['lr'][0]:g}" for o in optimizers) or "no optimizer"
-    received = (f"{steps} optimizer steps with {optimizer_text}"
-                + ("" if data_calls else "; get_mnist_data() never called")
-                + ("" if train_split or not data_calls else f"; get_mnist_data called for {sorted(set(data_calls))}"))
-    checks.append(Check("follows args: epochs, batch_size, Adam(lr), data from get_mnist_data()", args_marks,
-                        args_marks if follows else 0, bool(follows),
-                        f"{' or '.join(str(s) for s in sorted(expected))} steps of Adam(lr=0.001) for epochs="
-                        f"{run_budget['epochs']}, batch_size={run_budget['batch_size']}", received,
-                        "use args = MNISTArgs(**kwargs) for every setting, get_mnist_data() (the train split) for "
-                        "the data, and one optimizer step per minibatch"))
+    interfered = []
+    if "counts" not in meta:
+        interfered.append("the training probe sent back no step counts")
+    elif not counts.flag("hook_intact", False):
+        interfered.append("torch's optimizer hooks were removed during training")
+    if hook_steps < adam_steps:
+        interfered.append(f"the optimizer hooks saw {hook_steps} of {adam_steps} Adam steps")
+    problems = list(interfered)
+    data_calls = meta.texts("data_calls", cap=64, limit=20)
+    if "train" not in data_calls:
+        problems.append("get_mnist_data() never called for the train split" if not data_calls else
+                        f"get_mnist_data called for {sorted(set(data_calls))[:4]}, never for the train split")
+    if steps not in expected:
+        problems.append(f"{steps} optimizer steps")
+    problems += _optimizer_problems(optimizers)
+    if backward > steps > 0:
+        problems.append(f"{backward} backward passes through the loss for {steps} optimizer steps")
+    if backward and rows and train_rows < 0.99 * rows:
+        problems.append(f"{rows - train_rows} of the {rows} rows trained on are not from get_mnist_data('train')")
+    ok = not problems
+    hint = ("step counting was interfered with: leave torch's optimizer machinery alone" if interfered else
+            "use args = MNISTArgs(**kwargs) for every setting, get_mnist_data() (the train split) for the data, "
+            "torch.optim.Adam(model.parameters(), lr=args.lr) with no scheduler or weight decay, and one optimizer "
+            "step per minibatch (evaluation passes on other splits are fine, without steps)")
+    check = Check("follows args: epochs, batch_size, Adam(lr), data from get_mnist_data()", marks["args"],
+                  marks["args"] if ok else 0, ok,
+                  f"{' or '.join(str(s) for s in sorted(expected))} steps of Adam(lr=0.001) on the train split for "
+                  f"epochs={budget['epochs']}, batch_size={budget['batch_size']}", "; ".join(problems[:4]), hint)
+    return check, interfered, steps
+
+
+def judge_training(item, outcome, context):
+    """``_judge_training``'s result with its notes (non-finite losses ...) also among the messages, so
+    every report shows them, unless a message already says the same."""
+    result = _judge_training(item, outcome, context)
+    result.messages += [f"note: {n}" for n in result.notes if not any(n in m for m in result.messages)]
+    return result
+
+
+def _judge_training(item, outcome, context):
+    """Layout and structure of the returned model, following the budget's args (cross-checked counts),
+    held-out loss against the reference (and, for the CVAE, the labels' effect)."""
+    conditional = item.conditional
+    marks = dict(item.checks)
+    t, meta = outcome.tensors, View(outcome.meta).view("probe")
+    losses, dropped = meta.numbers("losses")
+    nonfinite = sum(1 for v in losses if v is None)
+    details = {"seconds": meta.number("seconds"), "losses": [v for v in losses if v is not None]}  # finite only
+    if nonfinite:
+        details["nonfinite_losses"] = nonfinite
+    notes, flags = [], []
+    if dropped:
+        notes.append(f"{dropped} recorded training losses were not numbers and were left out")
+    state = training.state_dict_of({k: v for k, v in t.items() if isinstance(v, torch.Tensor)})
+    shape_reason = (training.layout_problem(conditional, state) if state
+                    else f"returned {meta.text('returned', 'nothing', limit=80)}")
+    structure = meta.view("structure")
+    shown = {"features": structure.texts("features", cap=32, limit=60), "decoder": structure.texts("decoder", cap=32, limit=60),
+             "mu": structure.text("mu", limit=60), "logvar": structure.text("logvar", limit=60)}
+    structure_wrong = training.structure_problems(shown) if state and "structure" in meta else []
+    if "structure" in meta:
+        details["structure"] = shown
+    kind = "CVAE" if conditional else "VAE"
+    layout_ok = not shape_reason and not structure_wrong
+    checks = [Check(f"returns a {kind} of the contract's layout", marks["layout"], marks["layout"] if layout_ok else 0,
+                    layout_ok, f"the {kind} layout of the handout's table (Linear, Tanh; decoder Linear, Tanh, "
+                    "Linear, Sigmoid)", "; ".join(([shape_reason] if shape_reason else []) + structure_wrong[:3]),
+                    "return the trained model, built with Encoder and nn.Sequential exactly as in the table, "
+                    "activations included")]
+    args_check, interfered, steps = _args_check(item, meta, context, marks)
+    checks.append(args_check)
+    if nonfinite:
+        first = next(i for i, v in enumerate(losses) if v is None)
+        notes.append(f"{nonfinite} of {len(losses)} recorded training losses were NaN or inf (the first at step "
+                     f"{first + 1}): likely log(0) (a decoder without the final Sigmoid, or log of an unclamped 0) "
+                     "or too large a learning rate")
     if context.public:
-        return ItemResult.from_checks(item.marks, [Check(c.name, c.marks * item.marks / (layout_marks + args_marks),
-                                                         c.awarded * item.marks / (layout_marks + args_marks),
-                                                         c.passed, c.expected, c.received, c.hint)
-                                                   for c in checks], details)
+        if interfered:
+            flags.append(f"{item.id}: step counting was interfered with")
+        return ItemResult.from_checks(item.marks, _scaled(item, checks), details, notes=notes, flags=flags)
     baseline = context.baselines.get(conditional)
     hx, hy = context.held_out
-    model = None if reason else training.load_state(conditional, state)
+    model = None
+    if not shape_reason:
+        try:
+            model = training.load_state(conditional, state)
+        except Exception as error:  # noqa: BLE001 - names and shapes fit, but e.g. a dtype does not
+            shape_reason = clean_text(f"its weights could not be loaded ({type(error).__name__})")
     if model is None:
-        checks.append(Check("learns: held-out loss", learn_marks, 0, False, "", "", "not judged: no model to score"))
+        checks.append(Check("learns: held-out loss", marks["learns"], 0, False, "", "", "not judged: no model to score"))
         if conditional:
-            checks.append(Check("uses the labels", label_marks, 0, False, "", "", "not judged: no model to score"))
-        return ItemResult.from_checks(item.marks, checks, details)
+            checks.append(Check("uses the labels", marks["labels"], 0, False, "", "", "not judged: no model to score"))
+        return ItemResult.from_checks(item.marks, checks, details, notes=notes,
+                                      flags=[f"{item.id}: step counting was interfered with"] if interfered else [])
     score = held_out_loss_safe(model, conditional, hx, hy)
-    details.update(held_out=score, reference_held_out=baseline.trained, untrained_held_out=baseline.untrained)
+    details.update(held_out=score if math.isfinite(score) else None, reference_held_out=baseline.trained,
+                   untrained_held_out=baseline.untrained)
     share = (baseline.untrained - score) / (baseline.untrained - baseline.trained)
+    learn_marks = marks["learns"]
     awarded = learn_marks if share >= training.FULL_SHARE else (learn_marks / 2 if share >= training.PARTIAL_SHARE else 0)
+    if steps == 0 and share >= training.PARTIAL_SHARE:
+        interfered.append("the model learned but no optimizer step was counted")
+        checks[1] = Check(args_check.name, args_check.marks, 0, False, args_check.expected,
+                          "; ".join(interfered), "step counting was interfered with: leave torch's optimizer "
+                          "machinery alone")
+    if interfered:
+        flags.append(f"{item.id}: step counting was interfered with ({interfered[0]})")
+    if structure_wrong:
+        hint = (f"your model's structure differs from the table ({structure_wrong[0]}); the grader scores your "
+                "weights in the table's model")
+    elif nonfinite:
+        hint = notes[-1]
+    else:
+        hint = "zero the gradients, backward, step for every minibatch, over all the data each epoch"
     checks.append(Check("learns: held-out loss (nats per image) under the grading budget", learn_marks, awarded,
                         awarded == learn_marks,
                         f"<= {baseline.trained + (1 - training.FULL_SHARE) * (baseline.untrained - baseline.trained):.1f} "
                         f"(reference {baseline.trained:.1f}, untrained {baseline.untrained:.1f})",
-                        f"{score:.1f}" if math.isfinite(score) else "not a finite loss",
-                        "zero the gradients, backward, step for every minibatch, over all the data each epoch"))
+                        f"{score:.1f}" if math.isfinite(score) else "not a finite loss", hint))
     if conditional:
         gap = held_out_loss_safe(model, True, hx, training.wrong_labels(hy)) - score
-        details["label_gap"], details["reference_label_gap"] = gap, baseline.wrong_label_gap
+        gap = gap if math.isfinite(gap) else float("-inf")
+        details["label_gap"] = gap if math.isfinite(gap) else None
+        details["reference_label_gap"] = baseline.wrong_label_gap
         uses = gap >= training.LABEL_GAP_SHARE * baseline.wrong_label_gap
-        checks.append(Check("uses the labels: wrong labels raise the held-out loss", label_marks,
-                            label_marks if uses else 0, uses,
+        checks.append(Check("uses the labels: wrong labels raise the held-out loss", marks["labels"],
+                            marks["labels"] if uses else 0, uses,
                             f">= {training.LABEL_GAP_SHARE * baseline.wrong_label_gap:.1f} nats "
                             f"(reference {baseline.wrong_label_gap:.1f})", f"{gap:.1f} nats",
+                            hint if structure_wrong or nonfinite else
                             "train each image with its own label (keep x and y aligned when shuffling)"))
-    return ItemResult.from_checks(item.marks, checks, details)
+    return ItemResult.from_checks(item.marks, checks, details, notes=notes, flags=flags)
 
 
 def held_out_loss_safe(model, conditional, X, Y):
@@ -394,32 +679,54 @@ def held_out_loss_safe(model, conditional, X, Y):
     return value if math.isfinite(value) else float("inf")
 
 
-JUDGES = {"q4.kl_divergence": judge_scalar, "q4.binary_cross_entropy": judge_scalar,
-          "q4.reconstruct": judge_sampler, "q5.reconstruct": judge_sampler,
-          "q4.elbo": judge_loss, "q5.celbo": judge_loss,
-          "q4.train": judge_training, "q5.train": judge_training}
+JUDGES = {"scalar": judge_scalar, "sampler": judge_sampler, "loss": judge_loss, "train": judge_training}
+
+
+def _error_result(item, outcome, time_limit):
+    """The ``error``/``fail`` result of a child that raised or returned nothing usable, or None."""
+    if outcome.failure:
+        return ItemResult.error(item.marks, clean_text(outcome.failure, 400), cause="malformed")
+    meta = View(outcome.meta)
+    replied = "probe" in meta or "error" in meta
+    record = _record(outcome)
+    if not record.raw or record.flag("timed_out") or not replied:
+        cause = "timeout" if record.flag("timed_out") else "crash"
+        return ItemResult.error(item.marks, describe_failure(outcome, item.function, time_limit), cause=cause)
+    if "error" not in meta:
+        return None
+    message = meta.text("error", "an unknown error", limit=300)
+    exception = meta.text("exception", limit=60)
+    if exception == "NotImplementedError":
+        return ItemResult(item.marks, "fail", 0.0, [f"{item.function} is not done yet (NotImplementedError)"],
+                          cause="not_done")
+    cause = "exception"
+    if meta.flag("not_defined") or message.startswith(f"{item.function} is not defined"):
+        cause = "not_defined"
+    if exception == "SystemExit":
+        message = f"{item.function} called sys.exit() ({message})"
+    elif exception == "MemoryError" or "can't allocate memory" in message or "DefaultCPUAllocator" in message:
+        message = f"{item.function} ran out of memory (the grader allows 2 GB): {message}"
+    text = f"{item.function}: {message}" if not message.startswith(item.function) else message
+    trace = clean_text(meta.raw.get("traceback", ""), 2000, keep_newlines=True) if isinstance(
+        meta.raw.get("traceback"), str) else ""
+    if trace.strip() not in ("", message.strip()):
+        text += "\n" + trace
+    for note in meta.texts("load_failures", cap=3, limit=300):
+        text += f"\n(while loading: {note})"
+    return ItemResult.error(item.marks, text, cause=cause)
 
 
 def judge(item, outcome, context, time_limit):
-    """The item's result; an outcome without usable data becomes an ``error`` with its reason."""
-    if outcome.failure:
-        return ItemResult.error(item.marks, outcome.failure)
-    replied = "probe" in outcome.meta or "error" in outcome.meta
-    if not outcome.record or outcome.record.get("timed_out") or not replied:
-        return ItemResult.error(item.marks, describe_failure(outcome, item.function, time_limit))
-    if "error" in outcome.meta:
-        message = outcome.meta["error"]
-        exception = outcome.meta.get("exception")
-        if exception == "NotImplementedError":
-            return ItemResult(item.marks, "fail", 0.0, [f"{item.function} is not done yet (NotImplementedError)"])
-        if exception == "SystemExit":
-            message = f"{item.function} called sys.exit() ({message})"
-        elif exception == "MemoryError" or "can't allocate memory" in message or "DefaultCPUAllocator" in message:
-            message = f"{item.function} ran out of memory (the grader allows 2 GB): {message[:200]}"
-        text = f"{item.function}: {message}" if not message.startswith(item.function) else message
-        if outcome.meta.get("traceback", "").strip() not in ("", message.strip()):
-            text += "\n" + outcome.meta["traceback"]
-        for note in outcome.meta.get("load_failures", [])[:3]:
-            text += f"\n(while loading: {note})"
-        return ItemResult.error(item.marks, text)
-    return JUDGES[item.id](item, outcome, context)
+    """The item's result; an outcome without usable data becomes an ``error`` with its reason.
+
+    Never raises: a failure inside the judge (a grader bug, or child data that slipped past
+    validation) becomes an ``error`` result with cause ``judge_error``."""
+    item = AUTO_BY_ID.get(getattr(item, "id", item), item)
+    try:
+        failed = _error_result(item, outcome, time_limit)
+        if failed is not None:
+            return failed
+        return JUDGES[item.kind](item, outcome, context)
+    except Exception as error:  # noqa: BLE001
+        return ItemResult.error(item.marks, f"the grader failed to judge this item ({type(error).__name__}: "
+                                            f"{clean_text(error, 200)}); please report it", cause="judge_error")

@@ -2,6 +2,36 @@
 from dataclasses import asdict, dataclass, field
 
 STATUSES = ("pass", "partial", "fail", "error", "manual")
+# Why an item ended as it did, for code that must not parse message text (grade.py check, reports):
+CAUSES = {
+    "": "judged on its checks",
+    "not_done": "the function still raises NotImplementedError (the template's stub)",
+    "not_defined": "the submission does not define the function",
+    "load_error": "the submission could not be loaded",
+    "timeout": "the function ran past its time limit",
+    "crash": "the process running the function died (signal, memory, exit)",
+    "exception": "the function raised an exception",
+    "malformed": "the function's process sent back no usable result",
+    "judge_error": "the grader failed to judge the item (a grader bug)",
+    "unverified": "passed what the public self-check can verify; the grader checks the rest",
+}
+
+
+@dataclass
+class Note:
+    """A typed note about loading or grading a submission, for code that must not parse text.
+
+    ``kind``: ``"syntax_error"``, ``"skipped"`` (a statement the loading rule did not run),
+    ``"failed"`` (a statement that raised), ``"ignored_file"``, ``"info"``.
+    ``cell``/``line`` locate it in the notebook when known; ``text`` is the sentence shown.
+    """
+    kind: str
+    text: str
+    cell: str = ""
+    line: int = 0
+
+    def __str__(self):
+        return self.text
 
 
 @dataclass
@@ -35,16 +65,25 @@ class ItemResult:
     messages: list = field(default_factory=list)
     checks: list = field(default_factory=list)   # Check records, for reports
     details: dict = field(default_factory=dict)  # plain data for reports (timings, curves ...)
+    cause: str = ""                               # a key of CAUSES
+    notes: list = field(default_factory=list)     # sentences that cost no marks (e.g. "not verified here")
+    flags: list = field(default_factory=list)     # for the TA: the submission's flags should include these
+
+    def __post_init__(self):
+        assert self.status in STATUSES and self.cause in CAUSES, (self.status, self.cause)
 
     @classmethod
-    def from_checks(cls, max_marks, checks, details=None):
+    def from_checks(cls, max_marks, checks, details=None, cause="", notes=None, flags=None):
+        """The item's result from its checks, whose marks must add up to ``max_marks``."""
+        assert abs(sum(c.marks for c in checks) - max_marks) < 1e-6, [(c.name, c.marks) for c in checks]
         awarded = round(min(max_marks, sum(c.awarded for c in checks)), 6)
         status = "pass" if awarded == max_marks else ("partial" if awarded > 0 else "fail")
-        return cls(max_marks, status, awarded, [c.message() for c in checks if not c.passed], checks, details or {})
+        return cls(max_marks, status, awarded, [c.message() for c in checks if not c.passed], checks, details or {},
+                   cause, list(notes or []), list(flags or []))
 
     @classmethod
-    def error(cls, max_marks, reason):
-        return cls(max_marks, "error", 0.0, [reason])
+    def error(cls, max_marks, reason, cause="exception"):
+        return cls(max_marks, "error", 0.0, [reason], cause=cause)
 
     def contract_json(self):
         return {"awarded": float(self.awarded), "max": float(self.max), "status": self.status,
@@ -54,6 +93,9 @@ class ItemResult:
         out = self.contract_json()
         out["checks"] = [asdict(c) for c in self.checks]
         out["details"] = self.details
+        out["cause"] = self.cause
+        out["notes"] = list(self.notes)
+        out["flags"] = list(self.flags)
         return out
 
 
@@ -88,5 +130,6 @@ class SubmissionResult:
         for item_id, raw in data["items"].items():
             checks = [Check(**c) for c in raw.get("checks", [])]
             items[item_id] = ItemResult(raw["max"], raw["status"], raw["awarded"], raw["messages"], checks,
-                                        raw.get("details", {}))
+                                        raw.get("details", {}), raw.get("cause", ""), raw.get("notes", []),
+                                        raw.get("flags", []))
         return cls(data["id"], items, data.get("flags", []), data.get("info", {}))

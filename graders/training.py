@@ -30,9 +30,19 @@ def _reference():
     return vae
 
 
-def empty_model(conditional):
-    """The contract's layout with default sizes, untrained."""
-    return _reference()._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
+def empty_model(conditional, seed=None):
+    """The contract's layout with default sizes, untrained; with ``seed``, its weights drawn as
+    ``nn.Linear`` draws them but from a generator of its own (the global one is left alone)."""
+    model = _reference()._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
+    if seed is not None:
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in model.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                    bound = 1 / math.sqrt(layer.in_features)
+                    torch.nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return model
 
 
 def wrong_labels(labels):
@@ -41,13 +51,20 @@ def wrong_labels(labels):
     return (labels + shift) % 10
 
 
-def held_out_loss(model, conditional, X, Y):
-    """Mean reference loss over ``SCORE_DRAWS`` draws on ``X`` (and labels ``Y`` for a CVAE)."""
+def held_out_loss(model, conditional, X, Y, seed=0):
+    """Mean reference loss over ``SCORE_DRAWS`` draws on ``X`` (and labels ``Y`` for a CVAE).
+
+    The reference's ``(c)elbo`` with its noise drawn from a ``torch.Generator`` of this call's own,
+    seeded with ``seed``: deterministic, and safe beside other judge threads (no global seeding)."""
     reference = _reference()
-    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
+    draws = []
     with torch.no_grad():
-        draws = [(reference.celbo(model, X, Y) if conditional else reference.elbo(model, X)).item()
-                 for _ in range(SCORE_DRAWS)]
+        for _ in range(SCORE_DRAWS):
+            mu, logvar = model.encoder(reference.append_class_to_data(X, Y) if conditional else X)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+            x_hat = model.decoder(reference.append_class_to_data(z, Y) if conditional else z)
+            draws.append((reference.kl_divergence(mu, logvar) - reference.binary_cross_entropy(x_hat, X)).item())
     return sum(draws) / len(draws)
 
 
@@ -84,6 +101,36 @@ def layout_problem(conditional, state):
     return "; ".join(p for p in parts if p)
 
 
+# The handout's table as module types: what a state dict cannot show (activations, the final Sigmoid).
+TABLE_STRUCTURE = {"features": ["Linear", "Tanh"], "mu": "Linear", "logvar": "Linear",
+                   "decoder": ["Linear", "Tanh", "Linear", "Sigmoid"]}
+
+
+def structure_problems(structure):
+    """Sentences naming how ``structure`` (``probes.model_structure``'s fields, validated) differs from
+    the table, e.g. "decoder ends in Linear: the table's decoder ends in Sigmoid"; empty when it fits."""
+    problems = []
+    for part, where in (("features", "encoder.features"), ("decoder", "decoder")):
+        got, want = list(structure.get(part) or []), TABLE_STRUCTURE[part]
+        if got == want:
+            continue
+        table = "the table's decoder" if part == "decoder" else "the table's encoder.features"
+        found = []
+        if part == "decoder" and got and got[-1] != "Sigmoid":
+            found.append(f"decoder ends in {got[-1]}: the table's decoder ends in Sigmoid (x_hat must be "
+                         "probabilities, not logits)")
+        others = sorted({t for t in got if t not in ("Linear", "Tanh", "Sigmoid")})
+        if others:
+            found.append(f"{where} uses {', '.join(others[:4])}: the table uses Tanh")
+        if not found:
+            found.append(f"{where} is {', '.join(got[:8]) or 'empty'}: {table} is {', '.join(want)}")
+        problems += found
+    for part in ("mu", "logvar"):
+        if structure.get(part) not in (None, "", "Linear"):
+            problems.append(f"encoder.{part} is a {structure[part]}: the table's is a Linear")
+    return problems
+
+
 def load_state(conditional, state):
     """The grader's own model of the contract's layout with ``state`` loaded (full mode)."""
     model = empty_model(conditional)
@@ -110,8 +157,11 @@ class Baseline:
 class ReferenceBaselines:
     """The reference trained under the budget, once per run and kind, shared by all submissions."""
 
-    def __init__(self, train, held_out):
-        self.train, self.held_out = train, held_out
+    def __init__(self, train, held_out, permutation=None):
+        """``train`` and ``held_out`` are ``(X, Y)`` as the submissions see them (shuffled by the course
+        secret); ``permutation`` (``graders.secret.PixelPermutation``) maps the trained model back to
+        plain pixel order for the pictures."""
+        self.train, self.held_out, self.permutation = train, held_out, permutation
         self._cache, self._lock = {}, threading.Lock()
 
     def start(self):
@@ -151,6 +201,7 @@ class ReferenceBaselines:
         hx, hy = self.held_out
         trained = held_out_loss(model, conditional, hx, hy)
         gap = held_out_loss(model, conditional, hx, wrong_labels(hy)) - trained if conditional else 0.0
-        torch.manual_seed(1)
-        untrained = held_out_loss(empty_model(conditional), conditional, hx, hy)
+        untrained = held_out_loss(empty_model(conditional, seed=1), conditional, hx, hy)
+        if self.permutation is not None:  # the pictures show plain digits
+            model = load_state(conditional, self.permutation.to_plain(model.state_dict(), conditional))
         return Baseline(untrained, trained, gap, losses, seconds, model)

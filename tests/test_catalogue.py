@@ -11,6 +11,17 @@ def test_catalogue_is_large_and_covers_every_item():
     assert min(per_item.values()) >= 3, per_item
 
 
+def test_catalogue_holds_the_real_mistakes_and_real_correct_forms():
+    """Issue 8.6 / 9.5 mutants and the public-code forms of correct answers (pytorch/examples)."""
+    names = {c.name for c in MUTANTS + VARIANTS}
+    for name in ("elbo: pytorch/examples sums over the batch", "kl: Monte-Carlo estimate",
+                 "elbo: decodes mu without sampling", "celbo: conditions on class 0 for every row",
+                 "train: ReLU instead of Tanh", "train: decoder without the final Sigmoid",
+                 "reconstruct: decodes mu in eval mode", "elbo in the pytorch/examples style",
+                 "celbo in the pytorch/examples style", "train with a test pass per epoch (pytorch/examples)"):
+        assert name in names
+
+
 def test_validate_holds_twice():
     done = run_grade("validate", "--repeat", "2", "--workers", "2", timeout=2400)
     lines = done.stdout.splitlines()

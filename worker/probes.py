@@ -366,9 +366,11 @@ def probe_training(ns, inputs, item, budget, losses):
     loss_fn, loss_values = ns.get(loss_name), []
     counters = TrainingCounters(X)
     if loss_fn is not None:
-        def recording_loss(model, x, *rest):
-            value = loss_fn(model, x, *rest)
-            if len(loss_values) < LOSSES_MAX:
+        def recording_loss(*args, **kwargs):
+            value = loss_fn(*args, **kwargs)
+            x = args[1] if len(args) > 1 else kwargs.get("x")
+            training_call = isinstance(value, torch.Tensor) and value.requires_grad
+            if training_call and len(loss_values) < LOSSES_MAX:  # evaluation passes are not curve points
                 try:
                     loss_values.append(float(value.detach()) if isinstance(value, torch.Tensor) else float("nan"))
                 except Exception:  # noqa: BLE001

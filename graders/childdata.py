@@ -1,0 +1,109 @@
+"""Typed, capped reading of a probe's facts: nothing from student code is used unchecked.
+
+A probe's ``meta`` is JSON produced in a process that ran student code, so any
+field may be missing, of another type, huge, non-finite or hostile text (a
+type name, an exception message). The judge reads it only through ``View``,
+whose getters are total: they return a value of the asked type, within caps,
+or the default, and never raise. Text passes through ``clean_text`` before it
+can reach a message, ``details`` or a report.
+"""
+import math
+import re
+
+TEXT_MAX = 200
+LIST_MAX = 20000
+# C0 (but newline), DEL, C1, line/paragraph separators, bidi controls, BOM, zero-width characters,
+# lone surrogates.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff"
+                     "\ud800-\udfff]")
+
+
+def clean_text(value, limit=TEXT_MAX, keep_newlines=False):
+    """``value`` as printable text: control characters, bidi controls and lone surrogates removed,
+    newlines kept only with ``keep_newlines``, at most ``limit`` characters (an ellipsis marks a cut).
+    Accepts anything; never raises."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        return "?"
+    text = _UNSAFE.sub("", text[: limit * 4 + 16])
+    if not keep_newlines:
+        text = text.replace("\n", " ")
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text
+
+
+def finite(value):
+    """``value`` as a finite float, or None (bools, strings, NaN and inf are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class View:
+    """Typed, capped read access to one JSON object from a child (``dict`` or anything else)."""
+
+    def __init__(self, raw):
+        self.raw = raw if isinstance(raw, dict) else {}
+
+    def __contains__(self, key):
+        return key in self.raw
+
+    def view(self, key):
+        """The sub-object at ``key`` as a ``View`` (empty if missing or not an object)."""
+        return View(self.raw.get(key))
+
+    def views(self, key, cap=64):
+        """The list at ``key`` as ``View``s (non-objects become empty views), at most ``cap``."""
+        value = self.raw.get(key)
+        return [View(v) for v in value[:cap]] if isinstance(value, list) else []
+
+    def text(self, key, default="", limit=TEXT_MAX):
+        value = self.raw.get(key)
+        return clean_text(value, limit) if isinstance(value, str) else default
+
+    def number(self, key, default=None):
+        value = finite(self.raw.get(key))
+        return default if value is None else value
+
+    def integer(self, key, default=0, low=-2**62, high=2**62):
+        value = self.raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return default
+        return value
+
+    def flag(self, key, default=False):
+        value = self.raw.get(key)
+        return value if isinstance(value, bool) else default
+
+    def texts(self, key, cap=64, limit=TEXT_MAX):
+        """The strings of the list at ``key`` (other entries left out), cleaned, at most ``cap``."""
+        value = self.raw.get(key)
+        return [clean_text(v, limit) for v in value[:cap] if isinstance(v, str)] if isinstance(value, list) else []
+
+    def integers(self, key, cap=64):
+        """The list at ``key`` if it holds only integers (at most ``cap``), else None."""
+        value = self.raw.get(key)
+        if not isinstance(value, list) or len(value) > cap:
+            return None
+        out = [v for v in value if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**62]
+        return out if len(out) == len(value) else None
+
+    def numbers(self, key, cap=LIST_MAX):
+        """``(values, dropped)``: the list at ``key`` with non-finite entries as None and anything that
+        is not a number left out; ``dropped`` counts the entries left out (other types, past ``cap``)."""
+        value = self.raw.get(key)
+        if not isinstance(value, list):
+            return [], 0
+        out, dropped = [], max(0, len(value) - cap)
+        for entry in value[:cap]:
+            if isinstance(entry, bool) or not isinstance(entry, (int, float)):
+                dropped += 1
+            else:
+                out.append(finite(entry))
+        return out, dropped

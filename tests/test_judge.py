@@ -1,0 +1,285 @@
+"""The judge on probe outputs, in-process: self-check and full grader agree on every correct variant,
+real mistakes get their real cause, and malformed child data never makes the judge raise.
+
+Namespaces are built from a catalogue case's code (its imports and definitions, with the grader's
+scaffold installed, as the worker does); probes run here, and their replies go through the channel's
+encode/decode like a worker's would.
+"""
+import ast
+
+import pytest
+import torch
+
+from graders import cases, catalogue, judge, training
+from graders.items import AUTO_BY_ID, AUTO_ITEMS
+from reference import scaffold, selfcheck
+from reference import vae as R
+from worker import channel, probes
+
+PUBLIC_ROWS, FULL_ROWS = 1000, 4000
+
+
+def namespace(code):
+    """The imports, definitions and call-free assignments of ``code``, with the scaffold installed."""
+    tree = ast.parse(code)
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))
+            or (isinstance(n, ast.Assign) and not any(isinstance(c, ast.Call) for c in ast.walk(n.value)))]
+    ns = {"__name__": "submission"}
+    exec(compile(ast.Module(keep, []), "<submission>", "exec"), ns)
+    for name in ("MNISTArgs", "Encoder", "VAE", "CVAE", "append_class_to_data", "get_mnist_data"):
+        ns[name] = getattr(scaffold, name)
+    return ns
+
+
+def _context(public):
+    X, Y = scaffold.get_mnist_data("train")
+    X, Y = (X[:PUBLIC_ROWS], Y[:PUBLIC_ROWS]) if public else (X[:FULL_ROWS], Y[:FULL_ROWS])
+    inputs = cases.build_inputs(X, Y)
+    context = judge.Context({i.id: channel.item_inputs(inputs, i.id) for i in AUTO_ITEMS}, public=public)
+    if not public:
+        hx, hy = scaffold.get_mnist_data("test")
+        context.held_out = (hx, hy)
+        context.baselines = training.ReferenceBaselines((X, Y), (hx, hy))
+    return context
+
+
+@pytest.fixture(scope="module")
+def public():
+    return _context(True)
+
+
+@pytest.fixture(scope="module")
+def full():
+    return _context(False)
+
+
+LOSSES = {name: getattr(R, name) for name in ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo",
+                                             "creconstruct", "celbo")}
+
+
+def grade(code, context, item_ids):
+    """``{item id: ItemResult}`` for ``code`` on ``item_ids``, each probed in a fresh namespace."""
+    results = {}
+    for item_id in item_ids:
+        item = AUTO_BY_ID[item_id]
+        torch.manual_seed(1)
+        ns = namespace(code)
+        try:
+            tensors, meta = probes.run_probe(item_id, ns, context.inputs[item_id], training.budget(context.public),
+                                             None if context.public else LOSSES)
+            meta = {"probe": meta}
+        except Exception as error:  # as the worker reports it
+            tensors, meta = {}, {"error": f"{type(error).__name__}: {error}", "exception": type(error).__name__}
+        tensors, meta = channel.decode(channel.encode(tensors, meta))
+        results[item_id] = judge.judge(item, judge.Outcome(tensors, meta, {"exit_code": 0}), context, 30)
+    return results
+
+
+def _items_of(case):
+    functions = set(case.replacements)
+    return [i.id for i in AUTO_ITEMS if i.function in functions]
+
+
+REFERENCE = catalogue.Case("reference", None, {})
+AGREEMENT = [REFERENCE] + catalogue.VARIANTS
+
+
+@pytest.mark.parametrize("case", AGREEMENT, ids=lambda c: c.name)
+def test_self_check_never_fails_what_the_grader_passes(case, public, full):
+    """The issue's table: for every correct variant, each item it changes is full marks in the grader,
+    and the self-check never marks it wrong (✔, or "not verified here")."""
+    code = catalogue.case_source(case)
+    item_ids = _items_of(case) or [i.id for i in AUTO_ITEMS]
+    graded = grade(code, full, item_ids)
+    checked = grade(code, public, item_ids)
+    for item_id in item_ids:
+        assert graded[item_id].awarded == graded[item_id].max, (item_id, graded[item_id].messages)
+        assert checked[item_id].status == "pass", (item_id, checked[item_id].messages)
+        assert not checked[item_id].messages
+
+
+def test_written_out_losses_are_not_verified_in_the_self_check(public):
+    for name in ("elbo in the pytorch/examples style", "celbo in the pytorch/examples style"):
+        case = next(c for c in catalogue.VARIANTS if c.name == name)
+        result = grade(catalogue.case_source(case), public, _items_of(case))[_items_of(case)[0]]
+        assert result.status == "pass" and result.cause == "unverified"
+        assert judge.UNVERIFIED in result.notes[0]
+
+
+def test_notebook_self_check_says_not_verified_for_a_written_out_elbo(capsys):
+    ns = namespace(catalogue.case_source(next(c for c in catalogue.VARIANTS
+                                              if c.name == "elbo in the pytorch/examples style")))
+    ns["kl_divergence"] = lambda mu, logvar: (mu ** 2).sum()   # a wrong helper the elbo does not call
+    assert selfcheck.check_elbo(ns["elbo"], ns["reconstruct"], ns["kl_divergence"], ns["binary_cross_entropy"]) is None
+    assert selfcheck.UNVERIFIED in capsys.readouterr().out
+    # a loss that calls the helpers and differs is still a failure
+    ns = namespace(catalogue.case_source(_mutant("elbo: returns the ELBO, not the loss")))
+    assert selfcheck.check_elbo(ns["elbo"], ns["reconstruct"], ns["kl_divergence"], ns["binary_cross_entropy"]) is False
+    assert "✘ elbo" in capsys.readouterr().out
+
+
+def _mutant(name):
+    return next(c for c in catalogue.MUTANTS if c.name == name)
+
+
+@pytest.mark.parametrize("name, item_id, words", [
+    ("elbo: pytorch/examples sums over the batch", "q4.elbo", "64 times the expected: it sums over the batch"),
+    ("kl: sums over the batch", "q4.kl_divergence", "32 times the expected: it sums over the batch"),
+    ("loglik: mean over every pixel", "q4.binary_cross_entropy", "1/784 of the expected"),
+    ("kl: Monte-Carlo estimate", "q4.kl_divergence", "your value is random"),
+    ("elbo: decodes mu without sampling", "q4.elbo", "decodes mu without sampling"),
+    ("celbo: conditions on class 0 for every row", "q5.celbo", "one_hot(0) for every row"),
+    ("reconstruct: decodes mu in eval mode", "q4.reconstruct", "after model.eval() it decodes mu"),
+])
+def test_mistakes_get_their_real_cause(name, item_id, words, full):
+    result = grade(catalogue.case_source(_mutant(name)), full, [item_id])[item_id]
+    assert result.awarded < result.max
+    assert any(words in m for m in result.messages), result.messages
+
+
+def test_logits_taken_as_probabilities(full):
+    code = catalogue.case_source(catalogue.Case("bce with logits", None, {"binary_cross_entropy": (
+        "def binary_cross_entropy(x_hat, x):\n"
+        "    return -F.binary_cross_entropy_with_logits(x_hat, x, reduction='sum') / x.shape[0]")}))
+    result = grade(code, full, ["q4.binary_cross_entropy"])["q4.binary_cross_entropy"]
+    assert any("takes x_hat as logits" in m for m in result.messages), result.messages
+
+
+@pytest.mark.parametrize("name, words", [
+    ("train: ReLU instead of Tanh", "encoder.features uses ReLU: the table uses Tanh"),
+    ("train: decoder without the final Sigmoid", "decoder ends in Linear: the table's decoder ends in Sigmoid"),
+    ("train cvae: ELU instead of Tanh", "decoder uses ELU: the table uses Tanh"),
+    ("train: SGD instead of Adam", "another optimizer (SGD)"),
+    ("train: learning-rate scheduler", "the learning rate changed during training"),
+    ("train: trains on the test split", "never for the train split"),
+])
+def test_training_mistakes_named_in_the_self_check(name, words, public):
+    case = _mutant(name)
+    item_id = _items_of(case)[0]
+    result = grade(catalogue.case_source(case), public, [item_id])[item_id]
+    assert result.awarded < result.max
+    assert any(words in m for m in result.messages), result.messages
+
+
+def test_nan_losses_are_reported_with_a_cause(public):
+    result = grade(catalogue.case_source(_mutant("train: decoder without the final Sigmoid")), public,
+                   ["q4.train"])["q4.train"]
+    assert result.details["nonfinite_losses"] > 0
+    assert any("NaN or inf" in n and "without the final Sigmoid" in n for n in result.notes), result.notes
+
+
+def test_wrong_learning_rate_is_named(public):
+    code = catalogue.case_source(catalogue.Case("lr 10", None, {"train_mnist_vae": catalogue._trainer(
+        False, catalogue._loop(False)).replace("lr=args.lr", "lr=10.0")}))
+    result = grade(code, public, ["q4.train"])["q4.train"]
+    assert any("lr=10 instead of args.lr" in m for m in result.messages), result.messages
+
+
+def test_clearing_optimizer_hooks_is_caught_and_flagged(public):
+    loop = catalogue._loop(False).replace(
+        "opt.step()", "__import__('torch.optim.optimizer', fromlist=['x'])._global_optimizer_post_hooks.clear()"
+                      "\n            opt.step()")
+    code = catalogue.case_source(catalogue.Case("hooks", None, {"train_mnist_vae": catalogue._trainer(False, loop)}))
+    result = grade(code, public, ["q4.train"])["q4.train"]
+    assert result.awarded < result.max
+    assert any("hooks were removed" in m for m in result.messages), result.messages
+    assert any("interfered" in f for f in result.flags)
+
+
+def _training_outcome(meta):
+    return judge.Outcome({}, {"probe": meta}, {"exit_code": 0})
+
+
+@pytest.mark.parametrize("meta", [
+    {"seconds": None, "losses": [1.0, "x", None, float("nan")], "n_train": "1000", "counts": []},
+    {"seconds": "fast", "returned": "\x1b[31m" + "A" * 100000 + "\ud800", "structure": {"decoder": [1, {}]},
+     "counts": {"optimizers": ["x", {"class": None, "lr_min": "a"}], "hook_steps": True}},
+    {"losses": {"a": 1}, "data_calls": [1, None, "train"], "structure": "Linear"},
+    [], "text", None,
+])
+def test_malformed_training_meta_never_raises(meta, public):
+    result = judge.judge(AUTO_BY_ID["q4.train"], _training_outcome(meta), public, 30)
+    assert result.status in ("fail", "partial", "error") and result.cause != "judge_error", result.messages
+    for text in result.messages:
+        assert len(text) < 2000 and "\x1b" not in text and "\ud800" not in text
+
+
+@pytest.mark.parametrize("item_id", [i.id for i in AUTO_ITEMS if not i.trains])
+def test_malformed_function_meta_never_raises(item_id, public):
+    hostile = {"type": "\x1b]0;pwned\x07" + "B" * 5000, "shape": ["a"], "dtype": None, "items": "no",
+               "repr": "\ud800" * 10}
+    meta = {"probe": {"out": hostile, "c2": hostile, "calls": [{"encoder": "1", "decoder": None}, 5]},
+            "load_failures": [None, 3]}
+    tensors = {"value1": torch.tensor([1.0, 2.0]), "c2/value": torch.tensor(True), "decoder_in1": torch.zeros(3),
+               "out_mu": torch.zeros(2, dtype=torch.int64)}
+    result = judge.judge(AUTO_BY_ID[item_id], judge.Outcome(tensors, meta, {"exit_code": 0}), public, 30)
+    assert result.cause != "judge_error", result.messages
+    assert result.awarded < result.max
+    for text in result.messages:
+        assert len(text) < 2000 and "\x1b" not in text and "\ud800" not in text
+
+
+def test_error_meta_is_typed_and_capped(public):
+    item = AUTO_BY_ID["q4.elbo"]
+    outcome = judge.Outcome({}, {"error": "E" * 10000 + "\x07", "exception": "NotImplementedError"}, {"exit_code": 0})
+    assert judge.judge(item, outcome, public, 30).cause == "not_done"
+    outcome = judge.Outcome({}, {"error": ["x"], "traceback": 5}, {"exit_code": 0})
+    result = judge.judge(item, outcome, public, 30)
+    assert result.status == "error" and result.cause == "exception"
+    timed_out = judge.judge(item, judge.Outcome({}, {}, {"timed_out": True, "exit_code": None}), public, 30)
+    assert timed_out.cause == "timeout"
+
+
+def test_held_out_loss_leaves_the_global_generator_alone():
+    model = training.empty_model(False, seed=1)
+    X, _ = scaffold.get_mnist_data("test")
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = training.held_out_loss(model, False, X[:200], None)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert training.held_out_loss(model, False, X[:200], None) == first
+    assert training.empty_model(False, seed=1).state_dict()["decoder.0.weight"].equal(model.decoder[0].weight)
+
+
+def test_steps_on_another_split_are_caught_by_their_rows(public):
+    """The right number of steps, but on rows that are not the train split's: counted by the rows the
+    grader's loss saw in its backward passes."""
+    trainer = catalogue._trainer(False, catalogue._loop(False)).replace(
+        "X, Y = get_mnist_data()", "X, Y = get_mnist_data()\n    X = get_mnist_data('test')[0][: len(X)]")
+    code = catalogue.case_source(catalogue.Case("test rows", None, {"train_mnist_vae": trainer}))
+    result = grade(code, public, ["q4.train"])["q4.train"]
+    assert any("are not from get_mnist_data('train')" in m for m in result.messages), result.messages
+
+
+def test_evaluation_passes_on_the_test_split_keep_follows_args(public):
+    case = next(c for c in catalogue.VARIANTS if c.name.startswith("train with a test pass"))
+    result = grade(catalogue.case_source(case), public, ["q4.train"])["q4.train"]
+    assert result.status == "pass", result.messages
+
+
+def test_registry_marks_and_kinds():
+    """One registry: every item's checks add up to its marks, and the worker's view of it agrees."""
+    from graders.items import AUTO_MAX
+    from worker.items import PROBE_BY_ID
+    assert AUTO_MAX == 40
+    for item in AUTO_ITEMS:
+        assert sum(m for _, m in item.checks) == item.marks
+        probe = PROBE_BY_ID[item.id]
+        assert (probe.kind, probe.function, probe.conditional) == (item.kind, item.function, item.conditional)
+
+
+def test_worker_package_imports_nothing_of_the_grader():
+    """The sandboxed worker sees ``worker/`` and the public scaffold only (issue 8 registry direction)."""
+    from pathlib import Path
+    for path in (Path(__file__).parent.parent / "worker").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                modules = [f"{base}.{a.name}" if base == "reference" else base for a in node.names]
+            else:
+                continue
+            for module in modules:
+                assert not module.startswith("graders"), (path.name, module)
+                assert not module.startswith("reference") or module == "reference.scaffold", (path.name, module)
