@@ -1,13 +1,16 @@
 """A batch: grade many submissions, record each result as it finishes, resume what is done.
 
-``grade_all`` hands one job per submission to an executor (a thread pool locally); each
-finished ``SubmissionResult`` is appended to ``OUT/results.jsonl`` by ``ResultStore`` at once,
-so a crash loses nothing and a re-run skips what is stored (by ``fingerprint``).
+``grade_all`` hands one job per submission to an executor: by default a thread pool of
+``run.settings.workers`` on this machine (each job launches its own sandboxed workers), or a
+``graders.cluster.DaskExecutor`` that grades on a Dask cluster. Each finished
+``SubmissionResult`` is appended to ``OUT/results.jsonl`` by ``ResultStore`` at once, in the order
+the jobs finish, so a crash loses nothing and a re-run skips what is stored (by ``fingerprint``).
 """
 import hashlib
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from graders.pipeline import GRADER_VERSION, grade_submission
@@ -23,6 +26,33 @@ def fingerprint(sub, run):
     if sub.source is not None and sub.source.exists():
         digest.update(sub.source.read_bytes())
     return digest.hexdigest()[:20]
+
+
+# Memory one submission in flight takes (its sandboxed worker and forked item children, plus its
+# share of the grader), measured by bench/bench_grading.py; the default worker count keeps to it.
+MEMORY_PER_WORKER_MB = 1024
+
+
+def default_workers(cores=None, memory_mb=None):
+    """Submissions graded at once by default: one per core (each uses one: torch runs one thread
+    in the sandbox), fewer where the memory (less 1 GiB for the grader) would not hold them."""
+    import os
+    cores = cores or os.cpu_count() or 1
+    if memory_mb is None:
+        try:
+            memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+        except (ValueError, OSError, AttributeError):
+            memory_mb = cores * MEMORY_PER_WORKER_MB + 1024
+    return max(1, min(cores, (memory_mb - 1024) // MEMORY_PER_WORKER_MB))
+
+
+def grade_one(run, sub):
+    """``grade_submission`` with the wall time it took in ``result.info["timings"]["submission"]`` (s)."""
+    started = time.perf_counter()
+    result = grade_submission(run, sub)
+    timings = result.info.setdefault("timings", {})
+    timings["submission"] = round(time.perf_counter() - started, 3)
+    return result
 
 
 class ResultStore:
@@ -65,28 +95,57 @@ class ResultStore:
         return found
 
 
-def grade_all(run, submissions, store=None, progress=None, fresh=False):
-    """Grade ``submissions`` with ``run.settings.workers`` at once; reuses stored results unless ``fresh``."""
-    done = {} if (store is None or fresh) else store.load()
-    results = {}
+def _submitter(run, executor):
+    """``submit(sub) -> Future[SubmissionResult]`` for ``executor``.
 
-    def one(sub):
-        print_ = fingerprint(sub, run)
-        if print_ in done:
-            result = done[print_]
+    An executor that grades elsewhere (``graders.cluster.DaskExecutor``) says how with its own
+    ``submit_submission``; any other ``concurrent.futures.Executor`` runs ``grade_one(run, sub)``.
+    """
+    remote = getattr(executor, "submit_submission", None)
+    return remote if remote is not None else (lambda sub: executor.submit(grade_one, run, sub))
+
+
+def grade_all(run, submissions, store=None, progress=None, fresh=False, executor=None):
+    """Grade ``submissions``; returns their results in the order of ``submissions``.
+
+    Stored results are reused unless ``fresh``. The others go to ``executor`` one job each (by
+    default a thread pool of ``run.settings.workers``, shut down on return); each result is
+    recorded in ``store`` and reported to ``progress(result)`` as soon as its job finishes. A job
+    that raises (an executor's failure, never a submission's) stops the batch with that error;
+    what was recorded before stays recorded, and jobs not yet started are cancelled.
+    Each submission is recorded once: ``as_completed`` yields each job's future once, and an
+    executor that retries a job elsewhere still completes that one future.
+    """
+    done = {} if (store is None or fresh) else store.load()
+    results, jobs = {}, {}
+    own = executor is None
+    if own:
+        executor = ThreadPoolExecutor(max(1, run.settings.workers))
+    submit = _submitter(run, executor)
+    try:
+        for sub in submissions:
+            print_ = fingerprint(sub, run)
+            if print_ in done:
+                result = done[print_]
+                result.id = sub.id
+                result.info["resumed"] = True
+                results[sub.id] = result
+                if progress:
+                    progress(result)
+            else:
+                jobs[submit(sub)] = (sub, print_)
+        for future in as_completed(jobs):
+            sub, print_ = jobs[future]
+            result = future.result()  # only the executor's own failures raise; they stop the batch
             result.id = sub.id
-            result.info["resumed"] = True
-        else:
-            result = grade_submission(run, sub)
             result.info["fingerprint"] = print_
             if store is not None:
                 store.append(print_, result)
                 result.models = {}  # on disk now; reports read them back one student at a time
-        if progress:
-            progress(result)
-        return result
-
-    with ThreadPoolExecutor(max(1, run.settings.workers)) as pool:
-        for result in pool.map(one, submissions):
-            results[result.id] = result
+            results[sub.id] = result
+            if progress:
+                progress(result)
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
     return [results[s.id] for s in submissions]

@@ -7,11 +7,16 @@ whose getters are total: they return a value of the asked type, within caps,
 or the default, and never raise. Text passes through ``clean_text`` before it
 can reach a message, ``details`` or a report.
 """
+import json
 import math
 import re
 
+from worker.protocol import LoadReport, Skip
+
 TEXT_MAX = 200
 LIST_MAX = 20000
+MAX_SKIPS = 400
+MAX_IMPORTS = 200
 # C0 (but newline), DEL, C1, line/paragraph separators, bidi controls, BOM, zero-width characters,
 # lone surrogates.
 _UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\ufeff"
@@ -107,3 +112,36 @@ class View:
             else:
                 out.append(finite(entry))
         return out, dropped
+
+
+# --- the worker's files: item records and the load report -------------------------------------------
+
+def clean_record(data):
+    """An item record (``worker.protocol.ItemRecord`` as JSON bytes) as a dict of checked types."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError):
+        raw = {}
+    raw = raw if isinstance(raw, dict) else {}
+    exit_code = raw.get("exit_code")
+    return {"id": clean_text(raw.get("id", "")), "seconds": (finite(raw.get("seconds")) or 0.0),
+            "timed_out": raw.get("timed_out") is True, "disk_exceeded": raw.get("disk_exceeded") is True,
+            "exit_code": exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
+            "output": clean_text(raw.get("output", ""), 64 * 1024, keep_newlines=True),
+            "output_bytes": int(finite(raw.get("output_bytes")) or 0),
+            "frame_too_large": raw.get("frame_too_large") is True}
+
+
+def clean_load_report(report):
+    """A ``LoadReport`` with every field checked and capped."""
+    skips = []
+    for skip in report.skips[:MAX_SKIPS]:
+        if not isinstance(skip, Skip):
+            continue
+        names = [clean_text(n, 80) for n in (skip.names if isinstance(skip.names, list) else [])[:20]]
+        skips.append(Skip(clean_text(skip.cell, 40), int(finite(skip.line) or 0),
+                          "skipped" if skip.kind == "skipped" else "failed", clean_text(skip.reason),
+                          names, clean_text(skip.code, 80)))
+    imports = [clean_text(i, 120) for i in report.imports[:MAX_IMPORTS] if isinstance(i, str)]
+    return LoadReport(skips, imports, int(finite(report.statements) or 0), finite(report.seconds) or 0.0,
+                      report.finished is True)

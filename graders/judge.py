@@ -3,7 +3,7 @@
 Runs in the grader's process. Expected values come from the reference (full
 mode) or from the notebook's public constants (``public=True``, the students'
 self-check, which ships without the reference). Everything a worker sent was
-produced beside student code: facts are read through ``untrusted.View`` and
+produced beside student code: facts are read through ``childdata.View`` and
 tensors through ``_tensor`` (shape and finiteness checked) before use, and the
 expected value of a loss item is computed here from the judge's own inputs and
 the validated sample, never taken from the child's numbers.
@@ -625,7 +625,7 @@ def _judge_training(item, outcome, context):
     model = None
     if not shape_reason:
         try:
-            model = training.load_state(conditional, state)
+            model = training.load_state(conditional, state, shown if structure_wrong else None)
         except Exception as error:  # noqa: BLE001 - names and shapes fit, but e.g. a dtype does not
             shape_reason = clean_text(f"its weights could not be loaded ({type(error).__name__})")
     if model is None:
@@ -648,8 +648,8 @@ def _judge_training(item, outcome, context):
     if interfered:
         flags.append(f"{item.id}: step counting was interfered with ({interfered[0]})")
     if structure_wrong:
-        hint = (f"your model's structure differs from the table ({structure_wrong[0]}); the grader scores your "
-                "weights in the table's model")
+        hint = (f"your model's structure differs from the table ({structure_wrong[0]}), charged on the layout "
+                "check; this check scored your weights with your own activations")
     elif nonfinite:
         hint = notes[-1]
     else:

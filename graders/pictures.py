@@ -1,35 +1,57 @@
-"""Pictures for the reports: reconstructions, generated digits and training curves, as PNG bytes."""
+"""Pictures for the reports: reconstructions and generated digits as PNG bytes, training curves as SVG.
+
+Drawn without matplotlib, which cost seconds per student: the digit grids are assembled as one
+numpy array (28x28 digits, dark on white as ``cmap="gray_r"`` showed them, scaled 2x) with their
+row labels and title, and encoded by PIL; the training curves are an SVG document (text) of two
+polylines with axes, ticks and a legend. ``encoded(picture)`` gives what a page embeds as a
+``data:`` URI: ``{"mime", "data"}`` with the data in base64.
+"""
+import base64
+import html
 import io
+import math
 
-import matplotlib
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from reference.scaffold import append_class_to_data
 
-from reference.scaffold import append_class_to_data  # noqa: E402
+SCALE = 2           # pixels per MNIST pixel
+GAP = 2             # white pixels between digits
+LABEL_WIDTH = 64    # room for the row labels
+TITLE_HEIGHT = 18
+FONT_SIZE = 11
 
 
-def _png(fig):
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+def _font():
+    try:
+        return ImageFont.load_default(FONT_SIZE)
+    except TypeError:  # Pillow < 10.1: a fixed bitmap font
+        return ImageFont.load_default()
 
 
 def _grid(rows, labels, title):
-    """``rows``: list of (N, 784) tensors in [0, 1], one image row each."""
-    columns = rows[0].shape[0]
-    fig, axes = plt.subplots(len(rows), columns, figsize=(columns * 0.6, len(rows) * 0.7), squeeze=False)
-    for r, (images, label) in enumerate(zip(rows, labels)):
+    """``rows``: list of (N, 784) tensors in [0, 1], one image row each; returns PNG bytes."""
+    columns, cell = rows[0].shape[0], 28 * SCALE + GAP
+    width, height = LABEL_WIDTH + columns * cell, TITLE_HEIGHT + len(rows) * cell
+    canvas = np.full((height, width), 255, dtype=np.uint8)
+    for r, images in enumerate(rows):
+        values = images.detach().float().reshape(-1, 28, 28).clamp(0, 1).numpy()
+        digits = np.rint(255 * (1 - values)).astype(np.uint8)           # gray_r: 1 is black
+        digits = digits.repeat(SCALE, axis=1).repeat(SCALE, axis=2)
+        top = TITLE_HEIGHT + r * cell
         for c in range(columns):
-            ax = axes[r, c]
-            ax.imshow(images[c].reshape(28, 28).detach(), cmap="gray_r", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    return _png(fig)
+            left = LABEL_WIDTH + c * cell
+            canvas[top:top + 28 * SCALE, left:left + 28 * SCALE] = digits[c]
+    image = Image.fromarray(canvas, mode="L")
+    draw, font = ImageDraw.Draw(image), _font()
+    draw.text((width // 2, TITLE_HEIGHT // 2), title, fill=0, font=font, anchor="mm")
+    for r, label in enumerate(labels):
+        draw.text((LABEL_WIDTH - 6, TITLE_HEIGHT + r * cell + 14 * SCALE), label, fill=0, font=font, anchor="rm")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
 
 
 def _decode_mean(model, x, y=None):
@@ -41,7 +63,7 @@ def _decode_mean(model, x, y=None):
 
 
 def reconstructions(student, reference, X, Y=None, count=12):
-    """Originals, the reference's and the student's reconstructions of the same held-out digits."""
+    """Originals, the reference's and the student's reconstructions of the same held-out digits (PNG)."""
     x, y = X[:count], (Y[:count] if Y is not None else None)
     kind = "CVAE" if Y is not None else "VAE"
     return _grid([x, _decode_mean(reference, x, y), _decode_mean(student, x, y)],
@@ -49,7 +71,7 @@ def reconstructions(student, reference, X, Y=None, count=12):
 
 
 def generated_digits(cvae, per_class=16, seed=0):
-    """16 samples h ~ N(0, I) per class through the CVAE's decoder: 10 rows."""
+    """16 samples h ~ N(0, I) per class through the CVAE's decoder: 10 rows (PNG)."""
     generator = torch.Generator().manual_seed(seed)
     latent = cvae.encoder.mu.out_features
     rows = []
@@ -60,16 +82,71 @@ def generated_digits(cvae, per_class=16, seed=0):
     return _grid(rows, [str(d) for d in range(10)], "CVAE samples per class")
 
 
+def _ticks(low, high, count=5):
+    """Round tick values covering [low, high], about ``count`` of them."""
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+CURVE_COLOURS = {"reference": "#1f77b4", "student": "#ff7f0e"}
+
+
 def training_curves(student_losses, reference_losses, title):
-    """Loss per step, the student's beside the reference's (same budget, same data)."""
-    fig, ax = plt.subplots(figsize=(6, 3))
+    """Loss per step, the student's beside the reference's (same budget, same data): SVG text."""
+    width, height, left, right, top, bottom = 480, 240, 56, 12, 22, 36
+    series = []
     for losses, label in ((reference_losses, "reference"), (student_losses, "student")):
-        finite = [v for v in losses if v == v and abs(v) < 1e6]
+        finite = [float(v) for v in losses if v == v and abs(v) < 1e6]
         if finite:
-            ax.plot(range(1, len(finite) + 1), finite, label=label, linewidth=1)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (nats per image)")
-    ax.set_ylim(bottom=min([100] + [v for v in reference_losses if v == v]) * 0.9, top=600)
-    ax.legend()
-    ax.set_title(title, fontsize=9)
-    return _png(fig)
+            series.append((label, finite))
+    y_low = min([100.0] + [float(v) for v in reference_losses if v == v and abs(v) < 1e6]) * 0.9
+    y_high = 600.0
+    steps = max([len(values) for _, values in series] + [1])
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x_of(step):
+        return left + (step - 1) / max(steps - 1, 1) * plot_w
+
+    def y_of(value):
+        span = y_high - y_low                     # drawn clipped to the plot (as set_ylim did); far values
+        value = min(max(value, y_low - span), y_high + span)  # are pulled in so coordinates stay small
+        return top + (y_high - value) / (y_high - y_low) * plot_h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{left + plot_w / 2:.1f}" y="14" text-anchor="middle" font-size="11">{html.escape(title)}</text>',
+             f'<clipPath id="plot"><rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}"/></clipPath>',
+             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>']
+    for value in _ticks(y_low, y_high):
+        y = y_of(value)
+        parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" stroke="#444"/>'
+                     f'<text x="{left - 6}" y="{y + 3:.1f}" text-anchor="end">{value:g}</text>')
+    for value in _ticks(1, steps):
+        x = x_of(value)
+        parts.append(f'<line x1="{x:.1f}" y1="{top + plot_h}" x2="{x:.1f}" y2="{top + plot_h + 4}" stroke="#444"/>'
+                     f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle">{value:g}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">optimizer step</text>')
+    parts.append(f'<text transform="translate(12 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
+                 f'loss (nats per image)</text>')
+    for index, (label, values) in enumerate(series):
+        points = " ".join(f"{x_of(i + 1):.1f},{y_of(v):.1f}" for i, v in enumerate(values))
+        colour = CURVE_COLOURS[label]
+        parts.append(f'<polyline clip-path="url(#plot)" fill="none" stroke="{colour}" stroke-width="1" points="{points}"/>')
+        y = top + 12 + 14 * index
+        parts.append(f'<line x1="{left + plot_w - 92}" y1="{y}" x2="{left + plot_w - 72}" y2="{y}" '
+                     f'stroke="{colour}" stroke-width="2"/><text x="{left + plot_w - 66}" y="{y + 3}">{label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def encoded(picture):
+    """``{"mime", "data"}`` for a ``data:`` URI: PNG bytes or SVG text, base64-encoded."""
+    if isinstance(picture, str):
+        return {"mime": "image/svg+xml", "data": base64.b64encode(picture.encode()).decode()}
+    return {"mime": "image/png", "data": base64.b64encode(picture).decode()}

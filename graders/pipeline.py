@@ -18,12 +18,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from graders import cases, judge, policies, secret, source, training, untrusted
+from graders import cases, childdata, judge, policies, secret, source, training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
 from graders.sandbox import Sandbox
@@ -178,7 +178,7 @@ def _load_report(job_dir):
     if not path.exists():
         return None
     try:
-        return untrusted.clean_load_report(LoadReport.from_json(path.read_text(errors="replace")))
+        return childdata.clean_load_report(LoadReport.from_json(path.read_text(errors="replace")))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
 
@@ -191,7 +191,7 @@ def _outcomes(job_dir, problem):
         if not record_path.exists():
             outcomes[item.id] = judge.Outcome(failure=problem or "the worker stopped before reaching this item")
             continue
-        record = untrusted.clean_record(record_path.read_bytes())
+        record = childdata.clean_record(record_path.read_bytes())
         frame = frame_path.read_bytes() if frame_path.exists() else b""
         if not frame:  # the child ended without replying: judge.describe_failure says how
             outcomes[item.id] = judge.Outcome(record=record)
@@ -236,7 +236,7 @@ def grade_submission(run, sub):
         raise
     except BaseException as error:  # noqa: BLE001 - RecursionError, MemoryError ... : this submission only
         name = (sub.source or sub.origin).name
-        reason = untrusted.clean_text(f"{name}: the grader could not grade this file ({type(error).__name__}: "
+        reason = childdata.clean_text(f"{name}: the grader could not grade this file ({type(error).__name__}: "
                                       f"{error})")
         return _unloadable(sub.id, reason, {"source": name, "notes": []})
 
@@ -254,14 +254,14 @@ def _grade(run, sub):
         cells = source.read_cells(sub.source)
     except source.UnreadableSource as error:
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
-    info["markdown"] = [untrusted.clean_text(text, 200_000, keep_newlines=True) for text in cells.markdown]
+    info["markdown"] = cells.markdown  # surrogates and NULs already replaced by source.read_cells
     started = time.perf_counter()
     outcomes, report = run_worker(run, sub.id, cells.code)
     worker_seconds = time.perf_counter() - started
     flags = list(sub.flags)
     if report is not None:
         info["load"] = {"statements": report.statements, "seconds": report.seconds,
-                        "skips": [skip.__dict__ for skip in report.skips]}
+                        "skips": [asdict(skip) for skip in report.skips]}
         info["notes"] += [skip.describe() for skip in report.skips if skip.kind == "failed"]
         import_change = policies.import_flag(set(report.imports), run.template_imports) if run.template_imports \
             else ""
@@ -272,18 +272,19 @@ def _grade(run, sub):
             results[item.id] = judge.judge(item, outcomes[item.id], run.context, _time_limit(run, item))
         except Exception as error:  # a judge bug must cost the batch nothing; report it plainly
             results[item.id] = ItemResult.error(item.marks, f"the grader failed to judge this item "
-                                                            f"({type(error).__name__}: {error}); please report it")
+                                                            f"({type(error).__name__}: {error}); please report it",
+                                                cause="judge_error")
+        flags += [flag for flag in results[item.id].flags if flag not in flags]
         if item.trains:
             state = training.state_dict_of(outcomes[item.id].tensors)
-            conditional = item.id == "q5.train"
-            if state and not training.layout_problem(conditional, state):
-                models[item.id] = run.permutation.to_plain(state, conditional)
+            if state and not training.layout_problem(item.conditional, state):
+                models[item.id] = run.permutation.to_plain(state, item.conditional)
     info["timings"] = {"worker": round(worker_seconds, 3), "judge": round(time.perf_counter() - started - worker_seconds, 3),
                        "items": {k: o.record.get("seconds") for k, o in outcomes.items() if o.record}}
     return SubmissionResult(sub.id, results, flags, info, models)
 
 
 def _unloadable(sub_id, reason, info, flags=()):
-    items = {item.id: ItemResult.error(item.marks, f"submission could not be loaded: {reason}")
+    items = {item.id: ItemResult.error(item.marks, f"submission could not be loaded: {reason}", cause="load_error")
              for item in AUTO_ITEMS}
     return SubmissionResult(sub_id, items, ["unloadable", *flags], info)

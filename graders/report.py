@@ -28,7 +28,7 @@ from graders.written import extract_answers
 from graders.discover import MOODLE
 from graders.safe_text import csv_cell
 from graders.items import AUTO_ITEMS, WRITTEN_ITEMS
-from graders.untrusted import clean_text
+from graders.childdata import clean_text
 
 ANSWERS = Path(__file__).resolve().parent.parent / "reference" / "answers.md"
 
@@ -61,8 +61,8 @@ def _pictures(result, models, baselines, held_out):
         if state is None:
             continue
         try:
-            student = load_state(conditional, state)
-        except (RuntimeError, KeyError):
+            student = load_state(conditional, state, result.items[item_id].details.get("structure"))
+        except (RuntimeError, KeyError, TypeError, AttributeError):
             continue
         baseline = baselines.get(conditional)
         kind = "CVAE" if conditional else "VAE"

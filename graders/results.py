@@ -18,23 +18,6 @@ CAUSES = {
 
 
 @dataclass
-class Note:
-    """A typed note about loading or grading a submission, for code that must not parse text.
-
-    ``kind``: ``"syntax_error"``, ``"skipped"`` (a statement the loading rule did not run),
-    ``"failed"`` (a statement that raised), ``"ignored_file"``, ``"info"``.
-    ``cell``/``line`` locate it in the notebook when known; ``text`` is the sentence shown.
-    """
-    kind: str
-    text: str
-    cell: str = ""
-    line: int = 0
-
-    def __str__(self):
-        return self.text
-
-
-@dataclass
 class Check:
     """One piece of evidence inside an item: its marks and, when it failed, what differed."""
     name: str

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from unittest import mock
 
 import torch
+from torch import nn
 
 from reference.scaffold import CVAE, VAE, MNISTArgs
 
@@ -131,9 +132,34 @@ def structure_problems(structure):
     return problems
 
 
-def load_state(conditional, state):
-    """The grader's own model of the contract's layout with ``state`` loaded (full mode)."""
+# Activations a student may have put where the table has Tanh or Sigmoid (default arguments assumed).
+ACTIVATIONS = {"Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "ReLU": nn.ReLU, "ELU": nn.ELU, "LeakyReLU": nn.LeakyReLU,
+               "GELU": nn.GELU, "SiLU": nn.SiLU, "Softplus": nn.Softplus, "SELU": nn.SELU, "CELU": nn.CELU,
+               "Mish": nn.Mish, "Hardtanh": nn.Hardtanh, "Identity": nn.Identity}
+
+
+def _own_structure(conditional, structure):
+    """The student's own activations in the table's places, as a model, or None when the Linear layers
+    are not where the table has them. A decoder ending in its last Linear (logits) gets the Sigmoid
+    the training items applied (``worker.__main__.as_probabilities``)."""
+    features, decoder = list(structure.get("features") or []), list(structure.get("decoder") or [])
+    if decoder[-1:] == ["Linear"]:
+        decoder.append("Sigmoid")
+    if len(features) != 2 or len(decoder) != 4 or features[0] != "Linear" or decoder[0::2] != ["Linear", "Linear"]:
+        return None
+    if any(name not in ACTIVATIONS for name in (features[1], decoder[1], decoder[3])):
+        return None
     model = empty_model(conditional)
+    model.encoder.features[1] = ACTIVATIONS[features[1]]()
+    model.decoder[1], model.decoder[3] = ACTIVATIONS[decoder[1]](), ACTIVATIONS[decoder[3]]()
+    return model
+
+
+def load_state(conditional, state, structure=None):
+    """The grader's own model with ``state`` loaded (full mode): of the contract's layout, or, given the
+    returned model's ``structure`` (module types) when it differs from the table only in activations,
+    with the student's own activations, so that the structure is charged once, on the layout check."""
+    model = (_own_structure(conditional, structure) if structure else None) or empty_model(conditional)
     model.load_state_dict(state, strict=True)
     return model
 
