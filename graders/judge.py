@@ -463,9 +463,10 @@ def judge_loss(item, outcome, context):
         kl, loglik = _stand_in_loss(inputs, mu, logvar, x_hat, x)
         expected = kl - loglik
         candidates = [expected]
-        if not context.public:
-            expected = (_kl_reference(mu, logvar) - _loglik_reference(x_hat, x)).double()
-            candidates.append(expected)
+        if not context.public:  # written out, in full or in part (its own KL beside the grader's loglik ...)
+            reference_kl, reference_loglik = _kl_reference(mu, logvar).double(), _loglik_reference(x_hat, x).double()
+            expected = reference_kl - reference_loglik
+            candidates += [expected, reference_kl - loglik, kl - reference_loglik]
         value_ok = any(_close(received, c, 1e-3, 1e-3) for c in candidates)
         helpers_used = first.integer("kl", 0) >= 1 and first.integer("loglik", 0) >= 1
         if not value_ok and context.public and not helpers_used:

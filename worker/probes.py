@@ -180,8 +180,31 @@ def probe_loss(ns, inputs, item):
         calls["loglik"].append((x_hat, x))
         return (x_hat * inputs["E"] * (1 + x)).sum() / len(x)
 
+    sampler = "creconstruct" if item.conditional else "reconstruct"
+    own_sampler = ns.get(sampler)
+
+    def own_reconstruct(*args):
+        calls["reconstruct"] += 1
+        return own_sampler(*args)
+
     ns.update(kl_divergence=stand_in_kl, binary_cross_entropy=stand_in_loglik)
-    ns["creconstruct" if item.conditional else "reconstruct"] = stand_in_reconstruct
+    ns[sampler] = stand_in_reconstruct
+    try:
+        return _loss_calls(ns, inputs, item, model, calls)
+    except Exception as error:  # noqa: BLE001 - e.g. an elbo reading state its own reconstruct stores
+        if own_sampler is None:
+            raise
+        # Again with the student's own sampler (the judge checks its z like any other): a loss that
+        # relies on what its reconstruct leaves on the model is correct work.
+        calls.update(reconstruct=0, kl=[], loglik=[])
+        ns[sampler] = own_reconstruct
+        tensors, meta = _loss_calls(ns, inputs, item, pinned_model(model_class, ns["Encoder"], inputs), calls)
+        meta["own_sampler"] = f"with the grader's stand-in {sampler} it raised {type(error).__name__}"
+        return tensors, meta
+
+
+def _loss_calls(ns, inputs, item, model, calls):
+    """Call the loss twice on ``model``; what each call used and returned (see ``probe_loss``)."""
     args = (model, inputs["x"]) + ((inputs["y"],) if item.conditional else ())
     tensors, meta = {}, {"calls": []}
     for call in (1, 2):
