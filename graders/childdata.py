@@ -129,7 +129,7 @@ def clean_record(data):
             "exit_code": exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
             "output": clean_text(raw.get("output", ""), 64 * 1024, keep_newlines=True),
             "output_bytes": int(finite(raw.get("output_bytes")) or 0),
-            "frame_too_large": raw.get("frame_too_large") is True}
+            "frame_too_large": raw.get("frame_too_large") is True, "ended_loader": raw.get("ended_loader") is True}
 
 
 def clean_load_report(report):

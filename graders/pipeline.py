@@ -13,8 +13,6 @@ by the course secret, ``graders.secret``), the reference baselines and the sandb
 """
 import marshal
 import os
-import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -130,20 +128,12 @@ class Run:
     def close(self):
         if self.context.baselines is not None:  # never leave a thread inside torch at exit
             self.context.baselines.get(False), self.context.baselines.get(True)
-        remove_tree(self.scratch)
+        confine.remove_tree(self.scratch)
 
 
 def _traversable(folder):
     folder.chmod(0o711)  # a submission's user may pass through to its job's scratch folder, not list
     return folder
-
-
-def remove_tree(path):
-    """Remove ``path`` whatever a submission left in it (``rm -rf`` does not recurse on the stack)."""
-    if Path(path).exists():
-        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _time_limit(run, item):
@@ -192,6 +182,14 @@ def _outcomes(job_dir, problem):
             outcomes[item.id] = judge.Outcome(failure=problem or "the worker stopped before reaching this item")
             continue
         record = childdata.clean_record(record_path.read_bytes())
+        if record["ended_loader"]:
+            outcomes[item.id] = judge.Outcome(record=record, failure=(
+                f"{item.function} killed the process that runs the submission's items (the other items ran "
+                "again in a fresh one)"))
+            continue
+        if record["timed_out"]:  # whatever part of a reply came back is not a reply
+            outcomes[item.id] = judge.Outcome(record=record)
+            continue
         frame = frame_path.read_bytes() if frame_path.exists() else b""
         if not frame:  # the child ended without replying: judge.describe_failure says how
             outcomes[item.id] = judge.Outcome(record=record)
@@ -224,7 +222,7 @@ def run_worker(run, sub_id, cells):
         confine.kill_uid(uid)  # whatever of the submission's is still running, sandbox or not
         run.uids.give(uid)
         if not run.settings.keep_jobs:
-            remove_tree(job_dir)
+            confine.remove_tree(job_dir)
 
 
 def grade_submission(run, sub):

@@ -15,6 +15,7 @@ of process, from the top:
 
 Both the worker and the loader are subreapers and clean up every process below them.
 """
+import fcntl
 import json
 import marshal
 import os
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,7 @@ OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
 MESSAGE = struct.Struct("<4sII")   # tag, JSON length, frame length
 MESSAGE_TAG = b"A4M1"
+F_SETPIPE_SZ = 1031
 EVAL_ROWS = 1000                   # rows of the evaluation split get_mnist_data("test") returns
 
 
@@ -189,6 +192,11 @@ def run_item(job, item, ns, inputs, losses, report):
     it left behind may hold its pipes open), or at the time limit."""
     result_read, result_write = os.pipe()
     output_read, output_write = os.pipe()
+    for fd in (result_read, output_read):  # fewer wake-ups for a large reply or a flood of output
+        try:
+            fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -218,7 +226,7 @@ def run_item(job, item, ns, inputs, losses, report):
         wait = min(deadline - now, 1.0 if status is None else 0.05)
         ready, _, _ = select.select(list(open_fds), [], [], wait)
         for fd in ready:
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 open_fds.discard(fd)
                 os.close(fd)
@@ -236,6 +244,7 @@ def run_item(job, item, ns, inputs, losses, report):
             pass
         _, status = os.waitpid(pid, 0)
     confine.kill_descendants()  # whatever the item started, in its session or out of it
+    confine.remove_tree(Path(job.scratch) / item.id)  # its files count against no later item's quota
     record.seconds = round(time.monotonic() - started, 3)
     record.exit_code = os.waitstatus_to_exitcode(status)
     record.output = output.decode("utf-8", "replace")
@@ -276,6 +285,7 @@ def _loader(job, inputs, losses, control_fd):
             ns[name] = fresh_namespace(inputs)[name]
         send(control_fd, {"type": "load", "report": json.loads(report.to_json())})
         for item in job.items:
+            send(control_fd, {"type": "start", "id": item.id})
             record, frame = run_item(job, item, ns, inputs, losses, report)
             send(control_fd, {"type": "item", "record": json.loads(record.to_json())}, frame)
     except BaseException:  # noqa: BLE001 - whatever happened, the worker sees the stream end
@@ -291,7 +301,53 @@ def _write(path, data):
         handle.write(data)
 
 
+def _start_loader(job, inputs, losses):
+    """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe)``."""
+    control_read, control_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(control_read)
+        _loader(job, inputs, losses, control_write)
+    os.close(control_write)
+    return pid, control_read
+
+
+def _serve(job, out, pid, control_read, deadline, first_load):
+    """Write what one loader sends into ``out`` until it ends; returns ``(item ids done, item started
+    but not done or None)``."""
+    inbox, done, started = Inbox(), set(), None
+    wanted = {item.id for item in job.items}
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([control_read], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
+        if not ready:
+            continue
+        chunk = os.read(control_read, 1 << 20)
+        if not chunk:
+            break
+        for meta, frame in inbox.feed(chunk):
+            if meta.get("type") == "load" and first_load:
+                _write(out / "load.json", json.dumps(meta.get("report", {})).encode())
+            elif meta.get("type") == "start" and meta.get("id") in wanted:
+                started = meta["id"]
+            elif meta.get("type") == "item" and meta.get("record", {}).get("id") in wanted - done:
+                item_id = meta["record"]["id"]
+                done.add(item_id)
+                _write(out / f"{item_id}.frame", frame)
+                _write(out / f"{item_id}.json", json.dumps(meta["record"]).encode())
+        if inbox.broken:
+            break
+    os.close(control_read)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    confine.kill_descendants()
+    return done, (started if started not in done else None)
+
+
 def main(job_dir):
+    """Run the job in ``job_dir``. A loader that dies (an item's code may kill it: they share a uid)
+    costs only the item it was running: the rest run in a fresh loader."""
     job_dir = Path(job_dir)
     job = Job.from_json((job_dir / "job.json").read_text())
     torch.set_num_threads(1)
@@ -301,38 +357,20 @@ def main(job_dir):
     out.mkdir(exist_ok=True)
     out.chmod(0o700)
     confine.become_subreaper()
-    control_read, control_write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(control_read)
-        _loader(job, inputs, losses, control_write)
-    os.close(control_write)
     deadline = time.monotonic() + job.limits.load_seconds + sum(i.time_limit for i in job.items) + 30
-    inbox, wanted = Inbox(), {item.id for item in job.items}
+    remaining, first = list(job.items), True
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([control_read], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
-            if not ready:
-                continue
-            chunk = os.read(control_read, 1 << 20)
-            if not chunk:
-                break
-            for meta, frame in inbox.feed(chunk):
-                if meta.get("type") == "load":
-                    _write(out / "load.json", json.dumps(meta.get("report", {})).encode())
-                elif meta.get("type") == "item" and meta.get("record", {}).get("id") in wanted:
-                    item_id = meta["record"]["id"]
-                    wanted.discard(item_id)
-                    _write(out / f"{item_id}.frame", frame)
-                    _write(out / f"{item_id}.json", json.dumps(meta["record"]).encode())
-            if inbox.broken:
-                break
+        while remaining and time.monotonic() < deadline:
+            part = replace(job, items=remaining)
+            pid, control_read = _start_loader(part, inputs, losses)
+            done, lost = _serve(part, out, pid, control_read, deadline, first)
+            first = False
+            if lost is not None:
+                _write(out / f"{lost}.json", ItemRecord(lost, ended_loader=True).to_json().encode())
+            if not done and lost is None:
+                break  # no item ran (loading failed, or ran past its budget): a new loader would do the same
+            remaining = [item for item in remaining if item.id not in done and item.id != lost]
     finally:
-        os.close(control_read)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         confine.kill_descendants()
         confine.kill_uid(job.limits.run_as)
         confine.reap()

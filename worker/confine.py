@@ -12,7 +12,9 @@ Every process a submission starts must end with its item. Two mechanisms, both a
 import ctypes
 import os
 import resource
+import shutil
 import signal
+import subprocess
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -181,3 +183,11 @@ def folder_bytes(folder, cap_entries=20000):
         except OSError:
             continue
     return total
+
+
+def remove_tree(path):
+    """Remove ``path`` whatever student code left in it (``rm -rf`` does not recurse on the stack)."""
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    shutil.rmtree(path, ignore_errors=True)

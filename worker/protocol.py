@@ -124,6 +124,7 @@ class ItemRecord:
     output_bytes: int = 0
     frame_too_large: bool = False
     disk_exceeded: bool = False
+    ended_loader: bool = False         # the item's code killed the process that runs the items
 
     def to_json(self):
         return json.dumps(asdict(self))
