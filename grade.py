@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Homework 4 grader: grade submissions, let students self-check, release the notebook, validate.
 
-  python grade.py grade PATH [--out DIR] [--json] [--workers N]
+  python grade.py grade PATH [--out DIR] [--json] [--workers N | --scheduler ADDRESS]
   python grade.py check A4.ipynb
   python grade.py release OUT_DIR [--solution FILE]
   python grade.py validate
   python grade.py figures [OUT_DIR]
+  python grade.py similarity PATH [--out DIR] [--json] [--threshold T]
   python grade.py gradescope [--root /autograder]
+  python grade.py mark OUT [--port P] [--no-browser]
 
 Run any command with --help for its options. Errors print one line; --debug
 shows the traceback.
@@ -36,27 +38,28 @@ def _settings(args, **overrides):
 def _status_line(result):
     marks = "  ".join(f"{item_id.split('.')[0]}.{item_id.split('.')[1][:5]} {r.awarded:g}/{r.max:g}"
                       for item_id, r in result.items.items())
-    return f"{result.id:<32} {result.auto_awarded:>5g}/{result.auto_max:g}   {marks}"
+    from graders.safe_text import terminal_safe
+    return f"{terminal_safe(result.id):<32} {result.auto_awarded:>5g}/{result.auto_max:g}   {marks}"
 
 
 def _progress_printer(total, quiet):
-    if quiet or total <= 1 or not sys.stderr.isatty():
+    """Progress on stderr only (``graders.progress``): a bar on a terminal, plain lines otherwise."""
+    if quiet or total <= 1:
         return None, lambda: None
-    from tqdm import tqdm
-    bar = tqdm(total=total, unit="submission", file=sys.stderr)
-
-    def update(result):
-        bar.set_postfix_str(f"{result.id[:24]} {result.auto_awarded:g}/{result.auto_max:g}")
-        bar.update(1)
-    return update, bar.close
+    from graders.progress import Progress
+    progress = Progress(total)
+    return progress, progress.close
 
 
 def _reporter(args, run, out_dir, ids):
     from datetime import datetime
     from graders import report, scoring, written
     marks_path = Path(args.written) if args.written else out_dir / "written_marks.csv"
+    notes = []
     try:
-        marks = written.read_marks(marks_path, set(ids))
+        marks = written.read_marks(marks_path, set(ids), notes)
+        for note in notes if not getattr(args, "json", False) else ():
+            print(f"note: {note}", file=sys.stderr)
     except written.MarksError as error:
         raise UserError(f"{error} (nothing was changed; fix the file and run again)") from None
     written.write_marks_file(marks_path, ids)
@@ -67,7 +70,7 @@ def _reporter(args, run, out_dir, ids):
         except ValueError:
             raise UserError(f"--deadline {args.deadline!r}: expected a date and time like 2022-12-08T23:59") from None
     bins = scoring.Bins(inclusive=args.boundary == "inclusive")
-    return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.context.held_out), marks_path
+    return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.plain_held_out), marks_path
 
 
 def command_grade(args):
@@ -80,19 +83,36 @@ def command_grade(args):
             raise UserError(str(error)) from None
         if not submissions:
             raise UserError(f"{args.path}: no submissions found")
-        run = pipeline.Run.prepare(_settings(args, workers=args.workers or max(1, (os.cpu_count() or 2) // 2),
+        run = pipeline.Run.prepare(_settings(args, workers=args.workers or batch.default_workers(),
                                              item_seconds=args.time_limit, train_seconds=args.train_time_limit))
         try:
             reporter, marks_path = _reporter(args, run, out_dir, [s.id for s in submissions])
             if not args.json:
                 print(f"Grading {len(submissions)} submission(s) from {args.path}; sandbox: "
                       f"{run.sandbox.description}; data: {run.data_source}", file=sys.stderr)
-            progress, finish = _progress_printer(len(submissions), args.json)
+            executor = None
+            if args.scheduler:
+                from graders import cluster
+                try:
+                    executor = cluster.DaskExecutor(args.scheduler, run)
+                except cluster.ClusterError as error:
+                    raise UserError(str(error)) from None
+                if not args.json:
+                    print(f"Grading on the {executor.description}", file=sys.stderr)
+            progress, finish = _progress_printer(len(submissions), args.quiet)
             store = batch.ResultStore(out_dir)
             try:
-                results = batch.grade_all(run, submissions, store, progress, args.fresh)
+                results = batch.grade_all(run, submissions, store, progress, args.fresh, executor)
+            except Exception as error:
+                from graders.cluster import ClusterError
+                if isinstance(error, ClusterError):
+                    raise UserError(f"{error} (graded submissions are kept; run again to resume)") from None
+                raise
             finally:
                 finish()
+                if executor is not None:
+                    executor.shutdown(cancel_futures=True)
+            _write_similarity(submissions, out_dir, args.json)
             document = reporter.write_all(results, store.models)
         finally:
             run.close()
@@ -108,6 +128,24 @@ def command_grade(args):
     print(f"Reports: {out_dir / 'index.html'} (one page per student); gradebook: {out_dir / 'grades.csv'}; "
           f"written marks: {marks_path}", file=sys.stderr)
     return 0
+
+
+def _write_similarity(submissions, out_dir, quiet):
+    """``OUT/similarity.html`` and the class overview's "most similar" column (``OUT/similarity.json``).
+    A failure here costs the similarity pages only, never the grades."""
+    if len(submissions) < 2:
+        return
+    from graders import similarity
+    from graders.report import SIMILARITY_FILE
+    try:
+        found = similarity.analyse(submissions, similarity.template_cells())
+        found.write_html(out_dir)
+        column = {s.id: found.column(s.id) for s in submissions}
+        (out_dir / SIMILARITY_FILE).write_text(json.dumps({**found.to_json(), "column": column}))
+    except Exception as error:  # noqa: BLE001
+        if not quiet:
+            print(f"note: the similarity analysis failed ({type(error).__name__}: {error}); grades are unaffected",
+                  file=sys.stderr)
 
 
 def command_gradescope(args):
@@ -151,11 +189,20 @@ def command_check(args):
         run.close()
     print(f"Self-check of {path} (public checks only; the grader runs more, and trains your models itself)")
     for item_id, item in result.items.items():
-        not_done = any("not done yet" in m for m in item.messages)
-        mark = "…" if not_done else {"pass": "✔", "partial": "~", "fail": "✘", "error": "✘"}.get(item.status, "?")
-        print(f"{mark} {item_id:<26} {'not done yet' if not_done else item.status}")
+        cause = getattr(item, "cause", "")
+        not_done = cause == "not_done"
+        if not_done:
+            mark, status = "…", "not done yet"
+        elif cause == "unverified":
+            mark, status = "?", "not verified here (the grader checks it against the reference)"
+        else:
+            mark = {"pass": "✔", "partial": "~", "fail": "✘", "error": "✘"}.get(item.status, "?")
+            status = item.status
+        print(f"{mark} {item_id:<26} {status}")
         for message in item.messages if not not_done else ():
             print("    " + message.replace("\n", "\n    "))
+        for note in getattr(item, "notes", []):
+            print("    note: " + note)
     for note in result.info.get("notes", []):
         print(f"note: {note}")
     print("Training was checked briefly (2 epochs on 1,000 images): layout, steps and optimizer only; "
@@ -196,10 +243,45 @@ def command_validate(args):
     return 0 if validate(workers=workers, echo=print, repeat=args.repeat) else 1
 
 
+def command_mark(args):
+    """The TA's marking app on a graded output folder (graders/marking)."""
+    out_dir = Path(args.out)
+    if not (out_dir / "results.jsonl").exists():
+        raise UserError(f"{out_dir}: no results.jsonl here; run 'grade.py grade PATH --out {out_dir}' first")
+    from graders.marking.app import serve
+    try:
+        return serve(out_dir, host=args.host, port=args.port, open_browser=not args.no_browser)
+    except FileNotFoundError as error:
+        raise UserError(str(error)) from None
+
+
 def command_figures(args):
     from reference.figures import write_all
     for path in write_all(args.out_dir):
         print(path)
+    return 0
+
+
+def command_similarity(args):
+    from graders import discover, similarity
+    with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
+        try:
+            submissions = discover.discover(args.path, Path(scratch))
+        except discover.SubmissionError as error:
+            raise UserError(str(error)) from None
+        if len(submissions) < 2:
+            raise UserError(f"{args.path}: {len(submissions)} submission(s) found; similarity needs a batch of two or more")
+        threshold = similarity.THRESHOLD if args.threshold is None else args.threshold
+        report = similarity.analyse(submissions, similarity.template_cells(), threshold=threshold)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    path = report.write_html(Path(args.out))
+    flagged = [p for p in report.pairs if p.flagged]
+    for pair in report.pairs[:min(max(10, len(flagged)), 40)]:
+        print(f"{pair.similarity:5.2f}  {pair.longest:>4} tokens  {'LOOK ' if pair.flagged else '     '} {pair.a}  {pair.b}")
+    print(f"{len(flagged)} of {len(report.pairs)} pairs flagged (a reason to look, never a verdict); "
+          f"side by side: {path}", file=sys.stderr)
     return 0
 
 
@@ -222,9 +304,15 @@ def build_parser():
     grade.add_argument("--out", default=str(ROOT / "reports"), metavar="DIR", help="output folder (default: reports/)")
     grade.add_argument("--json", action="store_true", help="print the contract's JSON object on stdout, nothing else")
     grade.add_argument("--workers", type=int, default=0, metavar="N",
-                       help="submissions graded at once (default: half the CPU cores)")
+                       help="submissions graded at once (default: one per CPU core, fewer if memory is short: "
+                            "about 1 GiB each)")
     grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
                        help="bubblewrap isolation: auto (use it when it works), bwrap (require it), none")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); every worker needs "
+                            "this grader installed (same version) and bubblewrap unless --sandbox none")
+    grade.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress lines on stderr (progress never goes to stdout, also with --json)")
     grade.add_argument("--fresh", action="store_true", help="grade again even if results are stored")
     grade.add_argument("--written", metavar="CSV", help="the TA's written marks (default: OUT/written_marks.csv, "
                                                          "written pre-filled on every run, entries kept)")
@@ -273,6 +361,29 @@ def build_parser():
                                   description="Write every table and plot the written questions ask about.")
     figures.add_argument("out_dir", nargs="?", default=str(ROOT / "reports" / "figures"), help="default: reports/figures")
     figures.set_defaults(handler=command_figures)
+
+    mark = commands.add_parser("mark", help="TAs: mark the written items in the browser",
+                               description="Serve the marking pages for a graded output folder on 127.0.0.1 (a "
+                                           "random token in the printed URL): grade by question with rubrics, "
+                                           "model answers, plots and PDF pages. Every change is saved at once in "
+                                           "OUT/marking/; grades, pages and OUT/written_marks.csv follow.")
+    mark.add_argument("out", metavar="OUT", help="the output folder of 'grade.py grade'")
+    mark.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    mark.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    mark.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
+    mark.set_defaults(handler=command_mark)
+
+    similar = commands.add_parser("similarity", help="compare every pair of submissions for shared code",
+                                  description="Compare the code every pair of submissions hands in (template and "
+                                              "common lines removed; names, literals, comments and layout ignored) "
+                                              "and their written answers. Writes DIR/similarity.html with the pairs "
+                                              "side by side. A flagged pair is a reason to look, never a verdict.")
+    similar.add_argument("path", help="a batch folder of submissions (any layout grade accepts)")
+    similar.add_argument("--out", default=str(ROOT / "reports"), metavar="DIR", help="output folder (default: reports/)")
+    similar.add_argument("--json", action="store_true", help="print the contract's JSON object on stdout, nothing else")
+    similar.add_argument("--threshold", type=float, default=None, metavar="T",
+                         help="similarity from which a pair is flagged (default: the calibrated 0.28; see the README)")
+    similar.set_defaults(handler=command_similarity)
     return parser
 
 
