@@ -1,0 +1,157 @@
+"""Builders of hostile submission files: zips with crafted headers and notebooks that break parsers.
+
+Every builder returns ``bytes`` (the whole file) so that a test can write it under
+any name. Zips are assembled byte by byte (local headers, central directory, end
+record) because ``zipfile`` refuses to write most of these on purpose. The
+notebooks hold the reference solution unless the builder says otherwise, so that
+a grader that survives the file can still grade it.
+"""
+import io
+import json
+import struct
+import zipfile
+import zlib
+
+import nbformat
+
+from reference.notebook import solution_notebook
+
+FLAG_ENCRYPTED = 0x0001
+FLAG_UTF8 = 0x0800
+METHOD_STORED = 0
+METHOD_AES = 99
+
+
+def solution_bytes():
+    """The reference solution notebook as ``.ipynb`` bytes."""
+    return nbformat.writes(solution_notebook()).encode()
+
+
+def solution_dict():
+    """The reference solution notebook as a plain JSON dict (for editing before serialising)."""
+    return json.loads(solution_bytes())
+
+
+def _dos_time(date_time):
+    year, month, day, hour, minute, second = date_time
+    return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
+
+
+def crafted_zip(members):
+    """A zip from ``members``: dicts with ``name`` (bytes), ``data`` (bytes) and optional ``flags``,
+    ``method``, ``extra`` (bytes), ``date_time`` (6-tuple); data is stored as given (not compressed)."""
+    body, central = bytearray(), bytearray()
+    for member in members:
+        name, data = member["name"], member["data"]
+        flags, method = member.get("flags", 0), member.get("method", METHOD_STORED)
+        extra = member.get("extra", b"")
+        mtime, mdate = _dos_time(member.get("date_time", (2022, 12, 1, 12, 0, 0)))
+        crc = zlib.crc32(data) & 0xFFFFFFFF
+        offset = len(body)
+        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 51 if method == METHOD_AES else 20, flags, method,
+                            mtime, mdate, crc, len(data), len(data), len(name), len(extra)) + name + extra + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x0314, 51 if method == METHOD_AES else 20, flags,
+                               method, mtime, mdate, crc, len(data), len(data), len(name), len(extra), 0, 0, 0,
+                               0o100644 << 16, offset) + name + extra
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(body), 0)
+    return bytes(body + central + end)
+
+
+def encrypted_flag_zip():
+    """The solution notebook, stored, with the 'encrypted' bit set (ZipCrypto claimed, data in clear)."""
+    return crafted_zip([{"name": b"A4.ipynb", "data": solution_bytes(), "flags": FLAG_ENCRYPTED}])
+
+
+def aes_zip():
+    """A WinZip AES entry: method 99 with the 0x9901 extra field (AE-2, AES-256, real method deflate)."""
+    extra = struct.pack("<HHH2sBH", 0x9901, 7, 2, b"AE", 3, 8)
+    return crafted_zip([{"name": b"A4.ipynb", "data": b"\x00" * 64 + solution_bytes()[:512], "flags": FLAG_ENCRYPTED,
+                         "method": METHOD_AES, "extra": extra}])
+
+
+def invalid_utf8_name_zip():
+    """The solution notebook under a name that claims UTF-8 (flag bit 11) but is not valid UTF-8."""
+    return crafted_zip([{"name": b"A4-\xff\xfe\xc3(.ipynb", "data": solution_bytes(), "flags": FLAG_UTF8}])
+
+
+def long_name_zip(length=300):
+    """The solution notebook under a single path component of ``length`` bytes (more than NAME_MAX)."""
+    name = b"a" * (length - len(b".ipynb")) + b".ipynb"
+    return crafted_zip([{"name": name, "data": solution_bytes()}])
+
+
+def dated_zip(data, date_time=(2020, 1, 1, 12, 0, 0), name="A4.ipynb"):
+    """An ordinary deflated zip holding ``data`` as ``name`` with the member date ``date_time``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo(name, date_time), data)
+    return buffer.getvalue()
+
+
+def list_json_notebook():
+    """Valid JSON whose top level is a list (holding the real notebook)."""
+    return json.dumps([solution_dict()]).encode()
+
+
+def nbformat_v2_notebook():
+    """An nbformat 2 notebook (worksheets, ``input`` instead of ``source``) holding the solution code."""
+    cells = [{"cell_type": "code", "input": "".join(cell["source"]), "language": "python", "outputs": [],
+              "collapsed": False} if cell["cell_type"] == "code" else
+             {"cell_type": "markdown", "source": "".join(cell["source"])} for cell in solution_dict()["cells"]]
+    return json.dumps({"nbformat": 2, "nbformat_minor": 0, "metadata": {"name": "A4"},
+                       "worksheets": [{"cells": cells}]}).encode()
+
+
+def non_integer_minor_notebook(value="five"):
+    """The solution notebook with ``nbformat_minor`` set to a non-integer."""
+    document = solution_dict()
+    document["nbformat_minor"] = value
+    return json.dumps(document).encode()
+
+
+def deep_json_notebook(depth=100_000):
+    """The solution notebook with a metadata value nested ``depth`` lists deep (breaks recursive parsers)."""
+    text = json.dumps(solution_dict())
+    assert text.startswith("{")
+    return ('{"deep": ' + "[" * depth + "]" * depth + ", " + text[1:]).encode()
+
+
+def surrogate_markdown_notebook():
+    """The solution notebook whose markdown answers hold a lone surrogate as a JSON escape (``\\ud800``)."""
+    document = solution_dict()
+    for cell in document["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.startswith("## Answer"):
+            cell["source"] = text + "\n\nMy answer \ud800 ends here."
+    return json.dumps(document, ensure_ascii=True).encode()
+
+
+def extra_cell_notebook(cell_source):
+    """The solution notebook with one more code cell, ``cell_source``, after the imports."""
+    document = solution_dict()
+    document["cells"].insert(2, {"cell_type": "code", "execution_count": None, "id": "hostile-cell",
+                                 "metadata": {}, "outputs": [], "source": cell_source})
+    return json.dumps(document).encode()
+
+
+def time_magic_notebook(count=520):
+    """One code cell of ``count`` ``%time`` line magics (IPython's transformer is slow on these)."""
+    return extra_cell_notebook("\n".join(f"%time x{i} = {i}" for i in range(count)) + "\n")
+
+
+def shell_echo_notebook(count=5000):
+    """One code cell of ``count`` ``!echo`` shell escapes."""
+    return extra_cell_notebook("\n".join(f"!echo line {i}" for i in range(count)) + "\n")
+
+
+def solution_with_comment(comment):
+    """The solution notebook with a comment cell appended: a distinct file, same grade."""
+    document = solution_dict()
+    document["cells"].append({"cell_type": "code", "execution_count": None, "id": "distinct", "metadata": {},
+                              "outputs": [], "source": f"# {comment}\n"})
+    return json.dumps(document).encode()
+
+
+def bad_zip():
+    """Bytes that start like a zip and are not one."""
+    return b"PK\x03\x04" + b"\x00" * 40 + b"not a zip"
