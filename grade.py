@@ -216,7 +216,7 @@ def command_release(args):
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(template_notebook(), out_dir / "A4.ipynb")
-    for relative in ("grade.py", "graders", "reference/__init__.py", "reference/scaffold.py",
+    for relative in ("grade.py", "graders", "worker", "reference/__init__.py", "reference/scaffold.py",
                      "reference/selfcheck.py"):
         _copy(ROOT / relative, out_dir / relative)
     written = [out_dir / "A4.ipynb"]
