@@ -90,6 +90,16 @@ def _cached_pictures(out_dir, result, compute):
         return {}
 
 
+def _relative_link(path, out_dir):
+    """A link from a page in ``OUT/students/`` or ``OUT/ta/`` to ``path`` inside ``OUT``, or ``""``."""
+    if path is None:
+        return ""
+    try:
+        return "../" + Path(path).resolve().relative_to(Path(out_dir).resolve()).as_posix()
+    except ValueError:
+        return ""
+
+
 def _flags(result, summary):
     return [f for f in result.flags + ([summary.late] if summary.late else []) if f]
 
@@ -127,7 +137,8 @@ class Reporter:
         answers = extract_answers(result.info.get("markdown", []))
         feedback = self.feedback(result.id)
         plots = cells.images(result, self.out_dir)
-        pdf.keep(result, self.out_dir)  # for the marking app, while the file graded from still exists
+        kept = pdf.keep(result, self.out_dir)  # for the marking app, while the file graded from still exists
+        pdf_link = _relative_link(kept, self.out_dir)
         rows = [{"id": i.id, "kind": "auto", "awarded": f"{result.items[i.id].awarded:g}", "max": i.marks,
                  "status": result.items[i.id].status, "anchor": i.id.replace(".", "-")} for i in AUTO_ITEMS]
         written_rows = []
@@ -144,7 +155,8 @@ class Reporter:
         context = dict(s=result, summary=summary, flags=_flags(result, summary), rows=rows, written=written_rows,
                        pictures=shown, bins_rule=self.bins.describe(), graded_at=self.graded_at,
                        source_name=Path(result.info.get("source", "")).name, comment=entry.get("comment", ""),
-                       notes=result.info.get("notes", []), auto_max=f"{result.auto_max:g}")
+                       notes=result.info.get("notes", []), auto_max=f"{result.auto_max:g}",
+                       files=[f for f in result.info.get("files", []) if isinstance(f, dict)][:20], pdf_link=pdf_link)
         name = self.page_file(result.id)
         for folder, ta in (("students", False), ("ta", True)):
             (self.out_dir / folder).mkdir(parents=True, exist_ok=True)

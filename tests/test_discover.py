@@ -79,6 +79,7 @@ def test_moodle_names():
 # ---------------------------------------------------------------- real course downloads (issue 8, part 1)
 
 import json
+import re
 import os
 import stat
 import struct
@@ -453,6 +454,12 @@ def test_moodle_pdf_and_zip_grades_like_the_bare_notebook(tmp_path, root):
     assert set(subs) == {"Ann Bo_123456", "bare"}
     marks = {sub_id: {k: v["awarded"] for k, v in s["items"].items()} for sub_id, s in subs.items()}
     assert marks["Ann Bo_123456"] == marks["bare"] and len(marks["bare"]) == 8
+    page = next((tmp_path / "out" / "students").glob("Ann_Bo_123456*.html")).read_text()
+    assert "A4.zip/A4/A4.ipynb (graded)" in page and "answers.pdf (pdf" in page
+    link = re.search(r'href="\.\./(marking/pdfs/[^"]+\.pdf)"', page).group(1)
+    assert (tmp_path / "out" / link).read_bytes() == b"%PDF-1.4\n"
+    files = json.loads((tmp_path / "out" / "results.json").read_text())["submissions"][0]["details"]["info"]["files"]
+    assert [f["role"] for f in files][:1] == ["graded"] and any(f["role"] == "pdf" for f in files)
 
 
 def test_tool_folders_in_zips_and_unreadable_folders_are_listed_once(tmp_path, monkeypatch):
