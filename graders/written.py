@@ -26,6 +26,17 @@ def extract_answers(markdown_cells):
     return answers
 
 
+def parse_mark(text, maximum):
+    """``(value, "")`` for a mark in 0..``maximum`` written as ``text``, else ``(None, why)``."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None, f"{text!r} is not a number"
+    if not 0 <= value <= maximum:
+        return None, f"{text} is outside 0..{maximum}"
+    return value, ""
+
+
 def read_marks(path, known_ids, notes=None):
     """``{id: {"marks": {item: float}, "comment": str}}`` for ``known_ids``; raises ``MarksError`` listing problems.
 
@@ -56,13 +67,9 @@ def read_marks(path, known_ids, notes=None):
                 text = csv_value(row.get(item) or "").strip()
                 if not text:
                     continue
-                try:
-                    value = float(text)
-                except ValueError:
-                    problems.append(f"{path} row {number}, column {item}: {text!r} is not a number")
-                    continue
-                if not 0 <= value <= maximum:
-                    problems.append(f"{path} row {number}, column {item}: {text} is outside 0..{maximum}")
+                value, problem = parse_mark(text, maximum)
+                if problem:
+                    problems.append(f"{path} row {number}, column {item}: {problem}")
                     continue
                 entry["marks"][item] = value
             marks[sub_id] = entry

@@ -281,8 +281,9 @@ def _loader(job, inputs, losses, control_fd):
         random.seed(job.seed)
         ns = fresh_namespace(inputs)
         report = loader.load(job.cells, ns, job.limits.statement_seconds)
+        scaffold_names = fresh_namespace(inputs)
         for name in loader.SCAFFOLD_NAMES:  # the grader's scaffold, whatever the notebook did to it
-            ns[name] = fresh_namespace(inputs)[name]
+            ns[name] = scaffold_names[name]
         send(control_fd, {"type": "load", "report": json.loads(report.to_json())})
         for item in job.items:
             send(control_fd, {"type": "start", "id": item.id})

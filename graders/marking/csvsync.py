@@ -17,7 +17,7 @@ from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking.store import Conflict, atomic_write
-from graders.written import COLUMNS
+from graders.written import COLUMNS, parse_mark
 
 try:
     from graders.safe_text import csv_cell, csv_value
@@ -51,13 +51,9 @@ def import_hand_edits(store, path, by="written_marks.csv"):
             text = row.get(item, "")
             if not text or (snapshot is not None and text == before.get(item, "")):
                 continue
-            try:
-                value = float(text)
-            except ValueError:
-                notes.append(f"{path}: {sid} {item}: {text!r} is not a number; not taken")
-                continue
-            if not 0 <= value <= maximum:
-                notes.append(f"{path}: {sid} {item}: {text} is outside 0..{maximum}; not taken")
+            value, problem = parse_mark(text, maximum)
+            if problem:
+                notes.append(f"{path}: {sid} {item}: {problem}; not taken")
                 continue
             mark = store.get(item, sid)
             if mark.score == value:
