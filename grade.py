@@ -176,65 +176,33 @@ def command_gradescope(args):
 
 
 def command_check(args):
-    from graders import discover, pipeline
-    path = Path(args.notebook)
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if path.suffix not in (".ipynb", ".py"):
-        raise UserError(f"{path}: expected your notebook (.ipynb) or its .py export")
-    run = pipeline.Run.prepare(_settings(args, public=True, item_seconds=20, train_seconds=60))
-    try:
-        result = pipeline.grade_submission(run, discover.Submission(path.stem, path, path))
-    finally:
-        run.close()
-    print(f"Self-check of {path} (public checks only; the grader runs more, and trains your models itself)")
-    for item_id, item in result.items.items():
-        cause = getattr(item, "cause", "")
-        not_done = cause == "not_done"
-        if not_done:
-            mark, status = "…", "not done yet"
-        elif cause == "unverified":
-            mark, status = "?", "not verified here (the grader checks it against the reference)"
-        else:
-            mark = {"pass": "✔", "partial": "~", "fail": "✘", "error": "✘"}.get(item.status, "?")
-            status = item.status
-        print(f"{mark} {item_id:<26} {status}")
-        for message in item.messages if not not_done else ():
-            print("    " + message.replace("\n", "\n    "))
-        for note in getattr(item, "notes", []):
-            print("    note: " + note)
-    for note in result.info.get("notes", []):
-        print(f"note: {note}")
-    print("Training was checked briefly (2 epochs on 1,000 images): layout, steps and optimizer only; "
-          "the grader also scores what your model learned.")
+    """The students' self-check (``selfcheck``, the same code the bundle ships), with its data computed
+    from the reference here (the bundle carries it precomputed)."""
+    from reference.release import write_public_data
+    from selfcheck.cli import CheckError, check
+    with tempfile.TemporaryDirectory(prefix="a4-check-data-") as scratch:
+        try:
+            print(check(Path(args.notebook), write_public_data(Path(scratch))))
+        except CheckError as error:
+            raise UserError(str(error)) from None
     return 0
 
 
 def command_release(args):
+    """The student bundle (``reference.release.write_bundle``): nothing in it computes a student function."""
     import nbformat
-    from reference.notebook import solution_notebook, template_notebook
+    from reference.notebook import solution_notebook
+    from reference.release import write_bundle
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nbformat.write(template_notebook(), out_dir / "A4.ipynb")
-    for relative in ("grade.py", "graders", "worker", "reference/__init__.py", "reference/scaffold.py",
-                     "reference/selfcheck.py"):
-        _copy(ROOT / relative, out_dir / relative)
+    files = write_bundle(out_dir)
     written = [out_dir / "A4.ipynb"]
     if args.solution:
         Path(args.solution).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(solution_notebook(), args.solution)
         written.append(Path(args.solution))
-    print("Wrote " + ", ".join(str(p) for p in written) + f" and the self-check tool into {out_dir}")
+    print("Wrote " + ", ".join(str(p) for p in written) + f" and the self-check beside it ({len(files)} files in "
+          f"{out_dir}; students run: python grade.py check A4.ipynb, see {out_dir / 'README.md'})")
     return 0
-
-
-def _copy(source, target):
-    import shutil
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    else:
-        shutil.copy2(source, target)
 
 
 def command_validate(args):
@@ -331,16 +299,20 @@ def build_parser():
     grade.set_defaults(handler=command_grade)
 
     check = commands.add_parser("check", help="students: run the public checks on your notebook",
-                                description="Run the public checks on your notebook in a few seconds: each "
-                                            "function's contract, values on the notebook's fixed inputs, the "
-                                            "sampling noise and gradients, and a short training run.")
+                                description="Run the public checks on your notebook in under a minute: each "
+                                            "function's contract, values on fixed public inputs, the sampling "
+                                            "noise and gradients, and a short training run. The same self-check "
+                                            "the student bundle ships (selfcheck/), with the grader's check "
+                                            "names and marks; ? means the grader checks what it cannot.")
     check.add_argument("notebook", help="your A4.ipynb (or its .py export)")
-    check.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto", help=argparse.SUPPRESS)
     check.set_defaults(handler=command_check)
 
-    release = commands.add_parser("release", help="write the student template and the self-check tool",
-                                  description="Write OUT_DIR/A4.ipynb (every solution region replaced by a TODO "
-                                              "stub) and the public self-check tool beside it.")
+    release = commands.add_parser("release", help="write the student bundle: notebook, self-check, README",
+                                  description="Write the student bundle into OUT_DIR: A4.ipynb (every solution "
+                                              "region replaced by a TODO stub), HW4.md, README.md, "
+                                              "requirements.txt and the self-check (grade.py check, selfcheck/ "
+                                              "with the expected values of its public inputs). Nothing in it "
+                                              "computes a student function.")
     release.add_argument("out_dir", help="folder for the student bundle")
     release.add_argument("--solution", metavar="FILE", help="also write the solution notebook to FILE")
     release.set_defaults(handler=command_release)

@@ -13,8 +13,8 @@ from torch import nn
 
 from reference.scaffold import CVAE, VAE, Encoder
 
-SELF_CHECK_KL = 7.6054945          # kl_divergence(*torch.randn(2, 2, 10)) after torch.manual_seed(0)
-SELF_CHECK_LOGLIK = -787.2960205     # binary_cross_entropy on 28 x 784 data after torch.manual_seed(0)
+SELF_CHECK_KL = 7.0045714          # kl_divergence(*torch.randn(2, 3, 10)) after torch.manual_seed(0)
+SELF_CHECK_LOGLIK = -787.7623291     # binary_cross_entropy on 28 x 784 data after torch.manual_seed(0)
 UNVERIFIED = "not verified here; the grader checks it against the reference"
 
 
@@ -41,8 +41,10 @@ def _scalar_problem(value, expected):
 
 
 def _self_check_inputs():
+    """The public inputs: KL on three rows (so that no factor is both "rows" and "the 1/2"), log-likelihood
+    on 28 rows of 784 pixels."""
     torch.manual_seed(0)
-    mu, logvar = torch.randn(2, 2, 10)
+    mu, logvar = torch.randn(2, 3, 10)
     x_hat = torch.rand(28, 784).clamp(0.01, 0.99)
     x = (torch.rand(28, 784) > 0.5).float()
     return mu, logvar, x_hat, x
