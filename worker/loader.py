@@ -211,7 +211,7 @@ def load(cells, namespace, statement_seconds=5.0):
     started = time.monotonic()
     report = LoadReport()
     parsed = []
-    for label, text in cells:
+    for position, (label, text) in enumerate(cells, start=1):
         try:
             signal.signal(signal.SIGALRM, _on_alarm)
             signal.setitimer(signal.ITIMER_REAL, statement_seconds)
@@ -229,10 +229,9 @@ def load(cells, namespace, statement_seconds=5.0):
         except Exception as error:  # noqa: BLE001 - IPython rejects some malformed input
             report.skips.append(Skip(label, 0, "failed", f"could not be read ({type(error).__name__})", []))
             continue
-        parsed.append((label, python, tree))
-    plan = Plan([tree for _, _, tree in parsed])
-    for label, python, tree in parsed:
-        filename = f"<submission {label}>"
+        parsed.append((label, python, tree, cell_filename(label, position, text)))
+    plan = Plan([tree for _, _, tree, _ in parsed])
+    for label, python, tree, filename in parsed:
         linecache.cache[filename] = (len(python), None, python.splitlines(keepends=True), filename)
         for stmt in tree.body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -260,6 +259,15 @@ def load(cells, namespace, statement_seconds=5.0):
         report.skips = report.skips[:MAX_SKIPS]
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def cell_filename(label, position, text):
+    """A traceback's name for a cell, as a student sees it: ``<submission code cell 7: def kl(mu, logvar):>``
+    (its position among the code cells and its first line; a .py export's cells keep ``line N``)."""
+    if not label.startswith("cell "):
+        return f"<submission {label}>"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"<submission code cell {position}: {first if len(first) <= 60 else first[:57] + '...'}>"
 
 
 def student_traceback(error):
