@@ -21,7 +21,12 @@
 # name that was skipped, its message says which cell and line and why. So keep every
 # answer inside the function it belongs to, keep the names and signatures, and do
 # not change the imports cell.
-# You can run the public checks from a terminal too: `python grade.py check A4.ipynb`.
+# You can run the public checks from a terminal too: `python grade.py check A4.ipynb` (see README.md).
+#
+# **How long it takes.** Top to bottom with the default settings the notebook trains eleven small
+# networks for Question 3 (200 epochs each) and two VAEs (20 epochs each): about 25 minutes on one CPU
+# core. For a quick first pass, start Jupyter with `A4_EPOCHS=1 A4_Q3_EPOCH_SCALE=0.01` set (about
+# 20 seconds); hand in plots made with the default settings.
 #
 # **Written answers.** Put each written answer in a markdown cell that starts with
 # its heading, for example `## Answer q1a` (items q1a, q1b, q1c, q2a, q2b, q3a, q3b,
