@@ -109,6 +109,8 @@ def main(argv: list[str]) -> int:
     ns = namespace(expected["train"]["rows"])
     report = loader.load(code_cells(notebook), ns, expected["statement_seconds"])
     (out_dir / "load.json").write_text(report.to_json())
+    if any(item["kind"] == "train" for item in expected["items"]):
+        training_data(expected["train"]["rows"])   # read once, before the items' children fork
     for item in expected["items"]:
         prefix = item["id"] + ":"
         run_item(item, ns, {k[len(prefix):]: v for k, v in inputs.items() if k.startswith(prefix)}, expected,
