@@ -79,14 +79,14 @@ def check(notebook: Path, data_dir: Path = DATA) -> str:
         raise CheckError(f"{notebook}: no such file")
     if notebook.suffix not in (".ipynb", ".py"):
         raise CheckError(f"{notebook}: expected your notebook (.ipynb) or its .py export")
-    if not (data_dir / "expected.json").exists():
-        raise CheckError(f"{data_dir}: the self-check's data is missing (use the folder 'grade.py release' wrote)")
     from selfcheck import report
     from selfcheck.notebook import NotebookError, code_cells
     try:
         code_cells(notebook)
     except NotebookError as error:
         raise CheckError(str(error)) from None
+    if not (data_dir / "expected.json").exists():
+        raise CheckError(f"{data_dir}: the self-check's data is missing (use the folder 'grade.py release' wrote)")
     verdicts, notes = run(notebook, data_dir)
     return report.render(str(notebook), verdicts, notes)
 

@@ -22,7 +22,7 @@ def test_checks_pass_the_reference(capsys):
 
 def test_checks_report_mistakes_and_not_done(capsys):
     assert selfcheck.check_kl_divergence(lambda mu, lv: (mu**2).sum()) is False
-    assert "expected 7.6055" in capsys.readouterr().out
+    assert "expected 7.0046" in capsys.readouterr().out
 
     def unfinished(*args):
         raise NotImplementedError
@@ -59,3 +59,54 @@ def test_a_loss_written_without_the_helpers_is_not_verified_never_failed(capsys)
     assert selfcheck.UNVERIFIED in capsys.readouterr().out
     # with correct helpers the same seed gives the same value: verified
     assert selfcheck.check_elbo(namespace["elbo"], R.reconstruct, R.kl_divergence, R.binary_cross_entropy) is True
+
+
+def test_a_traceback_names_the_code_cell_as_a_student_sees_it():
+    """Position among the code cells and the cell's first line, never the index among all cells."""
+    from worker import loader
+    ns = {}
+    cells = [("cell 3", "import math"), ("cell 7", "\ndef kl_divergence(mu, logvar):\n    return undefined + mu")]
+    report = loader.load(cells, ns)
+    assert report.skips == []
+    with pytest.raises(NameError) as raised:
+        ns["kl_divergence"](1, 2)
+    trace = loader.student_traceback(raised.value)
+    assert '"<submission code cell 2: def kl_divergence(mu, logvar):>", line 3' in trace
+    assert "cell 7" not in trace
+    assert loader.cell_filename("line 120", 4, "x = 1") == "<submission line 120>"   # a .py export
+
+
+def test_q3_trains_with_one_thread_and_restores_the_count():
+    from reference import q3_networks as q3
+    seen = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X, labels = q3.two_sinusoids(16)
+        q3.train_classifier(q3.make_classifier("relu", 1, 2), X, labels, epochs=1,
+                            on_epoch=lambda epoch, net: seen.append(torch.get_num_threads()))
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_self_check_errors_are_one_line(tmp_path):
+    from selfcheck.cli import CheckError, check
+    with pytest.raises(CheckError, match="no such file"):
+        check(tmp_path / "missing.ipynb")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(CheckError, match="expected your notebook"):
+        check(tmp_path / "notes.txt")
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    with pytest.raises(CheckError, match="not a Jupyter notebook"):
+        check(tmp_path / "broken.ipynb", tmp_path)
+
+
+def test_marks_print_as_the_contract_writes_them():
+    from selfcheck.report import check_line, marks
+    from selfcheck.results import CheckResult
+    assert [marks(m) for m in (3, 0.5, 3.75, 1.25, 40.0)] == ["3", "0.5", "3.75", "1.25", "40"]
+    line = check_line(CheckResult("value", "value on fixed inputs", 3, "fail", "7.00457 for inputs of shape (3, 10)",
+                                  "14.0091", "your value has no factor 1/2"))
+    assert line == ("✘ value on fixed inputs: lost 3 of 3; expected 7.00457 for inputs of shape (3, 10); got 14.0091. "
+                    "Hint: your value has no factor 1/2")
