@@ -178,13 +178,14 @@ def command_gradescope(args):
 def command_check(args):
     """The students' self-check (``selfcheck``, the same code the bundle ships), with its data computed
     from the reference here (the bundle carries it precomputed)."""
-    from reference.release import write_public_data
-    from selfcheck.cli import CheckError, check
-    with tempfile.TemporaryDirectory(prefix="a4-check-data-") as scratch:
-        try:
+    from selfcheck.cli import CheckError, check, validate
+    try:
+        validate(Path(args.notebook))
+        from reference.release import write_public_data
+        with tempfile.TemporaryDirectory(prefix="a4-check-data-") as scratch:
             print(check(Path(args.notebook), write_public_data(Path(scratch))))
-        except CheckError as error:
-            raise UserError(str(error)) from None
+    except CheckError as error:
+        raise UserError(str(error)) from None
     return 0
 
 

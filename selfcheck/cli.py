@@ -69,22 +69,27 @@ def run(notebook: Path, data_dir: Path = DATA):
     return results, [skip.describe() for skip in report.skips if skip.kind == "failed"]
 
 
-def check(notebook: Path, data_dir: Path = DATA) -> str:
-    """The printed self-check of ``notebook``; raises ``CheckError`` for what the student must fix first."""
+def validate(notebook: Path) -> None:
+    """Raise ``CheckError`` (one line) for a missing package, a missing file or one that is not a notebook."""
     missing = deps.missing()
     if missing:
         raise CheckError(deps.missing_message(missing))
-    notebook = Path(notebook)
     if not notebook.exists():
         raise CheckError(f"{notebook}: no such file")
     if notebook.suffix not in (".ipynb", ".py"):
         raise CheckError(f"{notebook}: expected your notebook (.ipynb) or its .py export")
-    from selfcheck import report
     from selfcheck.notebook import NotebookError, code_cells
     try:
         code_cells(notebook)
     except NotebookError as error:
         raise CheckError(str(error)) from None
+
+
+def check(notebook: Path, data_dir: Path = DATA) -> str:
+    """The printed self-check of ``notebook``; raises ``CheckError`` for what the student must fix first."""
+    notebook = Path(notebook)
+    validate(notebook)
+    from selfcheck import report
     if not (data_dir / "expected.json").exists():
         raise CheckError(f"{data_dir}: the self-check's data is missing (use the folder 'grade.py release' wrote)")
     verdicts, notes = run(notebook, data_dir)
