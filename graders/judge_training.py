@@ -110,7 +110,7 @@ def _args_check(item, meta, context, marks):
             why = run.text("error", "it sent back nothing", limit=200)
             problems.append(f"a short run with {_args_text(kwargs)} failed: {why}")
             continue
-        found, _, _ = _run_problems(run, n, kwargs, False)
+        found, _, _ = _run_problems(run, min(n, plan.probe_rows), kwargs, False)
         problems += [p if p.split(":")[0] in ("lr", "epochs", "batch_size") else f"with {_args_text(kwargs)}: {p}"
                      for p in found if p not in problems]
     named = {}

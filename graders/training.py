@@ -23,7 +23,8 @@ PUBLIC_BUDGET = {"epochs": 2, "batch_size": 100}  # the students' self-check: ru
 # Short probe runs (each in a fresh fork of the item's process): "follows args" on arguments that differ
 # from the graded run's in every field, and the seed (the first two share a seed, the third differs only in it).
 PROBE_ARGS = {"epochs": 1, "batch_size": 400, "lr": 2e-3}
-PROBE_SECONDS = 15.0   # wall-clock limit of one probe run (10 steps of 400 rows take well under 1 s)
+PROBE_SECONDS = 20.0   # CPU seconds of one probe run (3 steps on 1,000 rows take about 1 s)
+PROBE_ROWS = 1000      # the first rows of the training split a probe run gets
 PROBE_RUNS = ({**PROBE_ARGS, "seed": 2}, {**PROBE_ARGS, "seed": 2}, {**PROBE_ARGS, "seed": 3})
 SCORE_DRAWS = 4
 FULL_SHARE = 0.9      # full marks: at least 90% of the reference's improvement over the untrained model
@@ -89,7 +90,7 @@ def plan(public):
     """The graded run and the short probe runs, each of which differs from the graded run in every field
     the grader varies (lr, batch_size, epochs, seed); two probe runs share a seed, a third differs only in
     its seed."""
-    return TrainingPlan(graded_budget(public), [dict(p) for p in PROBE_RUNS], PROBE_SECONDS)
+    return TrainingPlan(graded_budget(public), [dict(p) for p in PROBE_RUNS], PROBE_SECONDS, PROBE_ROWS)
 
 
 def budget(public):

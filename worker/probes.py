@@ -6,7 +6,9 @@ grader's scaffold installed), the item's input tensors and returns
 no expected values and decide nothing; the judge does, in its own process, and
 validates every fact first (student code ran here: any of it may be forged).
 """
+import math
 import os
+import resource
 import select
 import signal
 import time
@@ -469,8 +471,9 @@ def probe_training(ns, inputs, item, budget, losses):
 
 def _in_fork(run, seconds):
     """``run()``'s ``(tensors, meta)`` computed in a forked child of this process (the same state, none
-    of its effects kept here), or ``({}, {"error": ...})`` when it raised, ended without a reply or ran
-    past ``seconds`` of wall-clock time (then it is killed)."""
+    of its effects kept here), or ``({}, {"error": ...})`` when it raised, ended without a reply or used
+    up ``seconds`` of CPU time (the kernel stops it: a limit that does not depend on the machine's load;
+    the wall clock, four times that, is only a backstop against a child that sleeps)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the probe run's process: never returns
@@ -478,6 +481,11 @@ def _in_fork(run, seconds):
             os.close(read_end)
             os.setpgid(0, 0)
             torch.set_num_threads(1)  # a thread pool of the parent's does not exist here (fork)
+            cpu = math.ceil(seconds)
+            soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            if hard != resource.RLIM_INFINITY:
+                cpu = min(cpu, hard)
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
             try:
                 tensors, meta = run()
             except BaseException as error:  # noqa: BLE001 - the student's training code raised
@@ -488,7 +496,7 @@ def _in_fork(run, seconds):
         finally:
             os._exit(0)
     os.close(write_end)
-    frame, deadline, exited = bytearray(), time.monotonic() + seconds, None
+    frame, deadline, exited = bytearray(), time.monotonic() + 4 * seconds, None
     timed_out = False
     while True:
         now = time.monotonic()
@@ -514,22 +522,24 @@ def _in_fork(run, seconds):
         except ChildProcessError:
             pass
     if timed_out:
-        return {}, {"error": f"did not finish within {seconds:g} s", "timed_out": True}
+        return {}, {"error": f"did not finish within {4 * seconds:g} s of wall-clock time", "timed_out": True}
     try:
         return channel.decode(bytes(frame))
     except channel.BadFrame:
-        return {}, {"error": "ended without a result"}
+        return {}, {"error": f"ended without a result (it may have used up its {seconds:g} s of CPU time)"}
 
 
 def probe_training_plan(ns, inputs, item, params, losses):
     """The graded run of ``probe_training`` on the plan's budget, after the plan's probe runs, each in a
-    fresh fork (``_in_fork``) so that every run starts from the same state: the graded run's tensors and
+    fresh fork (``_in_fork``) so that every run starts from the same state, on the plan's first
+    ``probe_rows`` training rows (a short run costs little): the graded run's tensors and
     meta, with ``meta["runs"]`` (per probe run: its keyword arguments and its ``probe_training`` meta,
     or an error) and each probe run's weights as ``run<i>/state/<name>``."""
     plan = TrainingPlan.from_params(params)
     runs, run_tensors = [], {}
+    rows = {"X": inputs["X"][: plan.probe_rows], "Y": inputs["Y"][: plan.probe_rows]}
     for index, kwargs in enumerate(plan.probes):
-        tensors, meta = _in_fork(lambda: probe_training(ns, inputs, item, kwargs, losses), plan.probe_seconds)
+        tensors, meta = _in_fork(lambda: probe_training(ns, rows, item, kwargs, losses), plan.probe_seconds)
         meta.pop("losses", None)
         runs.append({"args": kwargs, **meta})
         run_tensors.update({f"run{index}/{k}": v for k, v in tensors.items() if k.startswith("state/")})

@@ -142,16 +142,17 @@ class TrainingPlan:
     """
     budget: dict
     probes: list = field(default_factory=list)     # [dict]
-    probe_seconds: float = 25.0
+    probe_seconds: float = 20.0                    # CPU seconds of one probe run (wall clock: 4 times that)
+    probe_rows: int = 1000                         # the first rows of the training split a probe run gets
 
     def to_params(self):
         return {"budget": dict(self.budget), "probes": [dict(p) for p in self.probes],
-                "probe_seconds": float(self.probe_seconds)}
+                "probe_seconds": float(self.probe_seconds), "probe_rows": int(self.probe_rows)}
 
     @classmethod
     def from_params(cls, params):
         """The plan in ``params``; a plain dict of keyword arguments is a plan without probe runs."""
         if isinstance(params, dict) and isinstance(params.get("budget"), dict):
             return cls(dict(params["budget"]), [dict(p) for p in params.get("probes", [])],
-                       float(params.get("probe_seconds", 25.0)))
+                       float(params.get("probe_seconds", 20.0)), int(params.get("probe_rows", 1000)))
         return cls(dict(params or {}))
