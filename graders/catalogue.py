@@ -247,6 +247,28 @@ MUTANTS = [
         "opt = torch.optim.Adam(model.parameters(), lr=args.lr)",
         "opt = torch.optim.Adam(model.parameters(), lr=args.lr)\n    "
         "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)")}),
+    # the arguments and the seed (issue 16): constants equal to the defaults are caught on probe runs
+    Case("train: Adam lr hard-coded to the default 1e-3", "q4.train", {"train_mnist_vae": _trainer(
+        False, _loop(False)).replace("lr=args.lr", "lr=1e-3")}),
+    Case("train: ignores the seed", "q4.train", {"train_mnist_vae": _trainer(False, _loop(False), seed="pass")}),
+    Case("train: seeds with a constant", "q4.train", {"train_mnist_vae": _trainer(False, _loop(False),
+                                                                                  seed="torch.manual_seed(1)")}),
+    Case("train cvae: epochs hard-coded to the default 20", "q5.train", {"train_mnist_cvae": _trainer(
+        True, _loop(True).replace("range(args.epochs)", "range(MNISTArgs().epochs)"))}),
+    Case("train: the decoder applies the sigmoid in its own forward", "q4.train", {"train_mnist_vae": _trainer(
+        False, _loop(False), build=_fn("""
+        class SigmoidDecoder(nn.Sequential):
+            def forward(self, z):
+                return torch.sigmoid(super().forward(z))
+        encoder = Encoder(nn.Sequential(nn.Linear(args.input_dim, args.hidden_dim), nn.Tanh()),
+                          args.hidden_dim, args.latent_dim)
+        decoder = SigmoidDecoder(nn.Linear(args.latent_dim, args.hidden_dim), nn.Tanh(),
+                                 nn.Linear(args.hidden_dim, args.input_dim))
+        model = VAE(encoder, decoder)"""))}),
+    Case("kl: logvar taken as sigma", "q4.kl_divergence", {"kl_divergence": _kl(
+        "(-0.5 * (1 + torch.log(logvar ** 2) - mu ** 2 - logvar ** 2).sum(1)).mean()")}),
+    Case("loglik: minus the squared error", "q4.binary_cross_entropy", {"binary_cross_entropy": _loglik(
+        "-((x - x_hat) ** 2).sum(1).mean()")}),
     # train_mnist_cvae
     Case("train cvae: labels shuffled apart from images", "q5.train", {"train_mnist_cvae": _trainer(True, """
         for epoch in range(args.epochs):
@@ -320,14 +342,25 @@ VARIANTS = [
                 LOSS(model, X[start:start + args.batch_size]).backward()
                 opt.step()
         """)}),
-    Case("train cvae with a DataLoader, no seeding", None, {"train_mnist_cvae": _trainer(True, """
+    Case("train cvae with a DataLoader seeded by its own generator", None, {"train_mnist_cvae": _trainer(True, """
         data = torch.utils.data.TensorDataset(X, Y)
+        order = torch.Generator().manual_seed(args.seed)
         for epoch in range(args.epochs):
-            for xb, yb in torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True):
+            for xb, yb in torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, generator=order):
                 opt.zero_grad()
                 LOSS(model, xb, yb).backward()
                 opt.step()
         """, seed="pass")}),
+    Case("train with the seed set once, unconditionally, and random_split", None, {"train_mnist_vae": _trainer(
+        False, """
+        train_set, _ = torch.utils.data.random_split(torch.utils.data.TensorDataset(X), [len(X), 0])
+        loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
+        for epoch in range(1, args.epochs + 1):
+            for (batch,) in loader:
+                opt.zero_grad()
+                LOSS(model, batch).backward()
+                opt.step()
+        """, seed="torch.manual_seed(args.seed)")}),
 ]
 
 # Correct code in the forms of well-known public code (pytorch/examples' VAE: one loss function with

@@ -37,16 +37,19 @@ def _item(item_id, marks, checks):
     return AutoItem(item_id, probe.function, marks, probe.kind, probe.conditional, checks, probe.args)
 
 
+# Training: the contract's "seed torch with args.seed when > 0" is one of the four arguments the grader
+# varies (lr, batch_size, epochs, seed): a quarter of "follows args" (2 marks, q4), rounded to a half mark
+# (q5: a quarter of 1 is 0.25, rounded up to 0.5); the rest of "follows args" keeps the other three.
 SCALAR_CHECKS = (("value", 3), ("form", 0.5), ("gradients", 0.5))
 AUTO_ITEMS = (
     _item("q4.reconstruct", 5, (("returns", 1), ("noise", 2), ("gradients", 2))),
     _item("q4.kl_divergence", 4, SCALAR_CHECKS),
     _item("q4.binary_cross_entropy", 4, SCALAR_CHECKS),
     _item("q4.elbo", 2, (("value", 1.5), ("form", 0.5))),
-    _item("q4.train", 10, (("layout", 2), ("args", 2), ("learns", 6))),
+    _item("q4.train", 10, (("layout", 2), ("args", 1.5), ("seed", 0.5), ("learns", 6))),
     _item("q5.reconstruct", 5, (("returns", 1), ("conditions", 2), ("noise", 1), ("gradients", 1))),
     _item("q5.celbo", 5, (("value", 3.75), ("form", 1.25))),
-    _item("q5.train", 5, (("layout", 1), ("args", 1), ("learns", 2), ("labels", 1))),
+    _item("q5.train", 5, (("layout", 1), ("args", 0.5), ("seed", 0.5), ("learns", 2), ("labels", 1))),
 )
 AUTO_BY_ID = {item.id: item for item in AUTO_ITEMS}
 assert set(AUTO_BY_ID) == set(PROBE_BY_ID)

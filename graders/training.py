@@ -16,9 +16,16 @@ import torch
 from torch import nn
 
 from reference.scaffold import CVAE, VAE, MNISTArgs
+from worker.protocol import TrainingPlan
 
 BUDGET = {"epochs": 15, "batch_size": 100}   # differs from the defaults, so ignoring args shows
 PUBLIC_BUDGET = {"epochs": 2, "batch_size": 100}  # the students' self-check: runs, layout, steps only
+# Short probe runs (each in a fresh fork of the item's process): "follows args" on arguments that differ
+# from the graded run's in every field, and the seed (the first two share a seed, the third differs only in it).
+PROBE_ARGS = {"epochs": 1, "batch_size": 400, "lr": 2e-3}
+PROBE_SECONDS = 20.0   # CPU seconds of one probe run (3 steps on 1,000 rows take about 1 s)
+PROBE_ROWS = 1000      # the first rows of the training split a probe run gets
+PROBE_RUNS = ({**PROBE_ARGS, "seed": 2}, {**PROBE_ARGS, "seed": 2}, {**PROBE_ARGS, "seed": 3})
 SCORE_DRAWS = 4
 FULL_SHARE = 0.9      # full marks: at least 90% of the reference's improvement over the untrained model
 PARTIAL_SHARE = 0.5   # half marks: at least 50%
@@ -74,9 +81,21 @@ def state_dict_of(tensors):
     return {key[len("state/"):]: value for key, value in tensors.items() if key.startswith("state/")}
 
 
-def budget(public):
-    """The keyword arguments the grader passes to ``train_mnist_*``."""
+def graded_budget(public):
+    """The keyword arguments of the graded run of ``train_mnist_*`` (its weights are scored)."""
     return PUBLIC_BUDGET if public else BUDGET
+
+
+def plan(public):
+    """The graded run and the short probe runs, each of which differs from the graded run in every field
+    the grader varies (lr, batch_size, epochs, seed); two probe runs share a seed, a third differs only in
+    its seed."""
+    return TrainingPlan(graded_budget(public), [dict(p) for p in PROBE_RUNS], PROBE_SECONDS, PROBE_ROWS)
+
+
+def budget(public):
+    """The training item's ``ItemSpec.params``: ``plan(public)`` as plain data."""
+    return plan(public).to_params()
 
 
 def expected_shapes(conditional, args=MNISTArgs()):
@@ -118,8 +137,7 @@ def structure_problems(structure):
         table = "the table's decoder" if part == "decoder" else "the table's encoder.features"
         found = []
         if part == "decoder" and got and got[-1] != "Sigmoid":
-            found.append(f"decoder ends in {got[-1]}: the table's decoder ends in Sigmoid (x_hat must be "
-                         "probabilities, not logits)")
+            found.append(_decoder_end(got, structure))
         others = sorted({t for t in got if t not in ("Linear", "Tanh", "Sigmoid")})
         if others:
             found.append(f"{where} uses {', '.join(others[:4])}: the table uses Tanh")
@@ -130,6 +148,20 @@ def structure_problems(structure):
         if structure.get(part) not in (None, "", "Linear"):
             problems.append(f"encoder.{part} is a {structure[part]}: the table's is a Linear")
     return problems
+
+
+def _decoder_end(got, structure):
+    """The decoder's last module is not a Sigmoid: what its outputs (``decoder_range``, measured by the
+    probe on random inputs) show, a sigmoid applied in the decoder's own forward or logits."""
+    span = structure.get("decoder_range") or []
+    kind = structure.get("decoder_type") or "decoder"
+    if len(span) == 2 and None not in span and 0.0 <= span[0] and span[1] <= 1.0:
+        return (f"the decoder ({kind}: {', '.join(got[:8])}) applies a sigmoid in its own forward: the table's "
+                "decoder is an nn.Sequential ending in an nn.Sigmoid() module")
+    if len(span) == 2 and None not in span:
+        return (f"decoder ends in {got[-1]}: the table's decoder ends in Sigmoid (its outputs range over "
+                f"[{span[0]:.3g}, {span[1]:.3g}]: logits, not probabilities)")
+    return f"decoder ends in {got[-1]}: the table's decoder ends in Sigmoid"
 
 
 # Activations a student may have put where the table has Tanh or Sigmoid (default arguments assumed).
@@ -164,9 +196,15 @@ def load_state(conditional, state, structure=None):
     return model
 
 
-def expected_steps(n_train, public=False):
-    """Optimizer steps the budget implies: with and without a last partial batch."""
-    epochs, batch = budget(public)["epochs"], budget(public)["batch_size"]
+def run_args(kwargs):
+    """The full arguments of a run: ``MNISTArgs`` with ``kwargs`` applied, as a dict."""
+    return {**MNISTArgs().__dict__, **kwargs}
+
+
+def expected_steps(n_train, kwargs):
+    """Optimizer steps a run with ``kwargs`` implies: with and without a last partial batch."""
+    args = run_args(kwargs)
+    epochs, batch = args["epochs"], args["batch_size"]
     return {epochs * math.ceil(n_train / batch), epochs * (n_train // batch)}
 
 

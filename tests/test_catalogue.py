@@ -1,5 +1,7 @@
 """`grade.py validate --repeat 2`: the reference earns 40/40, the template 0, each of the catalogue's
 mutants loses marks on its own item only, each correct variant earns 40/40, and two runs agree."""
+import pytest
+
 from graders.catalogue import MUTANTS, VARIANTS
 from graders.items import AUTO_ITEMS
 from tests.conftest import run_grade
@@ -22,6 +24,22 @@ def test_catalogue_holds_the_real_mistakes_and_real_correct_forms():
         assert name in names
 
 
+def test_issue_16_cases():
+    """Constants equal to the defaults, the seed, and the diagnoses real code needs; correct seeding forms."""
+    mutants = {c.name: c.item for c in MUTANTS}
+    assert mutants["train: Adam lr hard-coded to the default 1e-3"] == "q4.train"
+    assert mutants["train: ignores the seed"] == "q4.train"
+    assert mutants["train: seeds with a constant"] == "q4.train"
+    assert mutants["train cvae: epochs hard-coded to the default 20"] == "q5.train"
+    assert mutants["train: the decoder applies the sigmoid in its own forward"] == "q4.train"
+    assert mutants["kl: logvar taken as sigma"] == "q4.kl_divergence"
+    assert mutants["loglik: minus the squared error"] == "q4.binary_cross_entropy"
+    variants = {c.name for c in VARIANTS}
+    assert {"train cvae with a DataLoader seeded by its own generator",
+            "train with the seed set once, unconditionally, and random_split"} <= variants
+
+
+@pytest.mark.slow
 def test_validate_holds_twice():
     done = run_grade("validate", "--repeat", "2", "--workers", "2", timeout=2400)
     lines = done.stdout.splitlines()

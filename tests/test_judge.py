@@ -172,7 +172,105 @@ def test_wrong_learning_rate_is_named(public):
     code = catalogue.case_source(catalogue.Case("lr 10", None, {"train_mnist_vae": catalogue._trainer(
         False, catalogue._loop(False)).replace("lr=args.lr", "lr=10.0")}))
     result = grade(code, public, ["q4.train"])["q4.train"]
-    assert any("lr=10 instead of args.lr" in m for m in result.messages), result.messages
+    assert any("lr: called with lr=0.001 it trained with lr=10" in m for m in result.messages), result.messages
+
+
+# --- issue 16: the arguments and the seed on probe runs; diagnoses from the evidence only ---------------
+
+def _check(result, start):
+    return next(c for c in result.checks if c.name.startswith(start))
+
+
+@pytest.mark.parametrize("name, item_id, check, words", [
+    ("train: Adam lr hard-coded to the default 1e-3", "q4.train", "follows args",
+     "lr: called with lr=0.002 it trained with lr=0.001"),
+    ("train cvae: epochs hard-coded to the default 20", "q5.train", "follows args",
+     "epochs: called with epochs=2 it made 20 passes over the data"),
+    ("train: ignores epochs and batch_size", "q4.train", "follows args",
+     "batch_size: called with batch_size=100 its minibatches held 125 rows on average"),
+    ("train: ignores the seed", "q4.train", "seeds torch",
+     "runs with seed=2 and seed=3 (all else equal) returned identical weights: the trainer ignores args.seed"),
+    ("train: seeds with a constant", "q4.train", "seeds torch", "returned identical weights"),
+])
+def test_constants_equal_to_the_defaults_are_caught_on_probe_runs(name, item_id, check, words, public):
+    """Issue 16 parts 1-2: the graded run uses the defaults for lr and seed, so only the probe runs (other lr,
+    batch_size, epochs and seed) show these; the message names the argument; nothing else is charged."""
+    result = grade(catalogue.case_source(_mutant(name)), public, [item_id])[item_id]
+    failed = [c for c in result.checks if not c.passed]
+    assert [c.name for c in failed] == [_check(result, check).name], [c.message() for c in failed]
+    assert words in failed[0].received, failed[0].message()
+
+
+def test_seed_check_marks_follow_the_contract():
+    """The seed's marks come out of "follows args" (one of its four arguments), in halves."""
+    assert AUTO_BY_ID["q4.train"].checks == (("layout", 2), ("args", 1.5), ("seed", 0.5), ("learns", 6))
+    assert AUTO_BY_ID["q5.train"].checks == (("layout", 1), ("args", 0.5), ("seed", 0.5), ("learns", 2), ("labels", 1))
+
+
+def test_a_sigmoid_in_the_decoders_forward_is_not_called_logits(public):
+    result = grade(catalogue.case_source(_mutant("train: the decoder applies the sigmoid in its own forward")), public,
+                   ["q4.train"])["q4.train"]
+    layout = _check(result, "returns a VAE")
+    assert not layout.passed and "applies a sigmoid in its own forward" in layout.received, layout.message()
+    assert "logits" not in " ".join(result.messages)
+    assert [c.name for c in result.checks if not c.passed] == [layout.name]
+
+
+@pytest.mark.parametrize("name, item_id, hint", [
+    ("reconstruct: std = logvar", "q4.reconstruct",
+     "z = mu + logvar * eps: it uses logvar itself as the standard deviation (sigma)"),
+    ("reconstruct: std = exp(logvar)", "q4.reconstruct",
+     "z = mu + exp(logvar) * eps: it uses exp(logvar), the variance, as the standard deviation"),
+    ("kl: logvar taken as sigma", "q4.kl_divergence",
+     "your value uses logvar as the standard deviation (sigma = logvar)"),
+    ("loglik: minus the squared error", "q4.binary_cross_entropy",
+     "your value is minus the squared error, -sum((x - x_hat)^2)"),
+    ("reconstruct: one noise value per row", "q4.reconstruct", "each latent dimension needs its own noise"),
+])
+def test_diagnoses_name_the_real_cause_and_charge_it_once(name, item_id, hint, full):
+    """Issue 16 part 3: a std mistake is named on the noise check and the gradient check judges the
+    reparameterization of that std (no second charge, no "draw new noise" or "torch.normal" hints)."""
+    result = grade(catalogue.case_source(_mutant(name)), full, [item_id])[item_id]
+    failed = [c for c in result.checks if not c.passed]
+    assert len(failed) == 1, [c.message() for c in failed]
+    assert hint in failed[0].message(), failed[0].message()
+    assert "no fixed seed" not in failed[0].message()
+
+
+def test_a_reduction_over_a_wrong_axis_combines_with_a_formula_mistake(full):
+    code = catalogue.case_source(catalogue.Case("mse mean", None, {"binary_cross_entropy": catalogue._loglik(
+        "-F.mse_loss(x_hat, x)")}))
+    result = grade(code, full, ["q4.binary_cross_entropy"])["q4.binary_cross_entropy"]
+    assert result.checks[0].hint == ("your value is minus the squared error, -sum((x - x_hat)^2) and it averages over "
+                                     "the 784 pixels instead of summing them: binary_cross_entropy is the Bernoulli "
+                                     "log-likelihood, sum over pixels of x log x_hat + (1 - x) log(1 - x_hat)")
+
+
+def test_no_fitting_diagnosis_says_expected_and_received_only(full):
+    """A KL with log_std where 2 log_std belongs matches no known mistake: no guessed cause."""
+    code = catalogue.case_source(catalogue.Case("log std", None, {"kl_divergence": catalogue._kl(
+        "(-0.5 * torch.sum(1 + 0.5 * logvar - mu**2 - logvar.exp(), dim=-1)).mean()")}))
+    result = grade(code, full, ["q4.kl_divergence"])["q4.kl_divergence"]
+    value = result.checks[0]
+    assert not value.passed and value.hint == "" and value.expected and value.received
+    assert result.messages[0].endswith(f"got {value.received}.")
+
+
+def test_wrong_value_keeps_form_and_gradient_marks(full, public):
+    """Issue 15: a check is either judged or costs nothing; form and gradients are judged on any value."""
+    code = catalogue.case_source(_mutant("kl: sums over the batch"))
+    result = grade(code, full, ["q4.kl_divergence"])["q4.kl_divergence"]
+    assert result.awarded == 1.0 and [c.passed for c in result.checks] == [False, True, True]
+    assert not any("not judged" in m for m in result.messages)
+    checked = grade(code, public, ["q4.kl_divergence"])["q4.kl_divergence"]
+    assert checked.awarded == pytest.approx(4 * 0.5 / 3.5)
+
+
+def test_the_public_two_row_input_names_both_causes_of_a_factor_two(public):
+    """Issue 15: on the self-check's 2-row KL input a missing 1/2 and a batch sum both give 2x: both are said."""
+    result = grade(catalogue.case_source(_mutant("kl: no 1/2")), public, ["q4.kl_divergence"])["q4.kl_divergence"]
+    hint = result.checks[0].hint
+    assert "2 times the expected: it sums over the batch (2 rows)" in hint and "has no factor 1/2" in hint, hint
 
 
 def test_clearing_optimizer_hooks_is_caught_and_flagged(public):

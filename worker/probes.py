@@ -6,13 +6,20 @@ grader's scaffold installed), the item's input tensors and returns
 no expected values and decide nothing; the judge does, in its own process, and
 validates every fact first (student code ran here: any of it may be forged).
 """
+import math
+import os
+import resource
+import select
+import signal
 import time
 
 import torch
 from torch import nn
 from torch.optim.optimizer import _global_optimizer_post_hooks, register_optimizer_step_post_hook
 
+from worker import channel
 from worker.items import PROBE_BY_ID
+from worker.protocol import TrainingPlan
 
 NAME_MAX = 80          # characters of a type name sent back (student-chosen text)
 LOSSES_MAX = 20000     # recorded training losses
@@ -249,19 +256,40 @@ def model_structure(model):
         except Exception:  # noqa: BLE001 - a student's __getattr__
             return None
     encoder = part(model, "encoder")
+    decoder = part(model, "decoder")
     return {"type": type_name(model), "encoder": type_name(encoder),
             "features": _leaf_types(part(encoder, "features")),
             "mu": type_name(part(encoder, "mu")), "logvar": type_name(part(encoder, "logvar")),
-            "decoder": _leaf_types(part(model, "decoder"))}
+            "decoder": _leaf_types(decoder), "decoder_type": type_name(decoder),
+            "decoder_range": _output_range(decoder)}
+
+
+def _output_range(decoder):
+    """``[min, max]`` of ``decoder`` on 64 standard normal inputs of its first layer's width (a decoder
+    whose own forward applies the sigmoid gives probabilities without a Sigmoid module), or None."""
+    try:
+        weight = next(p for p in decoder.parameters() if p.dim() == 2)
+        z = torch.randn(64, weight.shape[1], generator=torch.Generator().manual_seed(5), dtype=weight.dtype)
+        with torch.no_grad():
+            out = decoder(z)
+        out = out.detach().as_subclass(torch.Tensor).double()
+        return [float(out.min()), float(out.max())] if out.numel() and bool(torch.isfinite(out).all()) else None
+    except Exception:  # noqa: BLE001 - a student's decoder: any failure means "unknown"
+        return None
 
 
 class _RowKeys:
     """Exact integer fingerprints of the rows of the training split, to tell which data a batch holds."""
 
-    def __init__(self, X):
+    def __init__(self, X, Y=None):
         generator = torch.Generator().manual_seed(4)
         self.weights = torch.randint(1, 2**20, (X.shape[1],), generator=generator, dtype=torch.int64)
-        self.keys = set(self._keys(X).tolist())
+        keys = self._keys(X).tolist()
+        self.keys = set(keys)
+        self.labels = {}
+        if Y is not None and len(Y) == len(keys):
+            for key, label in zip(keys, Y.tolist()):
+                self.labels.setdefault(key, set()).add(label)
 
     def _keys(self, X):
         return X.detach().round().to(torch.int64) @ self.weights
@@ -276,6 +304,19 @@ class _RowKeys:
         except Exception:  # noqa: BLE001
             return 0, 0
 
+    def aligned(self, x, y):
+        """``(rows of the training split in x, of them paired with their own label in y)``; (0, 0) when
+        ``y`` is not one label per row."""
+        try:
+            x = x.detach().as_subclass(torch.Tensor).cpu().reshape(len(x), -1)
+            y = y.detach().as_subclass(torch.Tensor).cpu().reshape(-1)
+            if x.shape[1] != len(self.weights) or len(y) != len(x) or y.is_floating_point():
+                return 0, 0
+            pairs = [(key, label) for key, label in zip(self._keys(x).tolist(), y.tolist()) if key in self.labels]
+            return len(pairs), sum(1 for key, label in pairs if label in self.labels[key])
+        except Exception:  # noqa: BLE001
+            return 0, 0
+
 
 class TrainingCounters:
     """Independent counts of what a training function did, kept in this probe's closure.
@@ -287,13 +328,14 @@ class TrainingCounters:
       with the rows of each such batch and how many of them are rows of the training split.
     """
 
-    def __init__(self, train_X):
+    def __init__(self, train_X, train_Y=None):
         self.hook_steps, self.adam_steps, self.backward = 0, 0, 0
         self.rows, self.train_rows = 0, 0
+        self.labelled_rows, self.aligned_rows = 0, 0
         self.loss_calls = 0
         self.optimizers = {}
         self._inside_adam = 0
-        self._row_keys = _RowKeys(train_X)
+        self._row_keys = _RowKeys(train_X, train_Y)
         self.handle = register_optimizer_step_post_hook(self._after_step)
         counters = self
 
@@ -329,8 +371,9 @@ class TrainingCounters:
     def hook_intact(self):
         return self.handle.id in _global_optimizer_post_hooks
 
-    def watch_loss(self, value, x):
-        """Count a call of the grader's loss; its backward pass (if any) counts ``x``'s rows."""
+    def watch_loss(self, value, x, y=None):
+        """Count a call of the grader's loss; its backward pass (if any) counts ``x``'s rows and, given the
+        labels ``y``, how many training rows carry their own label."""
         self.loss_calls += 1
         if not (isinstance(value, torch.Tensor) and value.requires_grad):
             return
@@ -340,6 +383,10 @@ class TrainingCounters:
             rows, found = self._row_keys.count(x)
             self.rows += rows
             self.train_rows += found
+            if y is not None:
+                labelled, aligned = self._row_keys.aligned(x, y)
+                self.labelled_rows += labelled
+                self.aligned_rows += aligned
         value.register_hook(on_backward)
 
     def install(self, ns):
@@ -362,7 +409,8 @@ class TrainingCounters:
     def facts(self):
         return {"hook_steps": self.hook_steps, "adam_steps": self.adam_steps, "hook_intact": self.hook_intact(),
                 "backward": self.backward, "loss_calls": self.loss_calls, "rows": self.rows,
-                "train_rows": self.train_rows, "optimizers": list(self.optimizers.values())[:16]}
+                "train_rows": self.train_rows, "labelled_rows": self.labelled_rows,
+                "aligned_rows": self.aligned_rows, "optimizers": list(self.optimizers.values())[:16]}
 
 
 def probe_training(ns, inputs, item, budget, losses):
@@ -387,18 +435,19 @@ def probe_training(ns, inputs, item, budget, losses):
         ns.update(losses)
     loss_name = "celbo" if item.conditional else "elbo"
     loss_fn, loss_values = ns.get(loss_name), []
-    counters = TrainingCounters(X)
+    counters = TrainingCounters(X, Y if item.conditional else None)
     if loss_fn is not None:
         def recording_loss(*args, **kwargs):
             value = loss_fn(*args, **kwargs)
             x = args[1] if len(args) > 1 else kwargs.get("x")
+            y = (args[2] if len(args) > 2 else kwargs.get("y")) if item.conditional else None
             training_call = isinstance(value, torch.Tensor) and value.requires_grad
             if training_call and len(loss_values) < LOSSES_MAX:  # evaluation passes are not curve points
                 try:
                     loss_values.append(float(value.detach()) if isinstance(value, torch.Tensor) else float("nan"))
                 except Exception:  # noqa: BLE001
                     loss_values.append(float("nan"))
-            counters.watch_loss(value, x)
+            counters.watch_loss(value, x, y)
             return value
         ns[loss_name] = recording_loss
     undo = counters.install(ns)
@@ -409,21 +458,101 @@ def probe_training(ns, inputs, item, budget, losses):
         seconds = time.perf_counter() - started
         facts = counters.facts()
         undo()
-    meta = {"seconds": seconds, "data_calls": data_calls[:64], "returned": type_name(model),
-            "losses": loss_values, "n_train": len(X), "counts": facts,
-            "structure": model_structure(model) if isinstance(model, nn.Module) else {}}
     tensors = {}
-    if isinstance(model, nn.Module):
+    if isinstance(model, nn.Module):  # before model_structure runs the decoder (batch norm statistics)
         for name, value in list(model.state_dict().items())[:64]:
             if isinstance(value, torch.Tensor):
                 tensors[f"state/{name[:200]}"] = plain(value)
+    meta = {"seconds": seconds, "data_calls": data_calls[:64], "returned": type_name(model),
+            "losses": loss_values, "n_train": len(X), "counts": facts,
+            "structure": model_structure(model) if isinstance(model, nn.Module) else {}}
+    return tensors, meta
+
+
+def _in_fork(run, seconds):
+    """``run()``'s ``(tensors, meta)`` computed in a forked child of this process (the same state, none
+    of its effects kept here), or ``({}, {"error": ...})`` when it raised, ended without a reply or used
+    up ``seconds`` of CPU time (the kernel stops it: a limit that does not depend on the machine's load;
+    the wall clock, four times that, is only a backstop against a child that sleeps)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the probe run's process: never returns
+        try:
+            os.close(read_end)
+            os.setpgid(0, 0)
+            torch.set_num_threads(1)  # a thread pool of the parent's does not exist here (fork)
+            cpu = math.ceil(seconds)
+            soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            if hard != resource.RLIM_INFINITY:
+                cpu = min(cpu, hard)
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard))
+            try:
+                tensors, meta = run()
+            except BaseException as error:  # noqa: BLE001 - the student's training code raised
+                tensors, meta = {}, {"error": f"{type(error).__name__}: {error}"[:300]}
+            frame = channel.encode(tensors, meta)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(frame)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    frame, deadline, exited = bytearray(), time.monotonic() + 4 * seconds, None
+    timed_out = False
+    while True:
+        now = time.monotonic()
+        if exited is None and os.waitpid(pid, os.WNOHANG)[0]:
+            exited, deadline = True, min(deadline, now + 0.5)
+        if now >= deadline:
+            timed_out = exited is None
+            break
+        ready, _, _ = select.select([read_end], [], [], min(0.2, deadline - now))
+        if ready:
+            chunk = os.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            frame += chunk
+    os.close(read_end)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if exited is None:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    if timed_out:
+        return {}, {"error": f"did not finish within {4 * seconds:g} s of wall-clock time", "timed_out": True}
+    try:
+        return channel.decode(bytes(frame))
+    except channel.BadFrame:
+        return {}, {"error": f"ended without a result (it may have used up its {seconds:g} s of CPU time)"}
+
+
+def probe_training_plan(ns, inputs, item, params, losses):
+    """The graded run of ``probe_training`` on the plan's budget, after the plan's probe runs, each in a
+    fresh fork (``_in_fork``) so that every run starts from the same state, on the plan's first
+    ``probe_rows`` training rows (a short run costs little): the graded run's tensors and
+    meta, with ``meta["runs"]`` (per probe run: its keyword arguments and its ``probe_training`` meta,
+    or an error) and each probe run's weights as ``run<i>/state/<name>``."""
+    plan = TrainingPlan.from_params(params)
+    runs, run_tensors = [], {}
+    rows = {"X": inputs["X"][: plan.probe_rows], "Y": inputs["Y"][: plan.probe_rows]}
+    for index, kwargs in enumerate(plan.probes):
+        tensors, meta = _in_fork(lambda: probe_training(ns, rows, item, kwargs, losses), plan.probe_seconds)
+        meta.pop("losses", None)
+        runs.append({"args": kwargs, **meta})
+        run_tensors.update({f"run{index}/{k}": v for k, v in tensors.items() if k.startswith("state/")})
+    tensors, meta = probe_training(ns, inputs, item, plan.budget, losses)
+    meta["runs"] = runs
+    tensors.update(run_tensors)
     return tensors, meta
 
 
 def run_probe(item_id, ns, inputs, params, losses):
     """Run ``item_id``'s probe (by its kind, ``worker.items``) on the namespace ``ns``.
 
-    ``params``: keyword arguments of a training function (the budget); ``losses``: the grader's loss
+    ``params``: a training item's ``TrainingPlan`` (``to_params()``) or keyword arguments; ``losses``: the grader's loss
     functions ``{name: callable}`` for the training items, or None (the public self-check)."""
     item = PROBE_BY_ID[item_id]
     if item.kind == "scalar":
@@ -432,4 +561,4 @@ def run_probe(item_id, ns, inputs, params, losses):
         return probe_sampler(ns, inputs, item)
     if item.kind == "loss":
         return probe_loss(ns, inputs, item)
-    return probe_training(ns, inputs, item, params, losses)
+    return probe_training_plan(ns, inputs, item, params, losses)

@@ -128,3 +128,31 @@ class ItemRecord:
 
     def to_json(self):
         return json.dumps(asdict(self))
+
+
+@dataclass
+class TrainingPlan:
+    """What a training item's probe runs, carried in ``ItemSpec.params`` (``to_params``/``from_params``).
+
+    ``budget``: keyword arguments of the graded run (its weights are scored). ``probes``: keyword
+    arguments of short extra runs, each in a fresh fork of the item's child (the same process state the
+    graded run starts from), so that "follows args" is judged on argument sets that differ in every field
+    the grader varies, and the seed on two runs with one seed and one with another. ``probe_seconds``:
+    the wall-clock limit of one probe run.
+    """
+    budget: dict
+    probes: list = field(default_factory=list)     # [dict]
+    probe_seconds: float = 20.0                    # CPU seconds of one probe run (wall clock: 4 times that)
+    probe_rows: int = 1000                         # the first rows of the training split a probe run gets
+
+    def to_params(self):
+        return {"budget": dict(self.budget), "probes": [dict(p) for p in self.probes],
+                "probe_seconds": float(self.probe_seconds), "probe_rows": int(self.probe_rows)}
+
+    @classmethod
+    def from_params(cls, params):
+        """The plan in ``params``; a plain dict of keyword arguments is a plan without probe runs."""
+        if isinstance(params, dict) and isinstance(params.get("budget"), dict):
+            return cls(dict(params["budget"]), [dict(p) for p in params.get("probes", [])],
+                       float(params.get("probe_seconds", 20.0)), int(params.get("probe_rows", 1000)))
+        return cls(dict(params or {}))
