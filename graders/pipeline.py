@@ -149,9 +149,10 @@ def _job(run, sub_id, cells, uid):
                     statement_seconds=settings.statement_seconds, load_seconds=settings.load_seconds)
     items = [ItemSpec(item.id, item.function, _time_limit(run, item),
                       training.budget(settings.public) if item.trains else {}) for item in AUTO_ITEMS]
-    job = Job([list(cell) for cell in cells], items, settings.seed, limits,
-              run.sandbox.scratch_path(job_dir), run.losses)
+    job = Job([list(cell) for cell in cells], items, settings.seed, limits, run.sandbox.scratch_path(job_dir))
     _private_write(job_dir / "job.json", job.to_json().encode())
+    if run.losses:  # read only by the loss server (worker.lossserver), never by a process of student code
+        _private_write(job_dir / "losses.bin", run.losses)
     channel.save_inputs(run.inputs, job_dir / "inputs.safetensors")
     os.chmod(job_dir / "inputs.safetensors", 0o600)
     return job_dir

@@ -4,20 +4,23 @@ Usage: ``python -m worker JOB_DIR`` (see ``worker.protocol`` for the job folder)
 of process, from the top:
 
 1. the worker (this module's ``main``): reads the job and the inputs (files only the grader's
-   user may read), turns the grader's loss functions from marshalled code into functions,
-   forks the loader, and writes what the loader sends into ``out/``. It runs no student code.
+   user may read), imports the course's standard stack once, starts the loss server
+   (``worker.lossserver``: the only process that holds the grader's loss functions), forks the
+   loader, watches the load's total CPU and wall-clock time from outside, and writes what the
+   loader sends into ``out/``. It runs no student code and never holds the grader's loss code.
 2. the loader: becomes the submission's own user, takes its limits, loads the notebook by the
    loading rule (``worker.loader``) and sends a ``LoadReport``; then, item by item, forks
 3. an item's child, which runs the item's probe (``worker.probes``) on the loaded namespace and
    replies with one frame (``worker.channel``). The loader waits up to the item's time limit,
    keeps the first ``OUTPUT_CAP`` bytes the child printed, kills every process the item left,
-   and sends the record and the frame up.
+   and sends the record and the frame up. Items run in CPU time (``ItemSpec.time_limit``), with
+   ``WALL_BACKSTOP`` times that of wall-clock time; the training items run last, and only they
+   reach the loss server.
 
 Both the worker and the loader are subreapers and clean up every process below them.
 """
 import fcntl
 import json
-import marshal
 import os
 import random
 import select
@@ -34,7 +37,8 @@ import numpy as np
 import torch
 
 from reference import scaffold
-from worker import channel, confine, loader, probes
+from worker import channel, confine, loader, lossclient, lossserver, probes
+from worker.items import PROBE_BY_ID
 from worker.protocol import ItemRecord, Job
 
 OUTPUT_CAP = 64 * 1024
@@ -43,6 +47,10 @@ MESSAGE = struct.Struct("<4sII")   # tag, JSON length, frame length
 MESSAGE_TAG = b"A4M1"
 F_SETPIPE_SZ = 1031
 EVAL_ROWS = 1000                   # rows of the evaluation split get_mnist_data("test") returns
+WALL_BACKSTOP = 3.0                # wall-clock limits, as a multiple of the CPU-time budget
+LOSS_SOCKET = "losses.sock"        # the loss server's socket, in the job folder
+STANDARD_STACK = ("numpy", "torch", "matplotlib.pyplot")   # imported once, before any budget runs
+LOAD_WALL_BACKSTOP = 1.5           # the whole load's wall-clock limit, as a multiple of its CPU budget
 
 
 # --- the namespace student code sees ---------------------------------------------------------------
@@ -67,31 +75,19 @@ def fresh_namespace(inputs):
     return ns
 
 
-def as_probabilities(x_hat):
-    """A decoder's output as pixel probabilities: a decoder without the table's final Sigmoid returns
-    logits (values outside [0, 1]); the training items put them through a sigmoid, so that this
-    mistake is charged once, on the layout check, not again through a loss that cannot train."""
-    if isinstance(x_hat, torch.Tensor) and x_hat.is_floating_point() and ((x_hat < 0).any() or (x_hat > 1).any()):
-        return torch.sigmoid(x_hat)
-    return x_hat
+def is_training(item):
+    return PROBE_BY_ID[item.id].kind == "train" if item.id in PROBE_BY_ID else bool(item.params)
 
 
-def loss_functions(code_bytes):
-    """The grader's loss functions from marshalled code (no source text exists in the sandbox), with
-    ``(c)reconstruct`` returning probabilities whatever the student's decoder ends in."""
-    if not code_bytes:
-        return None
-    namespace = {"__name__": "grader_losses", "torch": torch, "append_class_to_data": scaffold.append_class_to_data}
-    exec(marshal.loads(code_bytes), namespace)  # noqa: S102 - the grader's own code, compiled by the grader
-    for name in ("reconstruct", "creconstruct"):
-        sampler = namespace.get(name)
-        if sampler is not None:
-            def probabilities(*args, _sampler=sampler):
-                mu, logvar, x_hat = _sampler(*args)
-                return mu, logvar, as_probabilities(x_hat)
-            namespace[name] = probabilities
-    return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("_")
-            and name not in ("torch", "append_class_to_data")}
+def import_standard_stack():
+    """Import the course's standard stack in the worker, before the notebook is loaded: a notebook's
+    ``import matplotlib.pyplot as plt`` then costs no statement budget, on an idle or a busy machine."""
+    import importlib
+    for name in STANDARD_STACK:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional package: the notebook's import will say so
+            pass
 
 
 # --- messages from the loader to the worker ------------------------------------------------------
@@ -134,7 +130,7 @@ class Inbox:
 
 # --- the item's child ---------------------------------------------------------------------------
 
-def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
+def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
     """Runs in the forked child; never returns."""
     child_pid = os.getpid()
     try:
@@ -162,6 +158,7 @@ def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
                     f" ({skip.describe()})" if skip else "")
                 tensors = {}
             else:
+                losses = lossclient.stubs(loss_socket) if loss_socket and is_training(item) else None
                 tensors, meta["probe"] = probes.run_probe(item.id, ns, channel.item_inputs(inputs, item.id),
                                                           item.params, losses)
         except BaseException as error:  # noqa: BLE001 - SystemExit and friends from student code too
@@ -185,11 +182,13 @@ def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
     os._exit(0)
 
 
-def run_item(job, item, ns, inputs, losses, report):
+def run_item(job, item, ns, inputs, loss_socket, report):
     """Fork the item's child, wait up to its time limit, clean up; returns ``(ItemRecord, frame)``.
 
     Reading stops when the child's pipes close, or half a second after the child exited (processes
-    it left behind may hold its pipes open), or at the time limit."""
+    it left behind may hold its pipes open), or when the item's processes have used ``time_limit``
+    seconds of CPU time (all of them together, measured from ``/proc``), or after ``WALL_BACKSTOP``
+    times that of wall-clock time."""
     result_read, result_write = os.pipe()
     output_read, output_write = os.pipe()
     for fd in (result_read, output_read):  # fewer wake-ups for a large reply or a flood of output
@@ -202,13 +201,14 @@ def run_item(job, item, ns, inputs, losses, report):
     if pid == 0:
         os.close(result_read)
         os.close(output_read)
-        _child(job, item, ns, inputs, losses, report, result_write, output_write)
+        _child(job, item, ns, inputs, loss_socket, report, result_write, output_write)
     os.close(result_write)
     os.close(output_write)
     frame, output, output_bytes = bytearray(), bytearray(), 0
     open_fds = {result_read, output_read}
     record = ItemRecord(item.id)
-    deadline, status, next_disk_check = started + item.time_limit, None, started + 1.0
+    cpu_base = confine.tree_cpu_seconds(os.getpid(), include_self=False)
+    deadline, status, next_check = started + item.time_limit * WALL_BACKSTOP, None, started + 0.5
     while open_fds:
         now = time.monotonic()
         if status is None:
@@ -218,12 +218,16 @@ def run_item(job, item, ns, inputs, losses, report):
         if now >= deadline:
             record.timed_out = status is None
             break
-        if now >= next_disk_check:
-            next_disk_check = now + 1.0
+        if now >= next_check:
+            next_check = now + 0.5
+            record.cpu_seconds = round(confine.tree_cpu_seconds(os.getpid(), include_self=False) - cpu_base, 3)
+            if record.cpu_seconds > item.time_limit and status is None:
+                record.timed_out = True
+                break
             if confine.folder_bytes(job.scratch) > job.limits.disk_mb * 2**20:
                 record.disk_exceeded = True
                 break
-        wait = min(deadline - now, 1.0 if status is None else 0.05)
+        wait = min(deadline - now, 0.5 if status is None else 0.05)
         ready, _, _ = select.select(list(open_fds), [], [], wait)
         for fd in ready:
             chunk = os.read(fd, 1 << 20)
@@ -243,6 +247,8 @@ def run_item(job, item, ns, inputs, losses, report):
         except (ProcessLookupError, PermissionError):
             pass
         _, status = os.waitpid(pid, 0)
+    record.cpu_seconds = round(max(record.cpu_seconds,
+                                   confine.tree_cpu_seconds(os.getpid(), include_self=False) - cpu_base), 3)
     confine.kill_descendants()  # whatever the item started, in its session or out of it
     confine.remove_tree(Path(job.scratch) / item.id)  # its files count against no later item's quota
     record.seconds = round(time.monotonic() - started, 3)
@@ -255,7 +261,7 @@ def run_item(job, item, ns, inputs, losses, report):
 
 # --- the loader -----------------------------------------------------------------------------------
 
-def _loader(job, inputs, losses, control_fd):
+def _loader(job, inputs, loss_socket, control_fd):
     """Runs in the forked loader; never returns."""
     try:
         os.setsid()
@@ -287,7 +293,7 @@ def _loader(job, inputs, losses, control_fd):
         send(control_fd, {"type": "load", "report": json.loads(report.to_json())})
         for item in job.items:
             send(control_fd, {"type": "start", "id": item.id})
-            record, frame = run_item(job, item, ns, inputs, losses, report)
+            record, frame = run_item(job, item, ns, inputs, loss_socket, report)
             send(control_fd, {"type": "item", "record": json.loads(record.to_json())}, frame)
     except BaseException:  # noqa: BLE001 - whatever happened, the worker sees the stream end
         pass
@@ -302,32 +308,135 @@ def _write(path, data):
         handle.write(data)
 
 
-def _start_loader(job, inputs, losses):
+def _start_loader(job, inputs, loss_socket):
     """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe)``."""
     control_read, control_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(control_read)
-        _loader(job, inputs, losses, control_write)
+        _loader(job, inputs, loss_socket, control_write)
     os.close(control_write)
     return pid, control_read
 
 
-def _serve(job, out, pid, control_read, deadline, first_load):
+class LossServer:
+    """The worker's handle on the loss server (``worker.lossserver``), a child of the worker started
+    before any loader: it reads ``losses.bin`` itself, so the grader's loss code is never on the heap of
+    the worker (which every loader is forked from)."""
+
+    def __init__(self, job_dir, inputs, allowed_uid):
+        self.socket_path = str(job_dir / LOSS_SOCKET)
+        ours, theirs = __import__("socket").socketpair()
+        self.pid = os.fork()
+        if self.pid == 0:
+            ours.close()
+            lossserver.serve(str(job_dir), self.socket_path, theirs.detach(), inputs, allowed_uid)
+        theirs.close()
+        self.sock = ours
+        self.ready = self.sock.recv(1) == b"+"
+        self.is_open = False
+
+    def command(self, byte):
+        self.sock.sendall(byte)
+
+    def report(self):
+        """The counts of the training item that just ended (``lossserver.ServerCounts`` as a dict)."""
+        self.command(lossserver.REPORT)
+        size = struct.unpack("<I", self._exactly(4))[0]
+        return json.loads(self._exactly(size))
+
+    def _exactly(self, size):
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("the loss server ended")
+            data += chunk
+        return data
+
+    def after(self, job, finished, out, item_id):
+        """Once every other item is finished: open for the training items (counts reset for each),
+        record each training item's counts, close after the last."""
+        if item_id is not None and is_training(_Named(item_id)) and self.is_open:
+            _write(out / f"{item_id}.server.json", json.dumps(self.report()).encode())
+        others = [i for i in job.items if not is_training(i) and i.id not in finished]
+        training = [i for i in job.items if is_training(i) and i.id not in finished]
+        wanted = not others and bool(training)
+        if wanted:
+            self.command(lossserver.OPEN)
+        elif self.is_open:
+            self.command(lossserver.CLOSE)
+        self.is_open = wanted
+
+    def stop(self):
+        try:
+            self.command(lossserver.QUIT)
+        except OSError:
+            pass
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(self.pid, 0)
+
+
+class _Named:
+    def __init__(self, item_id):
+        self.id, self.params = item_id, {}
+
+
+class LoadWatch:
+    """The load's total, enforced from outside the loader: until the loader reports its load, all its
+    processes together may use ``load_seconds`` of CPU time and ``LOAD_WALL_BACKSTOP`` times that of
+    wall-clock time. Student code in the loader can disarm its own statement timers, not this."""
+
+    def __init__(self, pid, load_seconds):
+        self.pid, self.budget, self.started = pid, load_seconds, time.monotonic()
+        self.cpu, self.next_check = 0.0, self.started + 0.5
+
+    def problem(self):
+        """Why the load must stop now, or ``""``."""
+        now = time.monotonic()
+        if now < self.next_check:
+            return ""
+        self.next_check = now + 0.5
+        self.cpu = confine.tree_cpu_seconds(self.pid)
+        if self.cpu > self.budget:
+            return f"loading the notebook used more than its {self.budget:g} s of CPU time in all"
+        if now - self.started > self.budget * LOAD_WALL_BACKSTOP:
+            return (f"loading the notebook ran past {self.budget * LOAD_WALL_BACKSTOP:g} s of wall-clock time "
+                    f"({self.cpu:.1f} s of CPU time)")
+        return ""
+
+    def facts(self):
+        return {"load_cpu_seconds": round(self.cpu, 3), "load_wall_seconds": round(time.monotonic() - self.started, 3)}
+
+
+def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare):
     """Write what one loader sends into ``out`` until it ends; returns ``(item ids done, item started
-    but not done or None)``."""
+    but not done or None)``. ``on_item(item id)`` runs after each item written; the processes in
+    ``spare`` (the loss server) outlive the loader."""
     inbox, done, started = Inbox(), set(), None
     wanted = {item.id for item in job.items}
+    watch = LoadWatch(pid, job.limits.load_seconds) if first_load else None
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([control_read], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
+        if watch is not None:
+            problem = watch.problem()
+            if problem:
+                _write(out / "worker.json", json.dumps({"load_stopped": problem, **watch.facts()}).encode())
+                break
+        ready, _, _ = select.select([control_read], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
         if not ready:
             continue
         chunk = os.read(control_read, 1 << 20)
         if not chunk:
             break
         for meta, frame in inbox.feed(chunk):
-            if meta.get("type") == "load" and first_load:
+            if meta.get("type") == "load" and watch is not None:
+                watch.problem()
                 _write(out / "load.json", json.dumps(meta.get("report", {})).encode())
+                _write(out / "worker.json", json.dumps(watch.facts()).encode())
+                watch = None
             elif meta.get("type") == "start" and meta.get("id") in wanted:
                 started = meta["id"]
             elif meta.get("type") == "item" and meta.get("record", {}).get("id") in wanted - done:
@@ -335,6 +444,7 @@ def _serve(job, out, pid, control_read, deadline, first_load):
                 done.add(item_id)
                 _write(out / f"{item_id}.frame", frame)
                 _write(out / f"{item_id}.json", json.dumps(meta["record"]).encode())
+                on_item(item_id)
         if inbox.broken:
             break
     os.close(control_read)
@@ -342,36 +452,52 @@ def _serve(job, out, pid, control_read, deadline, first_load):
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    confine.kill_descendants()
+    confine.kill_descendants(spare=spare)
     return done, (started if started not in done else None)
 
 
 def main(job_dir):
     """Run the job in ``job_dir``. A loader that dies (an item's code may kill it: they share a uid)
-    costs only the item it was running: the rest run in a fresh loader."""
+    costs only the item it was running: the rest run in a fresh loader. Items run in the job's order,
+    the training items last (only they reach the loss server)."""
     job_dir = Path(job_dir)
     job = Job.from_json((job_dir / "job.json").read_text())
+    job = replace(job, items=sorted(job.items, key=is_training))
     torch.set_num_threads(1)
+    import_standard_stack()
     inputs = channel.load_inputs(job_dir / "inputs.safetensors")
-    losses = loss_functions(job.losses)
     out = job_dir / "out"
     out.mkdir(exist_ok=True)
     out.chmod(0o700)
     confine.become_subreaper()
-    deadline = time.monotonic() + job.limits.load_seconds + sum(i.time_limit for i in job.items) + 30
-    remaining, first = list(job.items), True
+    server = LossServer(job_dir, inputs, job.limits.run_as) if (job_dir / "losses.bin").exists() else None
+    spare = frozenset([server.pid] if server is not None else [])
+    budget = job.limits.load_seconds + sum(i.time_limit for i in job.items)
+    deadline = time.monotonic() + budget * WALL_BACKSTOP + 30
+    remaining, first, finished = list(job.items), True, set()
+
+    def on_item(item_id):
+        finished.add(item_id)
+        if server is not None:
+            server.after(job, finished, out, item_id)
+
     try:
+        if server is not None:
+            server.after(job, finished, out, None)
         while remaining and time.monotonic() < deadline:
             part = replace(job, items=remaining)
-            pid, control_read = _start_loader(part, inputs, losses)
-            done, lost = _serve(part, out, pid, control_read, deadline, first)
+            pid, control_read = _start_loader(part, inputs, server.socket_path if server else None)
+            done, lost = _serve(part, out, pid, control_read, deadline, first, on_item, spare)
             first = False
             if lost is not None:
                 _write(out / f"{lost}.json", ItemRecord(lost, ended_loader=True).to_json().encode())
+                on_item(lost)
             if not done and lost is None:
                 break  # no item ran (loading failed, or ran past its budget): a new loader would do the same
             remaining = [item for item in remaining if item.id not in done and item.id != lost]
     finally:
+        if server is not None:
+            server.stop()
         confine.kill_descendants()
         confine.kill_uid(job.limits.run_as)
         confine.reap()

@@ -193,17 +193,34 @@ def _import_text(stmt):
 
 # --- running ----------------------------------------------------------------------------------------
 
+WALL_BACKSTOP = 3.0   # a statement's wall-clock limit, as a multiple of its CPU-time budget
+
+
 def _on_alarm(signum, frame):
     raise StatementTimeout()
 
 
+def _arm(seconds):
+    """A statement's budget: ``seconds`` of this process's CPU time (the same on an idle and on a busy
+    machine), and ``WALL_BACKSTOP`` times that of wall-clock time for code that waits. Student code can
+    disarm both: the load's total is also enforced from outside the loader (``worker.__main__``)."""
+    for kind, signum, limit in ((signal.ITIMER_PROF, signal.SIGPROF, seconds),
+                                (signal.ITIMER_REAL, signal.SIGALRM, seconds * WALL_BACKSTOP)):
+        signal.signal(signum, _on_alarm)
+        signal.setitimer(kind, limit)
+
+
+def _disarm():
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _run(code, namespace, seconds):
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    _arm(seconds)
     try:
         exec(code, namespace)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _disarm()
 
 
 def load(cells, namespace, statement_seconds=5.0):
@@ -213,12 +230,11 @@ def load(cells, namespace, statement_seconds=5.0):
     parsed = []
     for label, text in cells:
         try:
-            signal.signal(signal.SIGALRM, _on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, statement_seconds)
+            _arm(statement_seconds)
             try:
                 tree, python = parse_cell(text)
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                _disarm()
         except SyntaxError as error:
             report.skips.append(Skip(label, error.lineno or 0, "failed", f"syntax error: {error.msg}; "
                                      "nothing in this cell was loaded", _names_at_line_start(text), ""))
