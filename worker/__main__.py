@@ -39,7 +39,7 @@ import torch
 from reference import scaffold
 from worker import channel, confine, loader, lossclient, lossserver, probes
 from worker.items import PROBE_BY_ID
-from worker.protocol import ItemRecord, Job
+from worker.protocol import LOAD_WALL_BACKSTOP, WALL_BACKSTOP, ItemRecord, Job, LoadReport, Skip
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
@@ -47,10 +47,8 @@ MESSAGE = struct.Struct("<4sII")   # tag, JSON length, frame length
 MESSAGE_TAG = b"A4M1"
 F_SETPIPE_SZ = 1031
 EVAL_ROWS = 1000                   # rows of the evaluation split get_mnist_data("test") returns
-WALL_BACKSTOP = 3.0                # wall-clock limits, as a multiple of the CPU-time budget
 LOSS_SOCKET = "losses.sock"        # the loss server's socket, in the job folder
 STANDARD_STACK = ("numpy", "torch", "matplotlib.pyplot")   # imported once, before any budget runs
-LOAD_WALL_BACKSTOP = 1.5           # the whole load's wall-clock limit, as a multiple of its CPU budget
 
 
 # --- the namespace student code sees ---------------------------------------------------------------
@@ -286,7 +284,8 @@ def _loader(job, inputs, loss_socket, control_fd):
         np.random.seed(job.seed)
         random.seed(job.seed)
         ns = fresh_namespace(inputs)
-        report = loader.load(job.cells, ns, job.limits.statement_seconds)
+        report = loader.load(job.cells, ns, job.limits.statement_seconds, on_failure=lambda skip: send(
+            control_fd, {"type": "failed", "skip": json.loads(json.dumps(skip.__dict__))}))
         scaffold_names = fresh_namespace(inputs)
         for name in loader.SCAFFOLD_NAMES:  # the grader's scaffold, whatever the notebook did to it
             ns[name] = scaffold_names[name]
@@ -385,6 +384,67 @@ class _Named:
         self.id, self.params = item_id, {}
 
 
+def plan_load(job):
+    """What the loading rule skips and which imports the notebook makes, read in a process of its own
+    in which no student code runs (``loader.load(dry_run=True)``), under the load's budgets; None if
+    that process did not answer."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            confine.set_cpu_limit(job.limits.load_seconds)
+            data = loader.load(job.cells, {}, job.limits.statement_seconds, dry_run=True).to_json().encode()
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(data)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    data, deadline = bytearray(), time.monotonic() + job.limits.load_seconds * LOAD_WALL_BACKSTOP
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([read_fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(read_fd, 1 << 20) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    os.close(read_fd)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    try:
+        return LoadReport.from_json(bytes(data))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def merged_report(job, plan, failures, claimed):
+    """The load report the grader reads: what was skipped and imported from the worker's own ``plan``,
+    the statements that failed as the loader reported each while loading (``failures``, recorded before
+    any later statement ran), the count and time the loader ``claimed`` at the end (a JSON dict)."""
+    try:
+        claimed_report = LoadReport.from_json(json.dumps(claimed))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        claimed_report = LoadReport()
+    if plan is None:
+        return claimed_report
+    order = {label: position for position, (label, _) in enumerate(job.cells)}
+    skips = sorted([*plan.skips, *failures], key=lambda skip: (order.get(skip.cell, len(order)), skip.line))
+    return LoadReport(skips[:loader.MAX_SKIPS], plan.imports, min(claimed_report.statements, plan.statements),
+                      claimed_report.seconds)
+
+
+def _failure(meta):
+    """A streamed ``Skip`` of kind failed from the loader's message, or None if malformed."""
+    try:
+        skip = Skip(**meta.get("skip", {}))
+    except TypeError:
+        return None
+    ok = isinstance(skip.cell, str) and isinstance(skip.line, int) and isinstance(skip.reason, str)
+    return replace(skip, kind="failed") if ok else None
+
+
 class LoadWatch:
     """The load's total, enforced from outside the loader: until the loader reports its load, all its
     processes together may use ``load_seconds`` of CPU time and ``LOAD_WALL_BACKSTOP`` times that of
@@ -412,11 +472,11 @@ class LoadWatch:
         return {"load_cpu_seconds": round(self.cpu, 3), "load_wall_seconds": round(time.monotonic() - self.started, 3)}
 
 
-def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare):
+def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare, plan):
     """Write what one loader sends into ``out`` until it ends; returns ``(item ids done, item started
     but not done or None)``. ``on_item(item id)`` runs after each item written; the processes in
     ``spare`` (the loss server) outlive the loader."""
-    inbox, done, started = Inbox(), set(), None
+    inbox, done, started, failures = Inbox(), set(), None, []
     wanted = {item.id for item in job.items}
     watch = LoadWatch(pid, job.limits.load_seconds) if first_load else None
     while time.monotonic() < deadline:
@@ -432,9 +492,12 @@ def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare):
         if not chunk:
             break
         for meta, frame in inbox.feed(chunk):
-            if meta.get("type") == "load" and watch is not None:
+            if meta.get("type") == "failed" and watch is not None and len(failures) < loader.MAX_SKIPS:
+                failures += [skip for skip in [_failure(meta)] if skip is not None]
+            elif meta.get("type") == "load" and watch is not None:
                 watch.problem()
-                _write(out / "load.json", json.dumps(meta.get("report", {})).encode())
+                report = merged_report(job, plan, failures, meta.get("report", {}))
+                _write(out / "load.json", report.to_json().encode())
                 _write(out / "worker.json", json.dumps(watch.facts()).encode())
                 watch = None
             elif meta.get("type") == "start" and meta.get("id") in wanted:
@@ -472,6 +535,7 @@ def main(job_dir):
     confine.become_subreaper()
     server = LossServer(job_dir, inputs, job.limits.run_as) if (job_dir / "losses.bin").exists() else None
     spare = frozenset([server.pid] if server is not None else [])
+    plan = plan_load(job)
     budget = job.limits.load_seconds + sum(i.time_limit for i in job.items)
     deadline = time.monotonic() + budget * WALL_BACKSTOP + 30
     remaining, first, finished = list(job.items), True, set()
@@ -487,7 +551,7 @@ def main(job_dir):
         while remaining and time.monotonic() < deadline:
             part = replace(job, items=remaining)
             pid, control_read = _start_loader(part, inputs, server.socket_path if server else None)
-            done, lost = _serve(part, out, pid, control_read, deadline, first, on_item, spare)
+            done, lost = _serve(part, out, pid, control_read, deadline, first, on_item, spare, plan)
             first = False
             if lost is not None:
                 _write(out / f"{lost}.json", ItemRecord(lost, ended_loader=True).to_json().encode())

@@ -23,7 +23,7 @@ import signal
 import time
 import traceback
 
-from worker.protocol import LoadReport, Skip
+from worker.protocol import WALL_BACKSTOP, LoadReport, Skip
 
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
 TRAINERS = ("train_mnist_vae", "train_mnist_cvae")
@@ -193,9 +193,6 @@ def _import_text(stmt):
 
 # --- running ----------------------------------------------------------------------------------------
 
-WALL_BACKSTOP = 3.0   # a statement's wall-clock limit, as a multiple of its CPU-time budget
-
-
 def _on_alarm(signum, frame):
     raise StatementTimeout()
 
@@ -223,8 +220,12 @@ def _run(code, namespace, seconds):
         _disarm()
 
 
-def load(cells, namespace, statement_seconds=5.0):
-    """Run ``cells`` (``[(label, text)]``) into ``namespace`` by the loading rule; returns a ``LoadReport``."""
+def load(cells, namespace, statement_seconds=5.0, on_failure=None, dry_run=False):
+    """Run ``cells`` (``[(label, text)]``) into ``namespace`` by the loading rule; returns a ``LoadReport``.
+
+    ``on_failure(skip)`` is called as soon as a statement fails (the worker records it before any later
+    statement runs). ``dry_run``: run nothing, only read and plan (the worker's own record of what is
+    skipped and imported, made in a process where no student code runs)."""
     started = time.monotonic()
     report = LoadReport()
     parsed = []
@@ -260,18 +261,25 @@ def load(cells, namespace, statement_seconds=5.0):
                 report.skips.append(Skip(label, stmt.lineno, "skipped", reason, defined_names(stmt),
                                          _first_line(python, stmt)))
                 continue
+            if dry_run:
+                report.statements += 1
+                continue
             code = compile(ast.Module(body=[stmt], type_ignores=[]), filename, "exec")
+            failure = None
             try:
                 _run(code, namespace, statement_seconds)
                 report.statements += 1
             except StatementTimeout:
-                report.skips.append(Skip(label, stmt.lineno, "failed", f"ran past its {statement_seconds:g} s budget",
-                                         defined_names(stmt), _first_line(python, stmt)))
+                failure = f"ran past its {statement_seconds:g} s budget"
             except BaseException as error:  # noqa: BLE001 - a student's SystemExit must not end the loader
                 if isinstance(error, KeyboardInterrupt):
                     raise
-                report.skips.append(Skip(label, stmt.lineno, "failed", f"{type(error).__name__}: {error}"[:200],
-                                         defined_names(stmt), _first_line(python, stmt)))
+                failure = f"{type(error).__name__}: {error}"[:200]
+            if failure is not None:
+                report.skips.append(Skip(label, stmt.lineno, "failed", failure, defined_names(stmt),
+                                         _first_line(python, stmt)))
+                if on_failure is not None:
+                    on_failure(report.skips[-1])
     if len(report.skips) > MAX_SKIPS:
         report.skips = report.skips[:MAX_SKIPS]
     report.seconds = round(time.monotonic() - started, 3)

@@ -66,7 +66,7 @@ class _Remote(torch.autograd.Function):
         meta, out = client.call(op, {n: t.detach() for n, t in zip(names, tensors)}, wants)
         ctx.client, ctx.call, ctx.op = client, meta.get("call"), op
         if op == "sample":
-            ctx.factors = [out.get("d_mu"), out.get("d_logvar"), None]
+            ctx.factors = [out.get("d_mu"), out.get("d_logvar")] + [None] * (len(names) - 2)
             return out["z"].to(tensors[0].dtype)
         ctx.factors = [out.get(f"grad_{name}") for name in names]
         return out["value"]
@@ -76,6 +76,18 @@ class _Remote(torch.autograd.Function):
         ctx.client.backward_done(ctx.call)
         grads = [None if factor is None else (grad * factor) for factor in ctx.factors]
         return (None, None, None, *grads)
+
+
+FINGERPRINT_VALUES = 64   # values of each parameter the server watches (to see the optimizer's first step)
+
+
+def _fingerprint(model):
+    """The first ``FINGERPRINT_VALUES`` values of each of ``model``'s parameters, as one plain tensor."""
+    try:
+        parts = [p.detach().reshape(-1)[:FINGERPRINT_VALUES].double() for p in model.parameters()][:64]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+    except Exception:  # noqa: BLE001 - not an nn.Module
+        return torch.zeros(0, dtype=torch.float64)
 
 
 def stubs(socket_path):
@@ -94,12 +106,12 @@ def stubs(socket_path):
 
     def reconstruct(vae, x):
         mu, logvar = vae.encoder(x)
-        z = remote("sample", mu=mu, logvar=logvar, eps=torch.randn_like(mu))
+        z = remote("sample", mu=mu, logvar=logvar, eps=torch.randn_like(mu), fingerprint=_fingerprint(vae))
         return mu, logvar, as_probabilities(vae.decoder(z))
 
     def creconstruct(cvae, x, y):
         mu, logvar = cvae.encoder(append_class_to_data(x, y))
-        z = remote("sample", mu=mu, logvar=logvar, eps=torch.randn_like(mu))
+        z = remote("sample", mu=mu, logvar=logvar, eps=torch.randn_like(mu), fingerprint=_fingerprint(cvae))
         return mu, logvar, as_probabilities(cvae.decoder(append_class_to_data(z, y)))
 
     def kl_divergence(mu, logvar):

@@ -46,6 +46,8 @@ class ServerCounts:
     rows: int = 0                # rows of x in the calls that were back-propagated
     train_rows: int = 0          # ... of which rows of the training split
     refused: int = 0             # requests refused (the server was closed, or a malformed request)
+    lr_first_step: float = 0.0   # median change of the model's sampled parameters at their first change:
+                                 # Adam's first step moves each parameter by lr (0.0: not seen)
 
 
 # --- framing, shared with the client ------------------------------------------------------------
@@ -208,7 +210,7 @@ class Server:
         if command in (b"", QUIT):
             return False
         if command == OPEN:
-            self.open, self.counts, self.pending = True, ServerCounts(), {}
+            self.open, self.counts, self.pending, self.last_fingerprint = True, ServerCounts(), {}, None
         elif command == CLOSE:
             self.open = False
             for client in self.clients:
@@ -243,6 +245,16 @@ class Server:
             self.clients.remove(client)
             client.close()
 
+    def _watch_parameters(self, fingerprint):
+        """Keep the first change of the model's sampled parameters between two loss calls."""
+        last, self.last_fingerprint = getattr(self, "last_fingerprint", None), fingerprint.double()
+        if self.counts.lr_first_step or last is None or last.shape != fingerprint.shape:
+            return
+        change = (self.last_fingerprint - last).abs()
+        moved = change[change > 0]
+        if len(moved) >= 8:
+            self.counts.lr_first_step = float(moved.median())
+
     def _answer(self, meta, tensors):
         op = meta.get("op")
         if op == "backward":
@@ -255,6 +267,9 @@ class Server:
             self.counts.refused += 1
             return {"error": f"unknown request {str(op)[:40]!r}"}, {}
         wants = {str(name) for name in meta.get("wants", [])}
+        fingerprint = tensors.pop("fingerprint", None)
+        if op == "sample" and fingerprint is not None:
+            self._watch_parameters(fingerprint)
         out = self.functions.evaluate(op, tensors, wants)
         call = None
         if op in ("elbo", "celbo") and any(k.startswith("grad_") for k in out):
