@@ -11,6 +11,7 @@
 ``Run`` holds what the submissions of one grading run share: the inputs, the data (shuffled
 by the course secret, ``graders.secret``), the reference baselines and the sandbox.
 """
+import json
 import marshal
 import os
 import tempfile
@@ -223,7 +224,9 @@ def _outcomes(job_dir, problem):
 
 
 def run_worker(run, sub_id, cells):
-    """Run every item of one submission in one sandboxed worker: ``(outcomes, LoadReport or None, flags)``."""
+    """Run every item of one submission in one sandboxed worker: ``(outcomes, LoadReport or None, flags,
+    resources)`` (``resources``: the sandbox's control group, its peak memory, processes killed for memory,
+    and the load's CPU and wall-clock time as the worker measured them)."""
     uid = run.uids.take(run.sandbox.uses_bwrap)
     job_dir = _job(run, sub_id, cells, uid)
     try:
@@ -237,12 +240,25 @@ def run_worker(run, sub_id, cells):
                        "loading the notebook's top-level code did not finish (a statement ended the process, "
                        "or loading ran past its limits)")
         outcomes, flags = _outcomes(job_dir, problem)
-        return outcomes, report, flags
+        return outcomes, report, flags, _resources(job_dir)
     finally:
         confine.kill_uid(uid)  # whatever of the submission's is still running, sandbox or not
         run.uids.give(uid)
         if not run.settings.keep_jobs:
             confine.remove_tree(job_dir)
+
+
+def _resources(job_dir):
+    """What the sandbox's control group and the worker measured (plain numbers, for ``info``)."""
+    try:
+        raw = json.loads((job_dir / "sandbox.json").read_text())
+    except (OSError, ValueError):
+        raw = {}
+    view = childdata.View(raw)
+    facts = crosscheck.worker_facts(job_dir)
+    return {"cgroup": view.text("cgroup") or None, "peak_memory_mb": view.number("peak_memory_mb"),
+            "oom_kills": view.integer("oom_kills", 0, 0), "load_cpu_seconds": facts.load_cpu_seconds,
+            "load_wall_seconds": facts.load_wall_seconds}
 
 
 def grade_submission(run, sub):
@@ -274,7 +290,7 @@ def _grade(run, sub):
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
     info["markdown"] = cells.markdown  # surrogates and NULs already replaced by source.read_cells
     started = time.perf_counter()
-    outcomes, report, worker_flags = run_worker(run, sub.id, cells.code)
+    outcomes, report, worker_flags, info["resources"] = run_worker(run, sub.id, cells.code)
     worker_seconds = time.perf_counter() - started
     flags = list(sub.flags) + worker_flags
     if report is not None:

@@ -48,6 +48,7 @@ MESSAGE_TAG = b"A4M1"
 F_SETPIPE_SZ = 1031
 EVAL_ROWS = 1000                   # rows of the evaluation split get_mnist_data("test") returns
 LOSS_SOCKET = "losses.sock"        # the loss server's socket, in the job folder
+ACK_SECONDS = 10.0                 # how long a loader waits for the worker to open the loss server
 STANDARD_STACK = ("numpy", "torch", "matplotlib.pyplot")   # imported once, before any budget runs
 
 
@@ -259,15 +260,20 @@ def run_item(job, item, ns, inputs, loss_socket, report):
 
 # --- the loader -----------------------------------------------------------------------------------
 
-def _loader(job, inputs, loss_socket, control_fd):
-    """Runs in the forked loader; never returns."""
+def _loader(job, inputs, loss_socket, control_fd, ack_fd):
+    """Runs in the forked loader; never returns. Before each training item it waits (up to
+    ``ACK_SECONDS``) for the worker's byte on ``ack_fd``: the loss server is open."""
     try:
         os.setsid()
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, control_fd)
-        os.closerange(control_fd + 1, 1024)
+        for fd in range(3, 1024):
+            if fd not in (control_fd, ack_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         scratch = Path(job.scratch)
         scratch.mkdir(parents=True, exist_ok=True)
         if job.limits.run_as is not None and os.geteuid() == 0:
@@ -291,6 +297,9 @@ def _loader(job, inputs, loss_socket, control_fd):
             ns[name] = scaffold_names[name]
         send(control_fd, {"type": "load", "report": json.loads(report.to_json())})
         for item in job.items:
+            if loss_socket and is_training(item):
+                select.select([ack_fd], [], [], ACK_SECONDS)
+                os.read(ack_fd, 1) if select.select([ack_fd], [], [], 0)[0] else None
             send(control_fd, {"type": "start", "id": item.id})
             record, frame = run_item(job, item, ns, inputs, loss_socket, report)
             send(control_fd, {"type": "item", "record": json.loads(record.to_json())}, frame)
@@ -308,14 +317,18 @@ def _write(path, data):
 
 
 def _start_loader(job, inputs, loss_socket):
-    """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe)``."""
+    """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe, the write end of its
+    acknowledgement pipe)``."""
     control_read, control_write = os.pipe()
+    ack_read, ack_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(control_read)
-        _loader(job, inputs, loss_socket, control_write)
+        os.close(ack_write)
+        _loader(job, inputs, loss_socket, control_write, ack_read)
     os.close(control_write)
-    return pid, control_read
+    os.close(ack_read)
+    return pid, control_read, ack_write
 
 
 class LossServer:
@@ -333,7 +346,7 @@ class LossServer:
         theirs.close()
         self.sock = ours
         self.ready = self.sock.recv(1) == b"+"
-        self.is_open = False
+        self.is_open, self.ack_fd = False, None
 
     def command(self, byte):
         self.sock.sendall(byte)
@@ -363,9 +376,18 @@ class LossServer:
         wanted = not others and bool(training)
         if wanted:
             self.command(lossserver.OPEN)
+            self.acknowledge()
         elif self.is_open:
             self.command(lossserver.CLOSE)
         self.is_open = wanted
+
+    def acknowledge(self):
+        """Tell the running loader that the server is open (it waits for this before a training item)."""
+        if self.ack_fd is not None:
+            try:
+                os.write(self.ack_fd, b"+")
+            except OSError:
+                pass
 
     def stop(self):
         try:
@@ -546,12 +568,17 @@ def main(job_dir):
             server.after(job, finished, out, item_id)
 
     try:
-        if server is not None:
-            server.after(job, finished, out, None)
         while remaining and time.monotonic() < deadline:
             part = replace(job, items=remaining)
-            pid, control_read = _start_loader(part, inputs, server.socket_path if server else None)
+            if server is not None and first:
+                server.after(job, finished, out, None)  # open at once when the job has only training items
+            pid, control_read, ack_write = _start_loader(part, inputs, server.socket_path if server else None)
+            if server is not None:
+                server.ack_fd = ack_write
+                if server.is_open:
+                    server.acknowledge()
             done, lost = _serve(part, out, pid, control_read, deadline, first, on_item, spare, plan)
+            os.close(ack_write)
             first = False
             if lost is not None:
                 _write(out / f"{lost}.json", ItemRecord(lost, ended_loader=True).to_json().encode())
