@@ -23,7 +23,7 @@ import signal
 import time
 import traceback
 
-from worker.protocol import WALL_BACKSTOP, LoadReport, Skip
+from worker.protocol import STATEMENT_WALL_BACKSTOP, LoadReport, Skip
 
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
 TRAINERS = ("train_mnist_vae", "train_mnist_cvae")
@@ -199,10 +199,10 @@ def _on_alarm(signum, frame):
 
 def _arm(seconds):
     """A statement's budget: ``seconds`` of this process's CPU time (the same on an idle and on a busy
-    machine), and ``WALL_BACKSTOP`` times that of wall-clock time for code that waits. Student code can
+    machine), and ``STATEMENT_WALL_BACKSTOP`` times that of wall-clock time for code that waits. Student code can
     disarm both: the load's total is also enforced from outside the loader (``worker.__main__``)."""
     for kind, signum, limit in ((signal.ITIMER_PROF, signal.SIGPROF, seconds),
-                                (signal.ITIMER_REAL, signal.SIGALRM, seconds * WALL_BACKSTOP)):
+                                (signal.ITIMER_REAL, signal.SIGALRM, seconds * STATEMENT_WALL_BACKSTOP)):
         signal.signal(signum, _on_alarm)
         signal.setitimer(kind, limit)
 

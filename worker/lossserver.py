@@ -113,7 +113,8 @@ class Functions:
         inputs: for the scalar losses ``grad_<name>``, for ``sample`` the element-wise derivatives."""
         leaves = {k: v.clone().requires_grad_(k in wants and v.is_floating_point()) for k, v in tensors.items()}
         if op == "sample":
-            mu, logvar, eps = leaves["mu"], leaves["logvar"], leaves["eps"].detach()
+            mu, logvar = (leaves[k].detach().requires_grad_(leaves[k].is_floating_point()) for k in ("mu", "logvar"))
+            eps = leaves["eps"].detach()
             z = self._reparameterize(mu, logvar, eps)
             d_mu, d_logvar = torch.autograd.grad(z, [mu, logvar], torch.ones_like(z), allow_unused=True)
             return {"z": z.detach(), "d_mu": _zero_if_none(d_mu, mu), "d_logvar": _zero_if_none(d_logvar, logvar)}
