@@ -596,12 +596,12 @@ def write_round3(folder, tricks):
     ``<slug>-trick.py``; returns ``{trick name: (base id, trick id)}``."""
     folder.mkdir(parents=True)
     nbformat.write(solution_notebook(), folder / f"{GOOD}.ipynb")
-    pairs = {}
+    pairs, bases = {}, {("reference", ""): GOOD}
     for trick in tricks:
         slug = _slug(trick.name)[len("attack-"):][:40]
-        base = GOOD
-        if trick.base != "reference" or trick.base_code:
-            base = f"{slug}-base"
+        base = bases.get((trick.base, trick.base_code))
+        if base is None:   # one file per distinct base, shared by the tricks built on it
+            base = bases[(trick.base, trick.base_code)] = f"{slug}-base"
             (folder / f"{base}.py").write_text(_base_source(trick))
         (folder / f"{slug}-trick.py").write_text(_trick_source(trick))
         pairs[trick.name] = (base, f"{slug}-trick")
