@@ -97,3 +97,28 @@ def test_counts_and_the_first_steps_learning_rate(server, tmp_path):
     assert counts["rows"] == 30 and counts["train_rows"] == 25
     assert counts["lr_first_step"] == pytest.approx(3e-3, rel=0.01)
     assert not handle.is_open
+
+
+def test_a_forked_run_has_a_connection_and_counts_of_its_own(server, tmp_path):
+    """A probe run in a fork of the item's child (issue 16) talks over its own connection; the report is
+    the run with the most backward passes (the graded run)."""
+    import os
+    handle, X = server
+    handle.after(_Job, set(), tmp_path, None)
+    stubs = lossclient.stubs(handle.socket_path)
+    model = _model(False)
+    stubs["elbo"](model, X[:4]).backward()       # the parent connects first
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            stubs["elbo"](model, X[:4]).backward()
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    for _ in range(2):
+        stubs["elbo"](model, X[4:8]).backward()   # the parent's connection still answers in order
+    handle.after(_Job, {"q4.train"}, tmp_path, "q4.train")
+    counts = json.loads((tmp_path / "q4.train.server.json").read_text())
+    assert counts["runs"] == 2 and counts["backward"] == 3 and counts["rows"] == 12

@@ -9,6 +9,7 @@ multiplies the incoming gradient by the gradients the server computed. Outside t
 server does not answer, and a stub raises ``RuntimeError``.
 """
 import itertools
+import os
 import socket
 
 import torch
@@ -21,10 +22,12 @@ class Client:
     """One connection to the loss server, opened at the first call."""
 
     def __init__(self, socket_path):
-        self.socket_path, self.sock = socket_path, None
+        self.socket_path, self.sock, self.pid = socket_path, None, None
         self.ids = itertools.count()
 
     def _connection(self):
+        if self.sock is not None and self.pid != os.getpid():
+            self.sock = None  # a fork (a probe run) gets a connection of its own: never one shared stream
         if self.sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -32,7 +35,7 @@ class Client:
             except OSError:
                 sock.close()
                 raise RuntimeError("the grader's loss functions are not available here") from None
-            self.sock = sock
+            self.sock, self.pid = sock, os.getpid()
         return self.sock
 
     def call(self, op, tensors, wants):
@@ -50,7 +53,7 @@ class Client:
 
     def backward_done(self, call):
         """Tell the server that the value of loss call ``call`` was back-propagated (no answer)."""
-        if call is not None and self.sock is not None:
+        if call is not None and self.sock is not None and self.pid == os.getpid():
             try:
                 self.sock.sendall(pack({"op": "backward", "call": call}, {}))
             except OSError:

@@ -45,7 +45,7 @@ class ServerCounts:
     backward: int = 0            # backward passes through those values, as the stubs reported them
     rows: int = 0                # rows of x in the calls that were back-propagated
     train_rows: int = 0          # ... of which rows of the training split
-    refused: int = 0             # requests refused (the server was closed, or a malformed request)
+    refused: int = 0             # requests refused (the server was closed), all connections together
     lr_first_step: float = 0.0   # median change of the model's sampled parameters at their first change:
                                  # Adam's first step moves each parameter by lr (0.0: not seen)
 
@@ -181,14 +181,32 @@ def _zero_if_none(grad, like):
     return torch.zeros_like(like) if grad is None else grad.detach()
 
 
+class Run:
+    """One connection (one process of a training item: the graded run, or a probe run in a fork of it)."""
+
+    def __init__(self, sock):
+        self.sock, self.counts, self.pending, self.fingerprint = sock, ServerCounts(), {}, None
+
+    def watch_parameters(self, fingerprint):
+        """Keep the first change of the model's sampled parameters between two loss calls."""
+        last, self.fingerprint = self.fingerprint, fingerprint.double()
+        if self.counts.lr_first_step or last is None or last.shape != fingerprint.shape:
+            return
+        change = (self.fingerprint - last).abs()
+        moved = change[change > 0]
+        if len(moved) >= 8:
+            self.counts.lr_first_step = float(moved.median())
+
+
 class Server:
-    """Serves the stubs of one submission's training items; commanded by the worker over a pipe."""
+    """Serves the stubs of one submission's training items; commanded by the worker over a pipe. Counts
+    are kept per connection (``Run``); the report is the run with the most backward passes (the graded
+    run: a training item's probe runs are shorter), the latest of equals."""
 
     def __init__(self, functions, row_keys, listener, command_fd, allowed_uid):
         self.functions, self.row_keys = functions, row_keys
         self.listener, self.command_fd, self.allowed_uid = listener, command_fd, allowed_uid
-        self.clients, self.open, self.counts = [], False, ServerCounts()
-        self.pending = {}          # call id -> rows, train rows (values with a gradient, not yet back-propagated)
+        self.clients, self.open, self.runs, self.refused = {}, False, [], 0
 
     def serve(self):
         """Until the worker says ``QUIT`` (or its pipe closes)."""
@@ -200,81 +218,78 @@ class Server:
                         return
                 elif source is self.listener:
                     self._accept()
-                else:
-                    self._request(source)
+                elif source in self.clients:
+                    self._request(self.clients[source])
+
+    def report(self):
+        best = max(reversed(self.runs), key=lambda run: run.counts.backward, default=None)
+        counts = best.counts if best is not None else ServerCounts()
+        return {**asdict(counts), "refused": self.refused, "runs": len(self.runs)}
 
     def _command(self):
         command = os.read(self.command_fd, 1)
         if command in (b"", QUIT):
             return False
         if command == OPEN:
-            self.open, self.counts, self.pending, self.last_fingerprint = True, ServerCounts(), {}, None
+            self.open, self.runs, self.refused = True, [run for run in self.clients.values()], 0
+            for run in self.runs:
+                run.counts, run.pending, run.fingerprint = ServerCounts(), {}, None
         elif command == CLOSE:
             self.open = False
-            for client in self.clients:
-                client.close()
-            self.clients = []
+            for sock in self.clients:
+                sock.close()
+            self.clients = {}
         elif command == REPORT:
-            data = json.dumps(asdict(self.counts)).encode()
+            data = json.dumps(self.report()).encode()
             os.write(self.command_fd, struct.pack("<I", len(data)) + data)
         return True
 
     def _accept(self):
         try:
-            client, _ = self.listener.accept()
+            sock, _ = self.listener.accept()
         except OSError:
             return
-        uid = struct.unpack("3i", client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
+        uid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
         if len(self.clients) >= MAX_CLIENTS or (self.allowed_uid is not None and
                                                 uid not in (self.allowed_uid, os.getuid())):
-            self.counts.refused += 1
-            client.close()
+            self.refused += 1
+            sock.close()
             return
-        self.clients.append(client)
+        self.clients[sock] = Run(sock)
+        self.runs.append(self.clients[sock])
 
-    def _request(self, client):
+    def _request(self, run):
         try:
-            meta, tensors = receive(client)
-            reply = self._answer(meta, tensors)
+            meta, tensors = receive(run.sock)
+            reply = self._answer(run, meta, tensors)
             if reply is not None:
-                client.sendall(pack(*reply))
+                run.sock.sendall(pack(*reply))
         except Exception:  # noqa: BLE001 - a malformed request, a closed client: that client only
-            self.counts.refused += 1
-            self.clients.remove(client)
-            client.close()
+            self.clients.pop(run.sock, None)
+            run.sock.close()
 
-    def _watch_parameters(self, fingerprint):
-        """Keep the first change of the model's sampled parameters between two loss calls."""
-        last, self.last_fingerprint = getattr(self, "last_fingerprint", None), fingerprint.double()
-        if self.counts.lr_first_step or last is None or last.shape != fingerprint.shape:
-            return
-        change = (self.last_fingerprint - last).abs()
-        moved = change[change > 0]
-        if len(moved) >= 8:
-            self.counts.lr_first_step = float(moved.median())
-
-    def _answer(self, meta, tensors):
+    def _answer(self, run, meta, tensors):
         op = meta.get("op")
         if op == "backward":
-            rows, train_rows = self.pending.pop(str(meta.get("call")), (0, 0))
-            self.counts.backward += 1
-            self.counts.rows += rows
-            self.counts.train_rows += train_rows
+            rows, train_rows = run.pending.pop(str(meta.get("call")), (0, 0))
+            run.counts.backward += 1
+            run.counts.rows += rows
+            run.counts.train_rows += train_rows
             return None
         if op not in OPS or not self.open:
-            self.counts.refused += 1
+            self.refused += 1
             return {"error": "the grader's loss functions answer only in the training items"}, {}
         wants = {str(name) for name in meta.get("wants", [])}
         fingerprint = tensors.pop("fingerprint", None)
         if op == "sample" and fingerprint is not None:
-            self._watch_parameters(fingerprint)
+            run.watch_parameters(fingerprint)
         out = self.functions.evaluate(op, tensors, wants)
         call = None
         if op in ("elbo", "celbo") and any(k.startswith("grad_") for k in out):
-            self.counts.loss_calls += 1
-            call = str(self.counts.loss_calls)
+            run.counts.loss_calls += 1
+            call = str(run.counts.loss_calls)
             x = tensors.get("x")
-            self.pending[call] = (len(x), self.row_keys.count(x)) if x is not None and x.dim() else (0, 0)
+            run.pending[call] = (len(x), self.row_keys.count(x)) if x is not None and x.dim() else (0, 0)
         return {"call": call}, out
 
 
