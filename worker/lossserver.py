@@ -240,9 +240,20 @@ class Server:
                 sock.close()
             self.clients = {}
         elif command == REPORT:
+            self._drain()
             data = json.dumps(self.report()).encode()
             os.write(self.command_fd, struct.pack("<I", len(data)) + data)
         return True
+
+    def _drain(self):
+        """Handle every message already sent (a last backward pass may still be in a socket)."""
+        for _ in range(10000):
+            ready, _, _ = select.select(list(self.clients), [], [], 0)
+            if not ready:
+                return
+            for sock in ready:
+                if sock in self.clients:
+                    self._request(self.clients[sock])
 
     def _accept(self):
         try:
