@@ -500,12 +500,13 @@ def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare, pl
     ``spare`` (the loss server) outlive the loader."""
     inbox, done, started, failures = Inbox(), set(), None, []
     wanted = {item.id for item in job.items}
-    watch = LoadWatch(pid, job.limits.load_seconds) if first_load else None
+    watch = LoadWatch(pid, job.limits.load_seconds)  # a fresh loader after a lost item loads again: bounded too
     while time.monotonic() < deadline:
         if watch is not None:
             problem = watch.problem()
             if problem:
-                _write(out / "worker.json", json.dumps({"load_stopped": problem, **watch.facts()}).encode())
+                if first_load:
+                    _write(out / "worker.json", json.dumps({"load_stopped": problem, **watch.facts()}).encode())
                 break
         ready, _, _ = select.select([control_read], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
         if not ready:
@@ -517,10 +518,11 @@ def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare, pl
             if meta.get("type") == "failed" and watch is not None and len(failures) < loader.MAX_SKIPS:
                 failures += [skip for skip in [_failure(meta)] if skip is not None]
             elif meta.get("type") == "load" and watch is not None:
-                watch.problem()
-                report = merged_report(job, plan, failures, meta.get("report", {}))
-                _write(out / "load.json", report.to_json().encode())
-                _write(out / "worker.json", json.dumps(watch.facts()).encode())
+                if first_load:
+                    watch.problem()
+                    report = merged_report(job, plan, failures, meta.get("report", {}))
+                    _write(out / "load.json", report.to_json().encode())
+                    _write(out / "worker.json", json.dumps(watch.facts()).encode())
                 watch = None
             elif meta.get("type") == "start" and meta.get("id") in wanted:
                 started = meta["id"]
