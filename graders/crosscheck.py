@@ -50,7 +50,7 @@ def server_counts(job_dir: Path, item_id: str) -> dict | None:
     return counts
 
 
-def reconcile(meta: dict, server: dict | None) -> str:
+def reconcile(meta: dict, server: dict | None, item_id: str = "") -> str:
     """Put the loss server's counts into a training probe's ``meta`` where the child's differ; returns a
     flag naming the difference, or ``""`` when they agree (or there is nothing to compare)."""
     if server is None or not isinstance(meta.get("probe"), dict):
@@ -65,8 +65,8 @@ def reconcile(meta: dict, server: dict | None) -> str:
         return ""
     for key in CROSS_CHECKED:
         counts[key] = server[key]
-    return "training counts reported by the submission's process differ from the grader's loss server: " + \
-        ", ".join(differ)
+    return (f"{item_id}: " if item_id else "") + \
+        "training facts reported by the submission's process differ from the grader's loss server: " + ", ".join(differ)
 
 
 LR_TOLERANCE = 0.1   # relative: Adam's first step moves a parameter by lr * |g| / (|g| + eps), within 1e-4

@@ -216,7 +216,7 @@ def _outcomes(job_dir, problem):
             outcomes[item.id] = judge.Outcome(record=record, failure=f"{item.function} {reason}")
             continue
         if item.trains:
-            flag = crosscheck.reconcile(meta, crosscheck.server_counts(job_dir, item.id))
+            flag = crosscheck.reconcile(meta, crosscheck.server_counts(job_dir, item.id), item.id)
             if flag:
                 flags.append(flag)
         outcomes[item.id] = judge.Outcome(tensors, meta, record)

@@ -476,10 +476,10 @@ class LoadWatch:
         self.pid, self.budget, self.started = pid, load_seconds, time.monotonic()
         self.cpu, self.next_check = 0.0, self.started + 0.5
 
-    def problem(self):
-        """Why the load must stop now, or ``""``."""
+    def problem(self, force=False):
+        """Why the load must stop now, or ``""`` (measured at most twice a second, or now with ``force``)."""
         now = time.monotonic()
-        if now < self.next_check:
+        if now < self.next_check and not force:
             return ""
         self.next_check = now + 0.5
         self.cpu = confine.tree_cpu_seconds(self.pid)
@@ -519,7 +519,7 @@ def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare, pl
                 failures += [skip for skip in [_failure(meta)] if skip is not None]
             elif meta.get("type") == "load" and watch is not None:
                 if first_load:
-                    watch.problem()
+                    watch.problem(force=True)
                     report = merged_report(job, plan, failures, meta.get("report", {}))
                     _write(out / "load.json", report.to_json().encode())
                     _write(out / "worker.json", json.dumps(watch.facts()).encode())
