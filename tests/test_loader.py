@@ -155,6 +155,7 @@ def test_same_marks_and_load_report_on_an_idle_and_a_saturated_machine(tmp_path)
         done = run_grade("grade", batch, "--json", "--out", out, "--workers", "2", timeout=1800)
         assert done.returncode == 0, done.stderr[-1500:]
         rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+        rows = [row.get("result", row) for row in rows]
         return {row["id"]: (row["auto_awarded"] if "auto_awarded" in row else None,
                             {k: v["awarded"] for k, v in row["items"].items()}, row.get("flags"),
                             {k: v for k, v in row["info"]["load"].items() if k != "seconds"}) for row in rows}

@@ -611,6 +611,7 @@ def write_round3(folder, tricks):
 def _stored(out):
     """``{id: stored result}`` from ``results.jsonl`` (with ``info``: notes, resources)."""
     rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row.get("result", row) for row in rows if isinstance(row, dict)]
     return {row["id"]: row for row in rows if isinstance(row, dict) and "id" in row}
 
 
