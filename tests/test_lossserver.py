@@ -15,7 +15,7 @@ from graders.pipeline import _loss_code
 from reference import scaffold
 from reference import vae as ref
 from worker import lossclient, lossserver
-from worker.__main__ import LossServer
+from worker.supervise import LossServer
 
 
 class _Item:
