@@ -125,6 +125,7 @@ def clean_record(data):
     raw = raw if isinstance(raw, dict) else {}
     exit_code = raw.get("exit_code")
     return {"id": clean_text(raw.get("id", "")), "seconds": (finite(raw.get("seconds")) or 0.0),
+            "cpu_seconds": (finite(raw.get("cpu_seconds")) or 0.0),
             "timed_out": raw.get("timed_out") is True, "disk_exceeded": raw.get("disk_exceeded") is True,
             "exit_code": exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None,
             "output": clean_text(raw.get("output", ""), 64 * 1024, keep_newlines=True),

@@ -11,6 +11,7 @@
 ``Run`` holds what the submissions of one grading run share: the inputs, the data (shuffled
 by the course secret, ``graders.secret``), the reference baselines and the sandbox.
 """
+import json
 import marshal
 import os
 import tempfile
@@ -21,13 +22,13 @@ from pathlib import Path
 
 import torch
 
-from graders import cases, childdata, judge, policies, secret, source, training
+from graders import cases, cgroups, childdata, crosscheck, judge, policies, secret, source, training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
 from graders.sandbox import Sandbox
 from reference import scaffold
 from worker import channel, confine
-from worker.protocol import ItemSpec, Job, Limits, LoadReport
+from worker.protocol import WALL_BACKSTOP, ItemSpec, Job, Limits, LoadReport
 
 GRADER_VERSION = "0.1.0"
 LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "creconstruct", "celbo")
@@ -136,6 +137,17 @@ def _traversable(folder):
     return folder
 
 
+WORKER_MB = 1024    # the worker's own Python, torch and matplotlib, shared by the sandbox's processes
+SANDBOX_PROCESSES = 16   # the worker, the loss server, bubblewrap and the loader, beside the submission's 64
+
+
+def _sandbox_limits(settings):
+    """The limits of a submission's whole sandbox (its control group, where the machine has them):
+    ``memory_mb`` for the submission's code beside the worker's own, one CPU core, and the processes."""
+    return cgroups.GroupLimits(memory_mb=settings.memory_mb + WORKER_MB,
+                               processes=Limits().processes + SANDBOX_PROCESSES, cpus=1.0)
+
+
 def _time_limit(run, item):
     return run.settings.train_seconds if item.trains else run.settings.item_seconds
 
@@ -149,9 +161,10 @@ def _job(run, sub_id, cells, uid):
                     statement_seconds=settings.statement_seconds, load_seconds=settings.load_seconds)
     items = [ItemSpec(item.id, item.function, _time_limit(run, item),
                       training.budget(settings.public) if item.trains else {}) for item in AUTO_ITEMS]
-    job = Job([list(cell) for cell in cells], items, settings.seed, limits,
-              run.sandbox.scratch_path(job_dir), run.losses)
+    job = Job([list(cell) for cell in cells], items, settings.seed, limits, run.sandbox.scratch_path(job_dir))
     _private_write(job_dir / "job.json", job.to_json().encode())
+    if run.losses:  # read only by the loss server (worker.lossserver), never by a process of student code
+        _private_write(job_dir / "losses.bin", run.losses)
     channel.save_inputs(run.inputs, job_dir / "inputs.safetensors")
     os.chmod(job_dir / "inputs.safetensors", 0o600)
     return job_dir
@@ -174,8 +187,9 @@ def _load_report(job_dir):
 
 
 def _outcomes(job_dir, problem):
-    """``{item id: Outcome}`` from a finished job folder."""
-    outcomes = {}
+    """``({item id: Outcome}, flags)`` from a finished job folder; flags from cross-checking the
+    training items' counts against the loss server's."""
+    outcomes, flags = {}, []
     for item in AUTO_ITEMS:
         record_path, frame_path = job_dir / "out" / f"{item.id}.json", job_dir / "out" / f"{item.id}.frame"
         if not record_path.exists():
@@ -201,28 +215,50 @@ def _outcomes(job_dir, problem):
                       else f"sent back a malformed result ({error})")
             outcomes[item.id] = judge.Outcome(record=record, failure=f"{item.function} {reason}")
             continue
+        if item.trains:
+            flag = crosscheck.reconcile(meta, crosscheck.server_counts(job_dir, item.id), item.id)
+            if flag:
+                flags.append(flag)
         outcomes[item.id] = judge.Outcome(tensors, meta, record)
-    return outcomes
+    return outcomes, flags
 
 
 def run_worker(run, sub_id, cells):
-    """Run every item of one submission in one sandboxed worker: ``(outcomes, LoadReport or None)``."""
+    """Run every item of one submission in one sandboxed worker: ``(outcomes, LoadReport or None, flags,
+    resources)`` (``resources``: the sandbox's control group, its peak memory, processes killed for memory,
+    and the load's CPU and wall-clock time as the worker measured them)."""
     uid = run.uids.take(run.sandbox.uses_bwrap)
     job_dir = _job(run, sub_id, cells, uid)
     try:
         settings = run.settings
-        timeout = 60 + settings.load_seconds + sum(_time_limit(run, item) for item in AUTO_ITEMS)
-        problem = run.sandbox.run(job_dir, timeout, settings.disk_mb)
+        timeout = 60 + WALL_BACKSTOP * (settings.load_seconds + sum(_time_limit(run, item) for item in AUTO_ITEMS))
+        problem = run.sandbox.run(job_dir, timeout, settings.disk_mb, _sandbox_limits(settings))
         report = _load_report(job_dir)
+        stopped = crosscheck.worker_facts(job_dir).load_stopped
         if report is None and not problem:
-            problem = ("loading the notebook's top-level code did not finish (a statement ended the process, "
+            problem = (f"{stopped}: the grader stopped it" if stopped else
+                       "loading the notebook's top-level code did not finish (a statement ended the process, "
                        "or loading ran past its limits)")
-        return _outcomes(job_dir, problem), report
+        outcomes, flags = _outcomes(job_dir, problem)
+        return outcomes, report, flags, _resources(job_dir)
     finally:
         confine.kill_uid(uid)  # whatever of the submission's is still running, sandbox or not
         run.uids.give(uid)
         if not run.settings.keep_jobs:
             confine.remove_tree(job_dir)
+
+
+def _resources(job_dir):
+    """What the sandbox's control group and the worker measured (plain numbers, for ``info``)."""
+    try:
+        raw = json.loads((job_dir / "sandbox.json").read_text())
+    except (OSError, ValueError):
+        raw = {}
+    view = childdata.View(raw)
+    facts = crosscheck.worker_facts(job_dir)
+    return {"cgroup": view.text("cgroup") or None, "peak_memory_mb": view.number("peak_memory_mb"),
+            "oom_kills": view.integer("oom_kills", 0, 0), "load_cpu_seconds": facts.load_cpu_seconds,
+            "load_wall_seconds": facts.load_wall_seconds}
 
 
 def grade_submission(run, sub):
@@ -254,9 +290,9 @@ def _grade(run, sub):
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
     info["markdown"] = cells.markdown  # surrogates and NULs already replaced by source.read_cells
     started = time.perf_counter()
-    outcomes, report = run_worker(run, sub.id, cells.code)
+    outcomes, report, worker_flags, info["resources"] = run_worker(run, sub.id, cells.code)
     worker_seconds = time.perf_counter() - started
-    flags = list(sub.flags)
+    flags = list(sub.flags) + worker_flags
     if report is not None:
         info["load"] = {"statements": report.statements, "seconds": report.seconds,
                         "skips": [asdict(skip) for skip in report.skips]}

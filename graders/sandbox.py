@@ -11,6 +11,7 @@ each item's child get resource limits (``worker.confine``).
 """
 import functools
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+from graders import cgroups
 
 ROOT = Path(__file__).resolve().parent.parent
 # The only project files a worker may see: its own code and the public scaffold.
@@ -116,12 +119,31 @@ class Sandbox:
         """Where student code of the job in ``job_dir`` may write, as the worker sees it."""
         return SCRATCH if self.uses_bwrap else str(Path(job_dir).resolve() / "scratch")
 
-    def run(self, job_dir, timeout, disk_mb=256):
-        """Run the worker on ``job_dir`` for at most ``timeout`` seconds; returns a problem or ``""``."""
+    @property
+    def cgroups(self):
+        """``"v2"``, ``"v1"`` or None: the control groups each sandbox gets (``graders.cgroups``)."""
+        return cgroups.available()[0]
+
+    def run(self, job_dir, timeout, disk_mb=256, limits=None):
+        """Run the worker on ``job_dir`` for at most ``timeout`` seconds, in a control group of its own
+        with ``limits`` (a ``cgroups.GroupLimits``) where the machine allows; returns a problem or ``""``.
+        Writes ``job_dir/sandbox.json``: the group's kind, peak memory and processes killed for memory."""
         job_dir = Path(job_dir).resolve()
         worker = [sys.executable, "-m", "worker", str(job_dir)]
         command = bwrap_command(job_dir, disk_mb) + worker if self.uses_bwrap else worker
         env = None if self.uses_bwrap else _environment(job_dir)
+        group = cgroups.Cgroup.create(limits) if limits is not None else None
+        try:
+            return self._run(group.wrap(command) if group else command, env, job_dir, timeout)
+        finally:
+            facts = {"cgroup": group.version if group else None}
+            if group is not None:
+                facts.update(peak_memory_mb=group.peak_memory_mb(), oom_kills=group.oom_kills())
+                group.close()
+            (job_dir / "sandbox.json").write_text(json.dumps(facts))
+
+    @staticmethod
+    def _run(command, env, job_dir, timeout):
         with open(job_dir / "worker.log", "wb") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                        cwd=job_dir, start_new_session=True, close_fds=True)

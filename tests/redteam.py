@@ -419,3 +419,184 @@ LATE_ZIP, LATE_PLAIN = "late-zip", "late-plain"
 
 # Markers of the processes the round-2 attacks start (their command lines end with these).
 PROCESS_MARKERS = ("-busy", "-sleeper", "-killer")
+
+
+# ---------------------------------------------------------------------------------------------
+# Round 3 (issue 17 items 2, 3, 5, 8; issue 16 item 4). Each trick is graded beside the same code
+# without it (``base``): the trick must earn nothing over its base, item by item.
+
+@dataclass
+class Trick:
+    name: str
+    base: str                    # "template", "reference" or "wrong lr" (``WRONG_LR``)
+    code: str                    # top-level code appended to the base (a new cell), or "" with ``replacements``
+    base_code: str = ""          # top-level code appended to both the base and the trick (before ``code``)
+    replacements: dict = field(default_factory=dict)   # functions of the base replaced in the trick only
+    before: str = ""             # what the trick got before issue 17 (measured on the earlier revision)
+    flags: tuple = ()            # words a flag of the trick's result must hold
+    notes: tuple = ()            # words a note (info["notes"]) of the trick's result must hold
+    error_words: str = ""        # every item of the trick an error whose message holds these words
+    slow_load: bool = False      # costs the load's whole budget (graded in the slow test only)
+
+
+# The reference with a trainer that ignores args.lr (3 x the contract's): loses "follows args" only.
+WRONG_LR = {"_fit": "def _fit(model, loss, tensors, args):\n"
+                    "    optimiser = torch.optim.Adam(model.parameters(), lr=3 * args.lr)\n"
+                    "    for _ in range(args.epochs):\n"
+                    "        for rows in torch.randperm(len(tensors[0])).split(args.batch_size):\n"
+                    "            optimiser.zero_grad()\n"
+                    "            loss(model, *(t[rows] for t in tensors)).backward()\n"
+                    "            optimiser.step()\n"
+                    "    return model"}
+
+HUNT_GRADER_FUNCTIONS = '''
+import gc as _gc
+import sys as _sys
+
+
+def _grader_functions():
+    """The grader's loss functions wherever the loader's heap or stack holds them."""
+    found = {}
+    for obj in _gc.get_objects():
+        try:
+            if isinstance(obj, dict) and obj.get("__name__") == "grader_losses":
+                found.update({k: v for k, v in obj.items() if callable(v)})
+            code = getattr(obj, "__code__", None)
+            if code is not None and code.co_filename == "<grader>":
+                found[obj.__name__] = obj
+        except Exception:
+            pass
+    frame = _sys._getframe()
+    while frame is not None:
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, dict) and callable(value.get("kl_divergence")) and value is not globals():
+                found.update({k: v for k, v in value.items() if callable(v)})
+        frame = frame.f_back
+    return found
+
+
+_found = _grader_functions()
+reconstruct = _found.get("reconstruct", reconstruct)
+kl_divergence = _found.get("kl_divergence", kl_divergence)
+binary_cross_entropy = _found.get("binary_cross_entropy", binary_cross_entropy)
+elbo = _found.get("elbo", elbo)
+creconstruct = _found.get("creconstruct", creconstruct)
+celbo = _found.get("celbo", celbo)
+'''
+
+BIND_LOSS_SERVER = '''
+import sys as _sys
+try:
+    from worker.lossclient import stubs as _stubs
+except ImportError:
+    _stubs = None
+_remote = _stubs(_sys.argv[1] + "/losses.sock") if _stubs is not None and len(_sys.argv) > 1 else {}
+reconstruct = _remote.get("reconstruct", reconstruct)
+kl_divergence = _remote.get("kl_divergence", kl_divergence)
+binary_cross_entropy = _remote.get("binary_cross_entropy", binary_cross_entropy)
+elbo = _remote.get("elbo", elbo)
+creconstruct = _remote.get("creconstruct", creconstruct)
+celbo = _remote.get("celbo", celbo)
+'''
+
+REWRITE_FRAMES = '''
+import sys as _sys
+_worker = _sys.modules["__main__"]
+
+
+def _rewrite(frame):
+    from worker import channel
+    tensors, meta = channel.decode(frame)
+    for record in meta.get("probe", {}).get("counts", {}).get("optimizers", []):
+        record["lr_min"] = record["lr_max"] = 0.001
+    return channel.encode(tensors, meta)
+
+
+def _wrapped_run_item(*args, _original=getattr(_worker, "run_item", None), **kwargs):
+    record, frame = _original(*args, **kwargs)
+    try:
+        frame = _rewrite(frame)
+    except Exception:
+        pass
+    return record, frame
+
+
+_patched = setattr(_worker, "run_item", _wrapped_run_item) if hasattr(_worker, "run_item") else None
+'''
+
+REWRITE_PROBE_FACTS = '''
+import worker.probes as _probes
+
+
+def _forged_facts(self, _facts=_probes.TrainingCounters.facts):
+    facts = _facts(self)
+    for record in facts.get("optimizers", []):
+        record["lr_min"] = record["lr_max"] = 0.001
+    return facts
+
+
+_patched = setattr(_probes.TrainingCounters, "facts", _forged_facts)
+'''
+
+# A notebook whose report has an "imports changed" flag and a failed statement; then a statement that
+# rewrites the load report on its way to the grader.
+CHANGED_IMPORT_AND_FAILURE = "import mlxtend\n\n_broken = 1 / 0\n"
+FORGE_LOAD_REPORT = '''
+import sys as _sys
+_worker = _sys.modules["__main__"]
+
+
+def _forging_send(fd, meta, frame=b"", _original=getattr(_worker, "send", None)):
+    if meta.get("type") == "load":
+        report = meta["report"]
+        report["imports"] = [i for i in report.get("imports", []) if "mlxtend" not in i]
+        report["skips"] = [s for s in report.get("skips", []) if s.get("kind") != "failed"]
+    return _original(fd, meta, frame)
+
+
+_patched = setattr(_worker, "send", _forging_send) if hasattr(_worker, "send") else None
+'''
+
+DISARMED_TIMER_SECONDS = 150
+DISARMS_ITS_TIMER = (
+    "import signal as _signal\nimport time as _time\n"
+    "_stalled = (_signal.setitimer(_signal.ITIMER_REAL, 0), _signal.setitimer(_signal.ITIMER_PROF, 0),\n"
+    f"            _signal.signal(_signal.SIGALRM, _signal.SIG_IGN), _time.sleep({DISARMED_TIMER_SECONDS}))\n")
+TWENTY_SLOW_STATEMENTS = "import time as _time\n" + "".join(f"_slow{i} = _time.sleep(4.8)\n" for i in range(20))
+
+# Eight busy processes that leave the item's session, started by the trainer (then it trains as usual).
+BUSY_SETSID = {"train_mnist_vae": (
+    "def train_mnist_vae(**kwargs):\n    import os\n    for _ in range(8):\n        if os.fork() == 0:\n"
+    "            os.setsid()\n            if os.fork() == 0:\n                while True:\n                    pass\n"
+    "            os._exit(0)\n    args = MNISTArgs(**kwargs)\n    if args.seed > 0:\n        torch.manual_seed(args.seed)\n"
+    "    X, _ = get_mnist_data()\n    return _fit(_mlp_vae(VAE, args, 0), elbo, (X,), args)")}
+
+# Four processes of 900 MiB each (each within the per-process limit), held while the item runs; then the
+# right answer.
+MEMORY_ACROSS_PROCESSES = {"kl_divergence": (
+    "def kl_divergence(mu, logvar):\n    import os, time\n    children = []\n    for _ in range(4):\n"
+    "        pid = os.fork()\n        if pid == 0:\n            block = bytearray(900 * 2**20)\n"
+    "            for i in range(0, len(block), 4096):\n                block[i] = 1\n            time.sleep(8)\n"
+    "            os._exit(0)\n        children.append(pid)\n    for pid in children:\n        os.waitpid(pid, 0)\n"
+    "    return (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)).mean()")}
+
+ROUND3 = [
+    Trick("binds the grader's loss functions found on the heap or the stack", "template", HUNT_GRADER_FUNCTIONS,
+          before="template 0/40 -> 25/40"),
+    Trick("binds the loss server's stubs as its own functions", "template", BIND_LOSS_SERVER,
+          before="(new: the stubs exist since issue 17)"),
+    Trick("wraps the worker's run_item to rewrite reply frames", "wrong lr", REWRITE_FRAMES,
+          before="37/40 -> 40/40", flags=("lr",)),
+    Trick("rewrites the training probe's facts in the child", "wrong lr", REWRITE_PROBE_FACTS,
+          before="37/40 -> 40/40", flags=("lr",)),
+    Trick("forges the load report", "reference", FORGE_LOAD_REPORT, base_code=CHANGED_IMPORT_AND_FAILURE,
+          before="imports flag and failed note removed", flags=("import",), notes=("ZeroDivisionError",)),
+    Trick("eight busy processes that leave with setsid()", "reference", "", replacements=BUSY_SETSID,
+          before="the control's training timed out (25/40) under --workers 2"),
+    Trick("holds memory across four processes", "reference", "", replacements=MEMORY_ACROSS_PROCESSES,
+          before="3,645 MiB held against the stated 2 GiB"),
+    Trick("a load that disarms its own timer", "reference", DISARMS_ITS_TIMER, before="305 s, 40/40, no note",
+          error_words="loading the notebook", slow_load=True),
+    Trick("twenty statements of 4.8 s", "reference", TWENTY_SLOW_STATEMENTS, before="99 s, 40/40, no note",
+          error_words="loading the notebook", slow_load=True),
+]

@@ -563,3 +563,119 @@ def test_without_the_sandbox_prints_what_process_limits_still_stop(tmp_path, wat
     assert grader_side == {}
     stopped = sum(1 for a in run["used"].values() if a.name not in per_attack)
     assert stopped >= 12
+
+
+# ---- round 3 (issue 17): each trick beside the same code without it ------------------------------
+
+from tests.redteam import ROUND3, WRONG_LR  # noqa: E402 - the round-3 records, after the earlier rounds
+from graders import cgroups  # noqa: E402
+from graders.pipeline import WORKER_MB, Settings  # noqa: E402
+from reference.notebook import template_notebook  # noqa: E402
+
+ROUND3_LIMITS = ["--time-limit", str(ITEM_SECONDS), "--train-time-limit", "50", "--workers", "2"]
+
+
+def _base_source(trick):
+    """The ``.py`` text of the trick's base: the template, the reference, or the reference with a wrong lr."""
+    if trick.base == "template":
+        text = "\n\n".join("# %%\n" + c.source for c in template_notebook().cells if c.cell_type == "code") + "\n"
+    else:
+        text = catalogue.case_source(Case(trick.base, None, WRONG_LR if trick.base == "wrong lr" else {}))
+    return text + ("\n# %%\n" + trick.base_code if trick.base_code else "")
+
+
+def _trick_source(trick):
+    if trick.replacements:
+        return catalogue.case_source(Case(trick.name, None, trick.replacements)) + (
+            "\n# %%\n" + trick.base_code if trick.base_code else "")
+    return _base_source(trick) + "\n# %%\n" + trick.code
+
+
+def write_round3(folder, tricks):
+    """The clean control and, per trick, ``<slug>-base.py`` (unless its base is the control) and
+    ``<slug>-trick.py``; returns ``{trick name: (base id, trick id)}``."""
+    folder.mkdir(parents=True)
+    nbformat.write(solution_notebook(), folder / f"{GOOD}.ipynb")
+    pairs, bases = {}, {("reference", ""): GOOD}
+    for trick in tricks:
+        slug = _slug(trick.name)[len("attack-"):][:40]
+        base = bases.get((trick.base, trick.base_code))
+        if base is None:   # one file per distinct base, shared by the tricks built on it
+            base = bases[(trick.base, trick.base_code)] = f"{slug}-base"
+            (folder / f"{base}.py").write_text(_base_source(trick))
+        (folder / f"{slug}-trick.py").write_text(_trick_source(trick))
+        pairs[trick.name] = (base, f"{slug}-trick")
+    return pairs
+
+
+def _stored(out):
+    """``{id: stored result}`` from ``results.jsonl`` (with ``info``: notes, resources)."""
+    rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines() if line.strip()]
+    rows = [row.get("result", row) for row in rows if isinstance(row, dict)]
+    return {row["id"]: row for row in rows if isinstance(row, dict) and "id" in row}
+
+
+def round3_problems(trick, base, got, stored):
+    """Why ``got`` (the trick's result) earned something over ``base`` or missed an expected sign."""
+    problems = []
+    for item_id, item in got["items"].items():
+        if item["awarded"] > base["items"][item_id]["awarded"]:
+            problems.append(f"{item_id}: {item['awarded']:g} > {base['items'][item_id]['awarded']:g} without the trick")
+    flags = " ".join(map(str, got.get("flags", [])))
+    problems += [f"no flag with {word!r}: {flags[:200]!r}" for word in trick.flags if word not in flags]
+    info = stored.get("info", {})
+    notes = " ".join(map(str, info.get("notes", [])))
+    problems += [f"no note with {word!r}: {notes[:200]!r}" for word in trick.notes if word not in notes]
+    if trick.error_words:
+        problems += [f"{k}: {v['status']} {' '.join(v['messages'])[:120]!r}" for k, v in got["items"].items()
+                     if v["status"] != "error" or trick.error_words not in " ".join(v["messages"])]
+    peak = (info.get("resources") or {}).get("peak_memory_mb")
+    if "memory" in trick.name and cgroups.available()[0] and (peak is None or peak > Settings().memory_mb + WORKER_MB):
+        problems.append(f"the sandbox held {peak} MiB (limit {Settings().memory_mb + WORKER_MB} MiB)")
+    return problems
+
+
+def run_round3(tmp_path, mode, tricks, capsys):
+    batch, out = tmp_path / f"round3-{mode}", tmp_path / f"round3-out-{mode}"
+    pairs = write_round3(batch, tricks)
+    started = time.monotonic()
+    done = run_grade("grade", batch, "--json", "--sandbox", mode, "--out", out, *ROUND3_LIMITS, timeout=2400)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = {s["id"]: s for s in json.loads(done.stdout)["submissions"]}
+    stored = _stored(out)
+    assert results[GOOD]["auto_awarded"] == 40.0, results[GOOD]
+    per_trick = {}
+    with capsys.disabled():
+        print(f"\nRound 3 ({mode}, {seconds:.0f} s): trick vs the same code without it")
+        for trick in tricks:
+            base_id, trick_id = pairs[trick.name]
+            base, got = results[base_id], results[trick_id]
+            per_trick[trick.name] = round3_problems(trick, base, got, stored.get(trick_id, {}))
+            resources = stored.get(trick_id, {}).get("info", {}).get("resources", {})
+            print(f"  {trick.name[:52]:<52} base {base['auto_awarded']:>4g}  trick {got['auto_awarded']:>4g}  "
+                  f"before: {trick.before}  peak {resources.get('peak_memory_mb')} MiB  "
+                  f"{'; '.join(per_trick[trick.name])[:200] or 'earns nothing'}")
+    assert set(results) == {GOOD, *(i for pair in pairs.values() for i in pair)}
+    return {name: problems for name, problems in per_trick.items() if problems}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap cannot start here")
+def test_round3_tricks_earn_nothing_under_bubblewrap(tmp_path, capsys):
+    assert run_round3(tmp_path, "bwrap", [t for t in ROUND3 if not t.slow_load], capsys) == {}
+
+
+@pytest.mark.slow
+def test_round3_tricks_earn_nothing_without_the_sandbox(tmp_path, capsys):
+    assert run_round3(tmp_path, "none", [t for t in ROUND3 if not t.slow_load], capsys) == {}
+
+
+@pytest.mark.slow
+def test_round3_loads_past_their_budget_are_stopped_from_outside(tmp_path, capsys):
+    """A load that disarms its own timer and one of twenty 4.8 s statements: stopped by the worker at
+    the load's total (``LOAD_WALL_BACKSTOP`` x 60 s), every item an error naming it; the batch finishes."""
+    mode = "bwrap" if sandbox.bwrap_available() else "none"
+    started = time.monotonic()
+    assert run_round3(tmp_path, mode, [t for t in ROUND3 if t.slow_load], capsys) == {}
+    assert time.monotonic() - started < 600

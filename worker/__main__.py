@@ -4,20 +4,23 @@ Usage: ``python -m worker JOB_DIR`` (see ``worker.protocol`` for the job folder)
 of process, from the top:
 
 1. the worker (this module's ``main``): reads the job and the inputs (files only the grader's
-   user may read), turns the grader's loss functions from marshalled code into functions,
-   forks the loader, and writes what the loader sends into ``out/``. It runs no student code.
+   user may read), imports the course's standard stack once, starts the loss server
+   (``worker.lossserver``: the only process that holds the grader's loss functions), forks the
+   loader, watches the load's total CPU and wall-clock time from outside, and writes what the
+   loader sends into ``out/``. It runs no student code and never holds the grader's loss code.
 2. the loader: becomes the submission's own user, takes its limits, loads the notebook by the
    loading rule (``worker.loader``) and sends a ``LoadReport``; then, item by item, forks
 3. an item's child, which runs the item's probe (``worker.probes``) on the loaded namespace and
    replies with one frame (``worker.channel``). The loader waits up to the item's time limit,
    keeps the first ``OUTPUT_CAP`` bytes the child printed, kills every process the item left,
-   and sends the record and the frame up.
+   and sends the record and the frame up. Items run in CPU time (``ItemSpec.time_limit``), with
+   ``WALL_BACKSTOP`` times that of wall-clock time; the training items run last, and only they
+   reach the loss server.
 
 Both the worker and the loader are subreapers and clean up every process below them.
 """
 import fcntl
 import json
-import marshal
 import os
 import random
 import select
@@ -34,8 +37,9 @@ import numpy as np
 import torch
 
 from reference import scaffold
-from worker import channel, confine, loader, probes
-from worker.protocol import ItemRecord, Job
+from worker import channel, confine, loader, lossclient, probes
+from worker.protocol import WALL_BACKSTOP, ItemRecord, Job
+from worker.supervise import LoadWatch, LossServer, _write, is_training, merged_report, parse_failure, plan_load
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
@@ -43,6 +47,8 @@ MESSAGE = struct.Struct("<4sII")   # tag, JSON length, frame length
 MESSAGE_TAG = b"A4M1"
 F_SETPIPE_SZ = 1031
 EVAL_ROWS = 1000                   # rows of the evaluation split get_mnist_data("test") returns
+ACK_SECONDS = 10.0                 # how long a loader waits for the worker to open the loss server
+STANDARD_STACK = ("numpy", "torch", "matplotlib.pyplot")   # imported once, before any budget runs
 
 
 # --- the namespace student code sees ---------------------------------------------------------------
@@ -67,31 +73,15 @@ def fresh_namespace(inputs):
     return ns
 
 
-def as_probabilities(x_hat):
-    """A decoder's output as pixel probabilities: a decoder without the table's final Sigmoid returns
-    logits (values outside [0, 1]); the training items put them through a sigmoid, so that this
-    mistake is charged once, on the layout check, not again through a loss that cannot train."""
-    if isinstance(x_hat, torch.Tensor) and x_hat.is_floating_point() and ((x_hat < 0).any() or (x_hat > 1).any()):
-        return torch.sigmoid(x_hat)
-    return x_hat
-
-
-def loss_functions(code_bytes):
-    """The grader's loss functions from marshalled code (no source text exists in the sandbox), with
-    ``(c)reconstruct`` returning probabilities whatever the student's decoder ends in."""
-    if not code_bytes:
-        return None
-    namespace = {"__name__": "grader_losses", "torch": torch, "append_class_to_data": scaffold.append_class_to_data}
-    exec(marshal.loads(code_bytes), namespace)  # noqa: S102 - the grader's own code, compiled by the grader
-    for name in ("reconstruct", "creconstruct"):
-        sampler = namespace.get(name)
-        if sampler is not None:
-            def probabilities(*args, _sampler=sampler):
-                mu, logvar, x_hat = _sampler(*args)
-                return mu, logvar, as_probabilities(x_hat)
-            namespace[name] = probabilities
-    return {name: value for name, value in namespace.items() if callable(value) and not name.startswith("_")
-            and name not in ("torch", "append_class_to_data")}
+def import_standard_stack():
+    """Import the course's standard stack in the worker, before the notebook is loaded: a notebook's
+    ``import matplotlib.pyplot as plt`` then costs no statement budget, on an idle or a busy machine."""
+    import importlib
+    for name in STANDARD_STACK:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional package: the notebook's import will say so
+            pass
 
 
 # --- messages from the loader to the worker ------------------------------------------------------
@@ -134,7 +124,7 @@ class Inbox:
 
 # --- the item's child ---------------------------------------------------------------------------
 
-def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
+def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
     """Runs in the forked child; never returns."""
     child_pid = os.getpid()
     try:
@@ -162,6 +152,7 @@ def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
                     f" ({skip.describe()})" if skip else "")
                 tensors = {}
             else:
+                losses = lossclient.stubs(loss_socket) if loss_socket and is_training(item) else None
                 tensors, meta["probe"] = probes.run_probe(item.id, ns, channel.item_inputs(inputs, item.id),
                                                           item.params, losses)
         except BaseException as error:  # noqa: BLE001 - SystemExit and friends from student code too
@@ -185,11 +176,13 @@ def _child(job, item, ns, inputs, losses, report, result_fd, output_fd):
     os._exit(0)
 
 
-def run_item(job, item, ns, inputs, losses, report):
+def run_item(job, item, ns, inputs, loss_socket, report):
     """Fork the item's child, wait up to its time limit, clean up; returns ``(ItemRecord, frame)``.
 
     Reading stops when the child's pipes close, or half a second after the child exited (processes
-    it left behind may hold its pipes open), or at the time limit."""
+    it left behind may hold its pipes open), or when the item's processes have used ``time_limit``
+    seconds of CPU time (all of them together, measured from ``/proc``), or after ``WALL_BACKSTOP``
+    times that of wall-clock time."""
     result_read, result_write = os.pipe()
     output_read, output_write = os.pipe()
     for fd in (result_read, output_read):  # fewer wake-ups for a large reply or a flood of output
@@ -202,13 +195,14 @@ def run_item(job, item, ns, inputs, losses, report):
     if pid == 0:
         os.close(result_read)
         os.close(output_read)
-        _child(job, item, ns, inputs, losses, report, result_write, output_write)
+        _child(job, item, ns, inputs, loss_socket, report, result_write, output_write)
     os.close(result_write)
     os.close(output_write)
     frame, output, output_bytes = bytearray(), bytearray(), 0
     open_fds = {result_read, output_read}
     record = ItemRecord(item.id)
-    deadline, status, next_disk_check = started + item.time_limit, None, started + 1.0
+    cpu_base = confine.tree_cpu_seconds(os.getpid(), include_self=False)
+    deadline, status, next_check = started + item.time_limit * WALL_BACKSTOP, None, started + 0.5
     while open_fds:
         now = time.monotonic()
         if status is None:
@@ -218,12 +212,16 @@ def run_item(job, item, ns, inputs, losses, report):
         if now >= deadline:
             record.timed_out = status is None
             break
-        if now >= next_disk_check:
-            next_disk_check = now + 1.0
+        if now >= next_check:
+            next_check = now + 0.5
+            record.cpu_seconds = round(confine.tree_cpu_seconds(os.getpid(), include_self=False) - cpu_base, 3)
+            if record.cpu_seconds > item.time_limit and status is None:
+                record.timed_out = True
+                break
             if confine.folder_bytes(job.scratch) > job.limits.disk_mb * 2**20:
                 record.disk_exceeded = True
                 break
-        wait = min(deadline - now, 1.0 if status is None else 0.05)
+        wait = min(deadline - now, 0.5 if status is None else 0.05)
         ready, _, _ = select.select(list(open_fds), [], [], wait)
         for fd in ready:
             chunk = os.read(fd, 1 << 20)
@@ -243,6 +241,8 @@ def run_item(job, item, ns, inputs, losses, report):
         except (ProcessLookupError, PermissionError):
             pass
         _, status = os.waitpid(pid, 0)
+    record.cpu_seconds = round(max(record.cpu_seconds,
+                                   confine.tree_cpu_seconds(os.getpid(), include_self=False) - cpu_base), 3)
     confine.kill_descendants()  # whatever the item started, in its session or out of it
     confine.remove_tree(Path(job.scratch) / item.id)  # its files count against no later item's quota
     record.seconds = round(time.monotonic() - started, 3)
@@ -255,15 +255,20 @@ def run_item(job, item, ns, inputs, losses, report):
 
 # --- the loader -----------------------------------------------------------------------------------
 
-def _loader(job, inputs, losses, control_fd):
-    """Runs in the forked loader; never returns."""
+def _loader(job, inputs, loss_socket, control_fd, ack_fd):
+    """Runs in the forked loader; never returns. Before each training item it waits (up to
+    ``ACK_SECONDS``) for the worker's byte on ``ack_fd``: the loss server is open."""
     try:
         os.setsid()
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, control_fd)
-        os.closerange(control_fd + 1, 1024)
+        for fd in range(3, 1024):
+            if fd not in (control_fd, ack_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         scratch = Path(job.scratch)
         scratch.mkdir(parents=True, exist_ok=True)
         if job.limits.run_as is not None and os.geteuid() == 0:
@@ -280,14 +285,18 @@ def _loader(job, inputs, losses, control_fd):
         np.random.seed(job.seed)
         random.seed(job.seed)
         ns = fresh_namespace(inputs)
-        report = loader.load(job.cells, ns, job.limits.statement_seconds)
+        report = loader.load(job.cells, ns, job.limits.statement_seconds, on_failure=lambda skip: send(
+            control_fd, {"type": "failed", "skip": json.loads(json.dumps(skip.__dict__))}))
         scaffold_names = fresh_namespace(inputs)
         for name in loader.SCAFFOLD_NAMES:  # the grader's scaffold, whatever the notebook did to it
             ns[name] = scaffold_names[name]
         send(control_fd, {"type": "load", "report": json.loads(report.to_json())})
         for item in job.items:
+            if loss_socket and is_training(item):
+                select.select([ack_fd], [], [], ACK_SECONDS)
+                os.read(ack_fd, 1) if select.select([ack_fd], [], [], 0)[0] else None
             send(control_fd, {"type": "start", "id": item.id})
-            record, frame = run_item(job, item, ns, inputs, losses, report)
+            record, frame = run_item(job, item, ns, inputs, loss_socket, report)
             send(control_fd, {"type": "item", "record": json.loads(record.to_json())}, frame)
     except BaseException:  # noqa: BLE001 - whatever happened, the worker sees the stream end
         pass
@@ -297,37 +306,51 @@ def _loader(job, inputs, losses, control_fd):
 
 # --- the worker -----------------------------------------------------------------------------------
 
-def _write(path, data):
-    with open(path, "wb") as handle:
-        handle.write(data)
-
-
-def _start_loader(job, inputs, losses):
-    """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe)``."""
+def _start_loader(job, inputs, loss_socket):
+    """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe, the write end of its
+    acknowledgement pipe)``."""
     control_read, control_write = os.pipe()
+    ack_read, ack_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(control_read)
-        _loader(job, inputs, losses, control_write)
+        os.close(ack_write)
+        _loader(job, inputs, loss_socket, control_write, ack_read)
     os.close(control_write)
-    return pid, control_read
+    os.close(ack_read)
+    return pid, control_read, ack_write
 
 
-def _serve(job, out, pid, control_read, deadline, first_load):
+def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare, plan):
     """Write what one loader sends into ``out`` until it ends; returns ``(item ids done, item started
-    but not done or None)``."""
-    inbox, done, started = Inbox(), set(), None
+    but not done or None)``. ``on_item(item id)`` runs after each item written; the processes in
+    ``spare`` (the loss server) outlive the loader."""
+    inbox, done, started, failures = Inbox(), set(), None, []
     wanted = {item.id for item in job.items}
+    watch = LoadWatch(pid, job.limits.load_seconds)  # a fresh loader after a lost item loads again: bounded too
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([control_read], [], [], min(1.0, max(0.0, deadline - time.monotonic())))
+        if watch is not None:
+            problem = watch.problem()
+            if problem:
+                if first_load:
+                    _write(out / "worker.json", json.dumps({"load_stopped": problem, **watch.facts()}).encode())
+                break
+        ready, _, _ = select.select([control_read], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
         if not ready:
             continue
         chunk = os.read(control_read, 1 << 20)
         if not chunk:
             break
         for meta, frame in inbox.feed(chunk):
-            if meta.get("type") == "load" and first_load:
-                _write(out / "load.json", json.dumps(meta.get("report", {})).encode())
+            if meta.get("type") == "failed" and watch is not None and len(failures) < loader.MAX_SKIPS:
+                failures += [skip for skip in [parse_failure(meta)] if skip is not None]
+            elif meta.get("type") == "load" and watch is not None:
+                if first_load:
+                    watch.problem(force=True)
+                    report = merged_report(job, plan, failures, meta.get("report", {}))
+                    _write(out / "load.json", report.to_json().encode())
+                    _write(out / "worker.json", json.dumps(watch.facts()).encode())
+                watch = None
             elif meta.get("type") == "start" and meta.get("id") in wanted:
                 started = meta["id"]
             elif meta.get("type") == "item" and meta.get("record", {}).get("id") in wanted - done:
@@ -335,6 +358,7 @@ def _serve(job, out, pid, control_read, deadline, first_load):
                 done.add(item_id)
                 _write(out / f"{item_id}.frame", frame)
                 _write(out / f"{item_id}.json", json.dumps(meta["record"]).encode())
+                on_item(item_id)
         if inbox.broken:
             break
     os.close(control_read)
@@ -342,36 +366,58 @@ def _serve(job, out, pid, control_read, deadline, first_load):
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    confine.kill_descendants()
+    confine.kill_descendants(spare=spare)
     return done, (started if started not in done else None)
 
 
 def main(job_dir):
     """Run the job in ``job_dir``. A loader that dies (an item's code may kill it: they share a uid)
-    costs only the item it was running: the rest run in a fresh loader."""
+    costs only the item it was running: the rest run in a fresh loader. Items run in the job's order,
+    the training items last (only they reach the loss server)."""
     job_dir = Path(job_dir)
     job = Job.from_json((job_dir / "job.json").read_text())
+    job = replace(job, items=sorted(job.items, key=is_training))
     torch.set_num_threads(1)
+    import_standard_stack()
     inputs = channel.load_inputs(job_dir / "inputs.safetensors")
-    losses = loss_functions(job.losses)
     out = job_dir / "out"
     out.mkdir(exist_ok=True)
     out.chmod(0o700)
     confine.become_subreaper()
-    deadline = time.monotonic() + job.limits.load_seconds + sum(i.time_limit for i in job.items) + 30
-    remaining, first = list(job.items), True
+    server = LossServer(job_dir, inputs, job.limits.run_as) if (job_dir / "losses.bin").exists() else None
+    spare = frozenset([server.pid] if server is not None else [])
+    plan = plan_load(job)
+    budget = job.limits.load_seconds + sum(i.time_limit for i in job.items)
+    deadline = time.monotonic() + budget * WALL_BACKSTOP + 30
+    remaining, first, finished = list(job.items), True, set()
+
+    def on_item(item_id):
+        finished.add(item_id)
+        if server is not None:
+            server.after(job, finished, out, item_id)
+
     try:
         while remaining and time.monotonic() < deadline:
             part = replace(job, items=remaining)
-            pid, control_read = _start_loader(part, inputs, losses)
-            done, lost = _serve(part, out, pid, control_read, deadline, first)
+            if server is not None and first:
+                server.after(job, finished, out, None)  # open at once when the job has only training items
+            pid, control_read, ack_write = _start_loader(part, inputs, server.socket_path if server else None)
+            if server is not None:
+                server.ack_fd = ack_write
+                if server.is_open:
+                    server.acknowledge()
+            done, lost = _serve(part, out, pid, control_read, deadline, first, on_item, spare, plan)
+            os.close(ack_write)
             first = False
             if lost is not None:
                 _write(out / f"{lost}.json", ItemRecord(lost, ended_loader=True).to_json().encode())
+                on_item(lost)
             if not done and lost is None:
                 break  # no item ran (loading failed, or ran past its budget): a new loader would do the same
             remaining = [item for item in remaining if item.id not in done and item.id != lost]
     finally:
+        if server is not None:
+            server.stop()
         confine.kill_descendants()
         confine.kill_uid(job.limits.run_as)
         confine.reap()

@@ -93,8 +93,12 @@ def set_cpu_limit(seconds):
     resource.setrlimit(resource.RLIMIT_CPU, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
 
 
-def _children_map():
-    children = {}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_table():
+    """``{pid: (parent pid, own CPU seconds, CPU seconds of its reaped children)}`` from ``/proc``."""
+    table = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -104,15 +108,46 @@ def _children_map():
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
+        try:
+            own = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            reaped = (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+        except (IndexError, ValueError):
+            own = reaped = 0.0
+        table[int(entry)] = (int(fields[1]), own, reaped)
+    return table
+
+
+def _children_map(table=None):
+    children = {}
+    for pid, (parent, _, _) in (table or _process_table()).items():
+        children.setdefault(parent, []).append(pid)
     return children
 
 
-def descendants(pid=None):
-    """Every process below ``pid`` (default: this process), through ``/proc``."""
+def tree_cpu_seconds(pid, include_self=True):
+    """CPU seconds used by ``pid``'s processes: every living (or unreaped) process below it, with the
+    children each of them reaped, plus the children ``pid`` reaped (and ``pid``'s own time with
+    ``include_self``). Measured from ``/proc``: the processes measured cannot change it, and it is the
+    same on an idle and on a busy machine."""
+    table = _process_table()
+    if pid not in table:
+        return 0.0
+    children, total, stack = _children_map(table), table[pid][2] + (table[pid][1] if include_self else 0.0), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            total += table[child][1] + table[child][2]
+            stack.append(child)
+    return total
+
+
+def descendants(pid=None, spare=frozenset()):
+    """Every process below ``pid`` (default: this process), through ``/proc``; ``spare`` and the
+    processes below them left out."""
     children, found, stack = _children_map(), [], [pid or os.getpid()]
     while stack:
         for child in children.get(stack.pop(), []):
+            if child in spare:
+                continue
             found.append(child)
             stack.append(child)
     return found
@@ -129,10 +164,11 @@ def reap():
             return
 
 
-def kill_descendants(rounds=50):
-    """SIGKILL every process below this one until none is left (a fork bomb needs several rounds)."""
+def kill_descendants(rounds=50, spare=frozenset()):
+    """SIGKILL every process below this one (but ``spare``) until none is left (a fork bomb needs
+    several rounds)."""
     for _ in range(rounds):
-        below = descendants()
+        below = descendants(spare=spare)
         if not below:
             return
         for pid in below:

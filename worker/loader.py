@@ -23,7 +23,7 @@ import signal
 import time
 import traceback
 
-from worker.protocol import LoadReport, Skip
+from worker.protocol import STATEMENT_WALL_BACKSTOP, LoadReport, Skip
 
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
 TRAINERS = ("train_mnist_vae", "train_mnist_cvae")
@@ -197,28 +197,45 @@ def _on_alarm(signum, frame):
     raise StatementTimeout()
 
 
+def _arm(seconds):
+    """A statement's budget: ``seconds`` of this process's CPU time (the same on an idle and on a busy
+    machine), and ``STATEMENT_WALL_BACKSTOP`` times that of wall-clock time for code that waits. Student code can
+    disarm both: the load's total is also enforced from outside the loader (``worker.__main__``)."""
+    for kind, signum, limit in ((signal.ITIMER_PROF, signal.SIGPROF, seconds),
+                                (signal.ITIMER_REAL, signal.SIGALRM, seconds * STATEMENT_WALL_BACKSTOP)):
+        signal.signal(signum, _on_alarm)
+        signal.setitimer(kind, limit)
+
+
+def _disarm():
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _run(code, namespace, seconds):
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    _arm(seconds)
     try:
         exec(code, namespace)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _disarm()
 
 
-def load(cells, namespace, statement_seconds=5.0):
-    """Run ``cells`` (``[(label, text)]``) into ``namespace`` by the loading rule; returns a ``LoadReport``."""
+def load(cells, namespace, statement_seconds=5.0, on_failure=None, dry_run=False):
+    """Run ``cells`` (``[(label, text)]``) into ``namespace`` by the loading rule; returns a ``LoadReport``.
+
+    ``on_failure(skip)`` is called as soon as a statement fails (the worker records it before any later
+    statement runs). ``dry_run``: run nothing, only read and plan (the worker's own record of what is
+    skipped and imported, made in a process where no student code runs)."""
     started = time.monotonic()
     report = LoadReport()
     parsed = []
     for position, (label, text) in enumerate(cells, start=1):
         try:
-            signal.signal(signal.SIGALRM, _on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, statement_seconds)
+            _arm(statement_seconds)
             try:
                 tree, python = parse_cell(text)
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                _disarm()
         except SyntaxError as error:
             report.skips.append(Skip(label, error.lineno or 0, "failed", f"syntax error: {error.msg}; "
                                      "nothing in this cell was loaded", _names_at_line_start(text), ""))
@@ -243,18 +260,25 @@ def load(cells, namespace, statement_seconds=5.0):
                 report.skips.append(Skip(label, stmt.lineno, "skipped", reason, defined_names(stmt),
                                          _first_line(python, stmt)))
                 continue
+            if dry_run:
+                report.statements += 1
+                continue
             code = compile(ast.Module(body=[stmt], type_ignores=[]), filename, "exec")
+            failure = None
             try:
                 _run(code, namespace, statement_seconds)
                 report.statements += 1
             except StatementTimeout:
-                report.skips.append(Skip(label, stmt.lineno, "failed", f"ran past its {statement_seconds:g} s budget",
-                                         defined_names(stmt), _first_line(python, stmt)))
+                failure = f"ran past its {statement_seconds:g} s budget"
             except BaseException as error:  # noqa: BLE001 - a student's SystemExit must not end the loader
                 if isinstance(error, KeyboardInterrupt):
                     raise
-                report.skips.append(Skip(label, stmt.lineno, "failed", f"{type(error).__name__}: {error}"[:200],
-                                         defined_names(stmt), _first_line(python, stmt)))
+                failure = f"{type(error).__name__}: {error}"[:200]
+            if failure is not None:
+                report.skips.append(Skip(label, stmt.lineno, "failed", failure, defined_names(stmt),
+                                         _first_line(python, stmt)))
+                if on_failure is not None:
+                    on_failure(report.skips[-1])
     if len(report.skips) > MAX_SKIPS:
         report.skips = report.skips[:MAX_SKIPS]
     report.seconds = round(time.monotonic() - started, 3)

@@ -1,17 +1,24 @@
 """The worker protocol: what the judge hands a worker (a ``Job``) and what comes back.
 
 A job folder holds ``job.json`` (``Job.to_json``, mode 0600, owned by the grader),
-``inputs.safetensors`` (the items' input tensors, 0600) and, after the run, ``out/``:
-``load.json`` (a ``LoadReport``) and per item ``<id>.json`` (an ``ItemRecord``) and
-``<id>.frame`` (the probe's reply, see ``worker.channel``). Everything in ``out/`` was
+``inputs.safetensors`` (the items' input tensors, 0600), in full mode ``losses.bin`` (the grader's
+loss functions as marshalled code, 0600, read only by the loss server) and, after the run, ``out/``:
+``load.json`` (a ``LoadReport``), ``worker.json`` (the load's CPU and wall-clock time as the worker
+measured them, and why it stopped the load, if it did), per item ``<id>.json`` (an ``ItemRecord``) and
+``<id>.frame`` (the probe's reply, see ``worker.channel``), and per training item ``<id>.server.json``
+(``worker.lossserver.ServerCounts``). Everything in ``out/`` was
 produced with student code running nearby: the judge validates it before use.
 """
-import base64
 import json
 from dataclasses import asdict, dataclass, field
 
 STATEMENT_SECONDS = 5.0   # budget of one top-level statement while the notebook loads
 LOAD_SECONDS = 60.0       # budget of the whole load (all statements of the notebook)
+# Budgets count CPU time (the same on an idle and on a busy machine); wall-clock limits are backstops:
+WALL_BACKSTOP = 3.0       # an item's wall-clock limit, as a multiple of its CPU budget
+STATEMENT_WALL_BACKSTOP = 6.0  # a statement's wall-clock limit, as a multiple of its CPU budget (a 5 s
+                               # statement takes 30 s where six processes share each core)
+LOAD_WALL_BACKSTOP = 1.5  # the whole load's wall-clock limit, as a multiple of its CPU budget
 
 
 @dataclass
@@ -36,7 +43,7 @@ class Limits:
 class ItemSpec:
     id: str
     function: str
-    time_limit: float                  # seconds of wall-clock time (and of CPU time)
+    time_limit: float                  # seconds of CPU time (wall-clock: a backstop of 3 times that)
     params: dict = field(default_factory=dict)   # keyword arguments (the training budget)
 
 
@@ -48,19 +55,15 @@ class Job:
     seed: int
     limits: Limits
     scratch: str                       # the only folder student code may write to
-    losses: bytes = b""                # the grader's loss functions: marshalled code, no source text
 
     def to_json(self):
-        data = asdict(self)
-        data["losses"] = base64.b64encode(self.losses).decode()
-        return json.dumps(data)
+        return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text):
         data = json.loads(text)
         return cls(cells=[list(c) for c in data["cells"]], items=[ItemSpec(**i) for i in data["items"]],
-                   seed=data["seed"], limits=Limits(**data["limits"]), scratch=data["scratch"],
-                   losses=base64.b64decode(data["losses"]))
+                   seed=data["seed"], limits=Limits(**data["limits"]), scratch=data["scratch"])
 
 
 @dataclass
@@ -117,7 +120,8 @@ class LoadReport:
 class ItemRecord:
     """How one item's child ended, as the loader saw it (no student-chosen content but ``output``)."""
     id: str
-    seconds: float = 0.0
+    seconds: float = 0.0               # wall-clock
+    cpu_seconds: float = 0.0           # CPU time of every process of the item (what its limit counts)
     timed_out: bool = False
     exit_code: int | None = None
     output: str = ""                   # the first 64 KiB of what the child printed
