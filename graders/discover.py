@@ -651,9 +651,21 @@ def discover(path, scratch):
     found = [_batch_entry(p, scratch) for p in _entries(path)] if batch else [_safely(path, scratch)]
     if not batch and path.is_file() and "(a download-all zip)" in found[0].problem:
         raise SubmissionError(f"{path}: Moodle's download-all zip; unzip it and grade the folder it makes")
-    seen = {}
-    for sub in found:  # two entries for one student (e.g. alice.py and alice/): keep both, apart
-        seen[sub.id] = seen.get(sub.id, 0) + 1
-        if seen[sub.id] > 1:
-            sub.id = f"{sub.id}~{seen[sub.id]}"
+    unique_ids(found)
     return sorted(found, key=lambda s: s.id)
+
+
+def unique_ids(subs):
+    """Give two entries of one id (``alice.py`` and ``alice/``) ids of their own, in place: the first
+    keeps it, the next get ``alice~2``, ``alice~3``..., never an id another entry has or was given
+    (``alice~2.ipynb`` keeps ``alice~2``; the second ``alice`` becomes ``alice~3``)."""
+    taken = {sub.id for sub in subs}
+    used = set()
+    for sub in subs:
+        if sub.id in used:
+            number = 2
+            while f"{sub.id}~{number}" in taken:
+                number += 1
+            sub.id = f"{sub.id}~{number}"
+            taken.add(sub.id)
+        used.add(sub.id)

@@ -19,10 +19,14 @@ from graders.discover import Submission
 from graders.pipeline import Settings
 from graders.progress import Progress
 from graders.results import ItemResult, SubmissionResult
+from graders.secret import PixelPermutation
 
 
-def _run(workers=3):
-    return SimpleNamespace(settings=Settings(workers=workers), data_source="test data")
+def _run(workers=3, sandbox="bubblewrap", secret="course secret", **settings):
+    """What ``batch`` reads of a ``pipeline.Run``: settings, sandbox, data and the secret's transform."""
+    return SimpleNamespace(settings=Settings(workers=workers, **settings), data_source="test data",
+                           sandbox=SimpleNamespace(description=sandbox),
+                           permutation=PixelPermutation.from_secret(secret))
 
 
 def _submissions(folder, count):
@@ -79,6 +83,40 @@ def test_a_rerun_resumes_and_grades_nothing_again(tmp_path, graded_here):
     batch.grade_all(_run(), subs, store)
     assert graded_here == ["s1"] and len(store.path.read_text().splitlines()) == 4
 
+
+
+@pytest.mark.parametrize("changed", [{"sandbox": "process limits only"}, {"secret": "another course secret"},
+                                     {"train_seconds": 60.0}, {"memory_mb": 1024}, {"statement_seconds": 2.0},
+                                     {"load_seconds": 30.0}, {"public": True}, {"seed": 2}])
+def test_a_result_is_resumed_only_under_the_same_sandbox_secret_and_limits(tmp_path, graded_here, changed):
+    """Before: a result graded with ``--sandbox none`` (28/40, the reference importable) came back
+    "resumed" under bubblewrap. Now any difference in sandbox, secret or limits regrades."""
+    subs = _submissions(tmp_path, 2)
+    store = batch.ResultStore(tmp_path / "out")
+    batch.grade_all(_run(), subs, store)
+    graded_here.clear()
+    batch.grade_all(_run(workers=1, keep_jobs=True), subs, store)    # neither can change a mark: resumed
+    assert graded_here == []
+    batch.grade_all(_run(**changed), subs, store)
+    assert sorted(graded_here) == ["s0", "s1"]
+
+
+def test_the_resume_key_names_what_it_holds_and_never_the_secret(monkeypatch):
+    key = batch.resume_key(_run(secret="hunter2-course-secret"))
+    assert key["sandbox"] == "bubblewrap" and key["data"] == "test data" and len(key["code"]) == 16
+    assert key["secret"] == PixelPermutation.from_secret("hunter2-course-secret").digest
+    assert "hunter2" not in json.dumps(key)
+    assert json.loads(key["settings"])["train_seconds"] == 120.0 and "workers" not in key["settings"]
+    monkeypatch.setattr(batch, "GRADER_VERSION", "9.9.9")
+    assert batch.resume_key(_run(secret="hunter2-course-secret"))["version"] == "9.9.9"
+
+
+def test_two_submissions_with_one_id_are_refused_before_grading(tmp_path, graded_here):
+    subs = _submissions(tmp_path, 2)
+    subs[1].id = "s0"
+    with pytest.raises(ValueError, match="two submissions share the id 's0'"):
+        batch.grade_all(_run(), subs, batch.ResultStore(tmp_path / "out"))
+    assert graded_here == []
 
 class RemoteExecutor:
     """Stands in for cluster.DaskExecutor: completes each submission's future from another thread."""

@@ -561,3 +561,26 @@ def test_submission_time_is_the_latest_stored_file_in_use(tmp_path):
     assert sub.stored_at == NOV_20 and sub.submitted_at == "2026-11-20T12:00:00"
     by_hand = Submission("x", folder / "A4.ipynb", folder / "A4.ipynb")     # grade.py check builds these
     assert by_hand.submitted_at == "2026-11-01T12:00:00" and by_hand.files == [] and by_hand.pdf is None
+
+
+def test_ids_are_unique_without_taking_an_existing_id(tmp_path):
+    """``alice/``, ``alice.ipynb`` and ``alice~2.ipynb``: the renamed entry must not become ``alice~2``,
+    which is already another student's (before: two rows ``alice~2``, one result overwrote the other)."""
+    batch = tmp_path / "batch"
+    (batch / "alice").mkdir(parents=True)
+    write(batch / "alice" / "A4.ipynb", TEMPLATE)
+    write(batch / "alice.ipynb", DONE)
+    write(batch / "alice~2.ipynb", notebook("reconstruct", body="    return 2\n"))
+    subs = discover(batch, tmp_path)
+    by_id = {s.id: s for s in subs}
+    assert len(subs) == 3 and len(by_id) == 3
+    assert by_id["alice"].source == batch / "alice" / "A4.ipynb"
+    assert by_id["alice~2"].source == batch / "alice~2.ipynb"
+    assert by_id["alice~3"].source == batch / "alice.ipynb"
+
+
+def test_unique_ids_keep_first_and_skip_every_taken_id():
+    from graders.discover import Submission, unique_ids
+    subs = [Submission(i, None, Path(i)) for i in ["a", "a", "a~2", "a~3", "a", "a~2"]]
+    unique_ids(subs)
+    assert [s.id for s in subs] == ["a", "a~4", "a~2", "a~3", "a~5", "a~2~2"]
