@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from graders import source as source_reader
+from graders import zipcheck
 from graders.safe_text import clean_id, display_name
 
 SOURCE_SUFFIXES = (".ipynb", ".py")
@@ -259,11 +260,14 @@ class _Scan:
     def unzip(self, shown, local, stored, level):
         """Check every member of zip ``local``, then copy out the ones that matter and ``add`` them."""
         try:
-            with open(local, "rb") as handle:
-                end = zipfile._EndRecData(handle)  # the entry count, before Python reads every entry
-            if end and end[zipfile._ECD_ENTRIES_TOTAL] > ZIP_LIMITS["files"]:
-                raise _Refused(f"too many entries ({end[zipfile._ECD_ENTRIES_TOTAL]}; at most {ZIP_LIMITS['files']})")
+            with open(local, "rb") as handle:  # the real entry count, before Python parses every entry
+                stated, real = zipcheck.stated_count(handle), zipcheck.entry_count(handle, ZIP_LIMITS["files"])
+            if real > ZIP_LIMITS["files"]:
+                claim = f"; it claims {stated}" if stated is not None and stated <= ZIP_LIMITS["files"] else ""
+                raise _Refused(f"too many entries (more than {ZIP_LIMITS['files']}{claim})")
             archive = zipfile.ZipFile(local)
+        except zipcheck.DamagedZip as error:
+            raise _Refused(f"not a readable zip ({error})") from None
         except zipfile.BadZipFile as error:
             raise _Refused(f"not a readable zip ({str(error)[:100]})") from None
         except UnicodeDecodeError:

@@ -155,3 +155,23 @@ def solution_with_comment(comment):
 def bad_zip():
     """Bytes that start like a zip and are not one."""
     return b"PK\x03\x04" + b"\x00" * 40 + b"not a zip"
+
+
+def lying_count_zip(records, stated=1, first=None):
+    """A zip whose end record states ``stated`` entries while its central directory holds ``records``
+    (empty stored files ``f<n>.txt``; the first is ``first``'s ``(name, data)`` when given). Python's
+    ``zipfile`` ignores the stated count and builds a ``ZipInfo`` for every record."""
+    body, central = bytearray(), bytearray()
+    mtime, mdate = _dos_time((2022, 12, 1, 12, 0, 0))
+    local = struct.Struct("<IHHHHHIIIHH")
+    record = struct.Struct("<IHHHHHHIIIHHHHHII")
+    for n in range(records):
+        name, data = first if (first and n == 0) else (f"f{n}.txt".encode(), b"")
+        crc = zlib.crc32(data) & 0xFFFFFFFF
+        offset = len(body)
+        body += local.pack(0x04034B50, 20, 0, METHOD_STORED, mtime, mdate, crc, len(data), len(data), len(name),
+                           0) + name + data
+        central += record.pack(0x02014B50, 0x0314, 20, 0, METHOD_STORED, mtime, mdate, crc, len(data), len(data),
+                               len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, stated, stated, len(central), len(body), 0)
+    return bytes(body + central + end)

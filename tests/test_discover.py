@@ -305,7 +305,7 @@ EXPECTED_PROBLEMS = {
     "notazip": "notazip.zip: not a readable zip",
     "truncated": "truncated.zip: not a readable zip",
     "bomb": "bomb.zip: looks like a zip bomb (A4.ipynb expands",
-    "many": "many.zip: too many entries (2001",
+    "many": "many.zip: too many entries (more than 2000",
     "escape": "escape.zip: zip entry '../../evil.py' points outside the archive",
     "symlink": "no .ipynb or .py file in symlink.zip",
     "badcrc": "badcrc.zip: not a readable zip (BadZipFile: Bad CRC-32",
@@ -584,3 +584,39 @@ def test_unique_ids_keep_first_and_skip_every_taken_id():
     subs = [Submission(i, None, Path(i)) for i in ["a", "a", "a~2", "a~3", "a", "a~2"]]
     unique_ids(subs)
     assert [s.id for s in subs] == ["a", "a~4", "a~2", "a~3", "a~5", "a~2~2"]
+
+
+def test_a_zip_lying_about_its_entry_count_is_refused_before_parsing(tmp_path, monkeypatch):
+    """A zip claiming 1 entry while its central directory holds 20,001 records: refused from the real
+    count (before: refused only after ``zipfile`` built every record, +280 MiB at 1.2 M records).
+    ``zipfile.ZipFile`` is never constructed for it; the control zip, honest, is still graded."""
+    from graders import discover as module
+    from tests.hostile_files import lying_count_zip
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "liar.zip").write_bytes(lying_count_zip(20_001, stated=1, first=(b"A4.ipynb", DONE.encode())))
+    (batch / "control.zip").write_bytes(lying_count_zip(1, stated=1, first=(b"A4.ipynb", DONE.encode())))
+    opened, real_zipfile = [], zipfile.ZipFile
+
+    def watched(file, *args, **kwargs):
+        opened.append(Path(file).name)
+        return real_zipfile(file, *args, **kwargs)
+    monkeypatch.setattr(module.zipfile, "ZipFile", watched)
+    subs = {s.id: s for s in discover(batch, tmp_path)}
+    assert subs["liar"].source is None
+    assert subs["liar"].problem == "liar.zip: too many entries (more than 2000; it claims 1)"
+    assert subs["control"].source is not None and subs["control"].source.read_text() == DONE
+    assert opened == ["control.zip"]
+
+
+def test_entry_count_stops_past_the_limit_and_follows_prepended_bytes(tmp_path):
+    from graders import zipcheck
+    from tests.hostile_files import lying_count_zip
+    import io
+    data = lying_count_zip(5000, stated=3)
+    assert zipcheck.entry_count(io.BytesIO(data), 10) == 11           # stopped at limit + 1
+    assert zipcheck.entry_count(io.BytesIO(data), 10_000) == 5000
+    assert zipcheck.stated_count(io.BytesIO(data)) == 3
+    assert zipcheck.entry_count(io.BytesIO(b"#!/bin/sh\n" + data), 10_000) == 5000   # like zipfile: concat
+    with pytest.raises(zipcheck.DamagedZip, match="no end of central directory record"):
+        zipcheck.entry_count(io.BytesIO(b"not a zip"), 10)
