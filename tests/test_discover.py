@@ -620,3 +620,27 @@ def test_entry_count_stops_past_the_limit_and_follows_prepended_bytes(tmp_path):
     assert zipcheck.entry_count(io.BytesIO(b"#!/bin/sh\n" + data), 10_000) == 5000   # like zipfile: concat
     with pytest.raises(zipcheck.DamagedZip, match="no end of central directory record"):
         zipcheck.entry_count(io.BytesIO(b"not a zip"), 10)
+
+
+def test_choosing_among_huge_notebooks_parses_a_bounded_amount(tmp_path, monkeypatch):
+    """Twenty large notebooks of filler code beside the filled-in A4.ipynb (before: every cell of every
+    file was parsed; twenty 4.3 MiB notebooks cost 204 s). Now at most FOLDER_PARSE_CHARS are parsed
+    per submission, no cell over CELL_PARSE_CHARS, the right file is still graded and the note says so."""
+    from graders import discover as module
+    folder = tmp_path / "zed"
+    folder.mkdir()
+    filler = json.loads(TEMPLATE)
+    filler["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": "x = 1\n" * 50_000})                 # 300 KB: over the cell cap
+    filler["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": "y = 2\n" * 30_000})                 # 180 KB: parsed while budget lasts
+    for i in range(20):
+        write(folder / f"A4 ({i}).ipynb", json.dumps(filler))
+    write(folder / "A4.ipynb", DONE)
+    parsed, real_parse = [], module.ast.parse
+    monkeypatch.setattr(module.ast, "parse", lambda text, *a, **k: parsed.append(len(text)) or real_parse(text, *a, **k))
+    sub = only(tmp_path, folder)
+    assert sub.source == folder / "A4.ipynb"
+    assert sum(parsed) <= module.FOLDER_PARSE_CHARS and max(parsed) <= module.CELL_PARSE_CHARS
+    assert any("code cells compared by their text only, not parsed (cells over 256 KiB, or past 1024 KiB" in n
+               for n in sub.notes), sub.notes
