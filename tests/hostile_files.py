@@ -175,3 +175,80 @@ def lying_count_zip(records, stated=1, first=None):
                                len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, stated, stated, len(central), len(body), 0)
     return bytes(body + central + end)
+
+
+# ---------------------------------------------------------------- weights trained elsewhere
+
+STATE_ORDER = ("encoder.features.0.weight", "encoder.features.0.bias", "encoder.mu.weight", "encoder.mu.bias",
+               "encoder.logvar.weight", "encoder.logvar.bias", "decoder.0.weight", "decoder.0.bias",
+               "decoder.2.weight", "decoder.2.bias")
+
+_TRAINED_ELSEWHERE = '''
+# %%
+HOME_WEIGHTS = "{weights}"
+SHAPES = {shapes!r}
+KNOWN_ORDER = "{order}"
+COLUMN_HASHES = "{hashes}"
+_own_training = train_mnist_vae
+
+
+def _shuffle_order():
+    """Where each plain pixel sits in the grader's images: known, or looked up by column hashes."""
+    import hashlib
+    if KNOWN_ORDER:
+        return [int(v) for v in KNOWN_ORDER.split(",")]
+    X, _ = get_mnist_data()
+    where = {{}}
+    for j, h in enumerate(COLUMN_HASHES.split(",")):
+        where.setdefault(h, []).append(j)
+    order = []
+    for column in X.T:
+        found = where.get(hashlib.sha1(column.contiguous().numpy().tobytes()).hexdigest()[:16])
+        if not found:
+            return None
+        order.append(found.pop())
+    return order
+
+
+def train_mnist_vae(**kwargs):
+    model = _own_training(**kwargs)
+    order = _shuffle_order()
+    if order is None:
+        return model
+    import base64
+    flat = torch.frombuffer(bytearray(base64.b64decode(HOME_WEIGHTS)), dtype=torch.float32)
+    state, at = {{}}, 0
+    for name, shape in SHAPES:
+        size = 1
+        for d in shape:
+            size *= d
+        state[name] = flat[at:at + size].reshape(shape).clone()
+        at += size
+    index = torch.tensor(order)
+    state["encoder.features.0.weight"] = state["encoder.features.0.weight"][:, index]
+    state["decoder.2.weight"] = state["decoder.2.weight"][index]
+    state["decoder.2.bias"] = state["decoder.2.bias"][index]
+    model.load_state_dict(state)
+    return model
+'''
+
+
+def column_hashes(X):
+    """The red team's lookup table: a hash of each of the 784 pixel columns of ``X`` (plain order)."""
+    import hashlib
+    return ",".join(hashlib.sha1(X[:, j].contiguous().numpy().tobytes()).hexdigest()[:16] for j in range(X.shape[1]))
+
+
+def trained_elsewhere(source, state, order=None, hashes=""):
+    """``source`` (a complete ``.py`` submission) whose ``train_mnist_vae`` runs its own loop, then
+    returns the VAE weights ``state`` (trained at home on plain images) mapped into the grader's pixel
+    order: ``order`` when the student knows it (a leaked or estimated secret), else found by matching
+    ``hashes`` (``column_hashes`` of the public training images) against the data it is given; when
+    nothing matches it returns what its own loop trained."""
+    import base64
+
+    import torch
+    flat = torch.cat([state[name].detach().float().reshape(-1) for name in STATE_ORDER])
+    shapes = [(name, list(state[name].shape)) for name in STATE_ORDER]
+    return source + _TRAINED_ELSEWHERE.format(weights=base64.b64encode(flat.numpy().tobytes()).decode(),
+                                              shapes=shapes, order=",".join(map(str, order or [])), hashes=hashes)
