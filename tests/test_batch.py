@@ -197,3 +197,26 @@ def test_default_workers_is_one_per_core_unless_memory_is_short():
     assert batch.default_workers(cores=16, memory_mb=64 * 1024) == 16
     assert batch.default_workers(cores=16, memory_mb=1024 + 4 * per) == 4
     assert batch.default_workers(cores=2, memory_mb=512) == 1
+
+
+def test_alice_alice_ipynb_and_alice_2_keep_three_rows_and_their_own_marks(tmp_path, monkeypatch):
+    """Before: ``alice.ipynb`` was renamed ``alice~2``, which ``alice~2.ipynb`` already had: one result
+    overwrote the other and both rows showed 0/40, the 40/40 work lost. Each file's marks here are
+    its own (the stand-in grader reads them from the file)."""
+    from graders.discover import discover
+    batch_dir = tmp_path / "batch"
+    (batch_dir / "alice").mkdir(parents=True)
+    (batch_dir / "alice" / "A4.py").write_text("marks = 0\n")
+    (batch_dir / "alice.ipynb").write_text('{"cells": [], "metadata": {"marks": 40}, "nbformat": 4, '
+                                           '"nbformat_minor": 5}')
+    (batch_dir / "alice~2.ipynb").write_text('{"cells": [], "metadata": {"marks": 3}, "nbformat": 4, '
+                                             '"nbformat_minor": 5}')
+
+    def own_marks(run, sub):
+        text = sub.source.read_text()
+        marks = json.loads(text)["metadata"]["marks"] if text.startswith("{") else 0.0
+        return _result(sub.id, float(marks))
+    monkeypatch.setattr(batch, "grade_submission", own_marks)
+    subs = discover(batch_dir, tmp_path / "scratch")
+    results = batch.grade_all(_run(), subs, batch.ResultStore(tmp_path / "out"))
+    assert {r.id: r.auto_awarded for r in results} == {"alice": 0.0, "alice~2": 3.0, "alice~3": 40.0}
