@@ -18,11 +18,25 @@ from graders.results import SubmissionResult
 from worker import channel
 
 
+# Settings that cannot change a mark (how many at once, whether job folders are kept).
+NOT_IN_KEY = ("workers", "keep_jobs")
+
+
+def resume_key(run):
+    """What a stored result was graded under, as plain text fields: the grader's version and code
+    digest, the sandbox actually used, every limit and setting that can change a mark, the data and
+    a digest of the course secret (never the secret). A result is reused only when all are equal."""
+    from dataclasses import asdict
+
+    from graders.cluster import code_digest
+    settings = {k: v for k, v in sorted(asdict(run.settings).items()) if k not in NOT_IN_KEY}
+    return {"version": GRADER_VERSION, "code": code_digest(), "sandbox": run.sandbox.description,
+            "secret": run.permutation.digest, "data": run.data_source, "settings": json.dumps(settings)}
+
+
 def fingerprint(sub, run):
-    """Identifies a submission's content, the grading settings and the data, for resuming."""
-    settings = run.settings
-    digest = hashlib.sha256(f"{GRADER_VERSION}|{settings.public}|{settings.seed}|{settings.item_seconds}|"
-                            f"{settings.train_seconds}|{run.data_source}|{sub.id}".encode())
+    """Identifies a submission (id and content) and ``resume_key(run)``, for resuming: 20 hex digits."""
+    digest = hashlib.sha256(json.dumps([resume_key(run), sub.id], sort_keys=True).encode())
     if sub.source is not None and sub.source.exists():
         digest.update(sub.source.read_bytes())
     return digest.hexdigest()[:20]
@@ -116,6 +130,9 @@ def grade_all(run, submissions, store=None, progress=None, fresh=False, executor
     Each submission is recorded once: ``as_completed`` yields each job's future once, and an
     executor that retries a job elsewhere still completes that one future.
     """
+    ids = [sub.id for sub in submissions]
+    if len(set(ids)) != len(ids):  # results are keyed by id: two alike would overwrite each other
+        raise ValueError(f"two submissions share the id {next(i for i in ids if ids.count(i) > 1)!r}")
     done = {} if (store is None or fresh) else store.load()
     results, jobs = {}, {}
     own = executor is None

@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from graders import source as source_reader
+from graders import zipcheck
 from graders.safe_text import clean_id, display_name
 
 SOURCE_SUFFIXES = (".ipynb", ".py")
@@ -64,6 +65,11 @@ MAX_FOLDER_DEPTH = 10          # folders below the submission's own
 MAX_MEMBER_PARTS = 16          # path components of a zip member
 MAX_ENTRIES = 5000             # files and folders looked at per submission
 MAX_CANDIDATES = 20            # code files compared per submission (each is read and parsed)
+# Parsing is what comparing costs (about 1 s per 100 KiB of code on a busy core; twenty 4.3 MiB
+# notebooks took 204 s): per submission, at most FOLDER_PARSE_CHARS of code are parsed, no cell over
+# CELL_PARSE_CHARS; other cells are compared by their text (their defs found by a pattern) and noted.
+CELL_PARSE_CHARS = 256 * 1024
+FOLDER_PARSE_CHARS = 2**20
 MAX_LISTED = 100               # ignored files listed per submission; the rest are counted
 ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 DUPLICATE_NAME = re.compile(r"(?:\s*\(\d+\)|[-_ ]copy\d*|\s+copy(?:\s+\d+)?)$", re.IGNORECASE)
@@ -259,11 +265,14 @@ class _Scan:
     def unzip(self, shown, local, stored, level):
         """Check every member of zip ``local``, then copy out the ones that matter and ``add`` them."""
         try:
-            with open(local, "rb") as handle:
-                end = zipfile._EndRecData(handle)  # the entry count, before Python reads every entry
-            if end and end[zipfile._ECD_ENTRIES_TOTAL] > ZIP_LIMITS["files"]:
-                raise _Refused(f"too many entries ({end[zipfile._ECD_ENTRIES_TOTAL]}; at most {ZIP_LIMITS['files']})")
+            with open(local, "rb") as handle:  # the real entry count, before Python parses every entry
+                stated, real = zipcheck.stated_count(handle), zipcheck.entry_count(handle, ZIP_LIMITS["files"])
+            if real > ZIP_LIMITS["files"]:
+                claim = f"; it claims {stated}" if stated is not None and stated <= ZIP_LIMITS["files"] else ""
+                raise _Refused(f"too many entries (more than {ZIP_LIMITS['files']}{claim})")
             archive = zipfile.ZipFile(local)
+        except zipcheck.DamagedZip as error:
+            raise _Refused(f"not a readable zip ({error})") from None
         except zipfile.BadZipFile as error:
             raise _Refused(f"not a readable zip ({str(error)[:100]})") from None
         except UnicodeDecodeError:
@@ -392,8 +401,11 @@ class _Candidate:
                 self.found.shown.count("/"), self.found.shown)
 
 
+MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
+
+
 def _without_magics(text):
-    return "\n".join(re.sub(r"^(\s*)[%!].*$", r"\1pass", line) for line in text.splitlines())
+    return MAGIC_LINE.sub(r"\1pass", text)
 
 
 def _is_stub(function):
@@ -414,13 +426,24 @@ def _digest(text):
     return hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
 
 
-def _candidate(found):
+@dataclass
+class _ParseBudget:
+    """Characters of code that may still be parsed while choosing one submission's file."""
+    left: int = FOLDER_PARSE_CHARS
+    unparsed: int = 0            # cells compared by their text only, for the note
+
+
+def _candidate(found, budget=None):
     """Read a code file (bounded, never raises) and describe what it defines.
 
     The signature is the text of its top-level definitions, imports and
     assignments, in order: equal for a notebook and its ``.py`` export, blind to
-    markdown, outputs, cell boundaries and top-level calls.
+    markdown, outputs, cell boundaries and top-level calls. A cell over
+    ``CELL_PARSE_CHARS``, or past what ``budget`` has left, is not parsed: its
+    homework ``def``s are found by a pattern (defined, not known to be filled in)
+    and its whole text is its part of the signature.
     """
+    budget = budget or _ParseBudget()
     try:
         cells = source_reader.read_cells(found.local)
     except source_reader.UnreadableSource as error:
@@ -429,10 +452,17 @@ def _candidate(found):
     kept = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Assign,
             ast.AnnAssign, ast.AugAssign)
     for _, text in cells.code:
-        text = _without_magics(text)
-        try:
-            tree = ast.parse(text)
-        except (Exception, RecursionError, MemoryError):
+        tree = None
+        if len(text) <= min(CELL_PARSE_CHARS, budget.left):
+            budget.left -= len(text)
+            text = _without_magics(text)
+            try:
+                tree = ast.parse(text)
+            except (Exception, RecursionError, MemoryError):
+                pass
+        else:
+            budget.unparsed += 1
+        if tree is None:
             defined |= set(re.findall(r"^def\s+(\w+)", text, re.MULTILINE)) & HOMEWORK_FUNCTIONS
             signature.append(_digest(text.strip()))
             continue
@@ -515,7 +545,8 @@ def _submission(path, scratch):
         pool.sort(key=lambda f: _Candidate(f).name_rank())
         pool, skipped = pool[:MAX_CANDIDATES], pool[MAX_CANDIDATES:]
         # with one file there is nothing to choose: it is read once, when grading
-        looked = [_candidate(f) for f in pool] if len(pool) > 1 else [_Candidate(pool[0])]
+        budget = _ParseBudget()
+        looked = [_candidate(f, budget) for f in pool] if len(pool) > 1 else [_Candidate(pool[0])]
         chosen, others, flag = _choose(looked) if len(looked) > 1 else (looked[0], [], "")
         others += [(_Candidate(f), f"not looked at (more than {MAX_CANDIDATES} code files)") for f in skipped]
         if real:
@@ -528,6 +559,10 @@ def _submission(path, scratch):
             notes.append(f"no readable code file; graded {display_name(graded.shown)}")
         elif len(pool) > 1:
             notes.append(f"{len(pool)} candidate files; graded {display_name(graded.shown)}")
+        if budget.unparsed:
+            notes.append(f"choosing the file: {budget.unparsed} code cells compared by their text only, not parsed "
+                         f"(cells over {CELL_PARSE_CHARS // 1024} KiB, or past {FOLDER_PARSE_CHARS // 1024} KiB of "
+                         "code per submission)")
     pdf = _pick_pdf(pdfs)
     for f in pdfs:
         files.append(SubmittedFile(display_name(f.shown), "pdf", "written answers" if f is pdf else "another PDF",
@@ -651,9 +686,21 @@ def discover(path, scratch):
     found = [_batch_entry(p, scratch) for p in _entries(path)] if batch else [_safely(path, scratch)]
     if not batch and path.is_file() and "(a download-all zip)" in found[0].problem:
         raise SubmissionError(f"{path}: Moodle's download-all zip; unzip it and grade the folder it makes")
-    seen = {}
-    for sub in found:  # two entries for one student (e.g. alice.py and alice/): keep both, apart
-        seen[sub.id] = seen.get(sub.id, 0) + 1
-        if seen[sub.id] > 1:
-            sub.id = f"{sub.id}~{seen[sub.id]}"
+    unique_ids(found)
     return sorted(found, key=lambda s: s.id)
+
+
+def unique_ids(subs):
+    """Give two entries of one id (``alice.py`` and ``alice/``) ids of their own, in place: the first
+    keeps it, the next get ``alice~2``, ``alice~3``..., never an id another entry has or was given
+    (``alice~2.ipynb`` keeps ``alice~2``; the second ``alice`` becomes ``alice~3``)."""
+    taken = {sub.id for sub in subs}
+    used = set()
+    for sub in subs:
+        if sub.id in used:
+            number = 2
+            while f"{sub.id}~{number}" in taken:
+                number += 1
+            sub.id = f"{sub.id}~{number}"
+            taken.add(sub.id)
+        used.add(sub.id)

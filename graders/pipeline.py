@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from graders import cases, cgroups, childdata, crosscheck, judge, policies, secret, source, training
+from graders import cases, cgroups, childdata, crosscheck, judge, policies, secret, source, suspicious, training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionResult
 from graders.sandbox import Sandbox
@@ -108,11 +108,8 @@ class Run:
     @classmethod
     def prepare(cls, settings):
         permutation = secret.PixelPermutation.from_environment(settings.public)
-        X, Y = scaffold.get_mnist_data("train")
-        X, Y = X[: settings.train_rows], Y[: settings.train_rows]
-        if settings.public:
-            X, Y = X[:1000], Y[:1000]
-        X = permutation.shuffle(X)
+        rows = min(settings.train_rows, 1000) if settings.public else settings.train_rows
+        X, Y = permutation.training_set(*scaffold.get_mnist_data("train"), rows)
         inputs = cases.build_inputs(X, Y)
         per_item = {item.id: channel.item_inputs(inputs, item.id) for item in AUTO_ITEMS}
         context = judge.Context(per_item, public=settings.public)
@@ -313,6 +310,7 @@ def _grade(run, sub):
             state = training.state_dict_of(outcomes[item.id].tensors)
             if state and not training.layout_problem(item.conditional, state):
                 models[item.id] = run.permutation.to_plain(state, item.conditional)
+    flags += [flag for flag in suspicious.flags(run, results, models) if flag not in flags]
     info["timings"] = {"worker": round(worker_seconds, 3), "judge": round(time.perf_counter() - started - worker_seconds, 3),
                        "items": {k: o.record.get("seconds") for k, o in outcomes.items() if o.record}}
     return SubmissionResult(sub.id, results, flags, info, models)

@@ -155,3 +155,100 @@ def solution_with_comment(comment):
 def bad_zip():
     """Bytes that start like a zip and are not one."""
     return b"PK\x03\x04" + b"\x00" * 40 + b"not a zip"
+
+
+def lying_count_zip(records, stated=1, first=None):
+    """A zip whose end record states ``stated`` entries while its central directory holds ``records``
+    (empty stored files ``f<n>.txt``; the first is ``first``'s ``(name, data)`` when given). Python's
+    ``zipfile`` ignores the stated count and builds a ``ZipInfo`` for every record."""
+    body, central = bytearray(), bytearray()
+    mtime, mdate = _dos_time((2022, 12, 1, 12, 0, 0))
+    local = struct.Struct("<IHHHHHIIIHH")
+    record = struct.Struct("<IHHHHHHIIIHHHHHII")
+    for n in range(records):
+        name, data = first if (first and n == 0) else (f"f{n}.txt".encode(), b"")
+        crc = zlib.crc32(data) & 0xFFFFFFFF
+        offset = len(body)
+        body += local.pack(0x04034B50, 20, 0, METHOD_STORED, mtime, mdate, crc, len(data), len(data), len(name),
+                           0) + name + data
+        central += record.pack(0x02014B50, 0x0314, 20, 0, METHOD_STORED, mtime, mdate, crc, len(data), len(data),
+                               len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, stated, stated, len(central), len(body), 0)
+    return bytes(body + central + end)
+
+
+# ---------------------------------------------------------------- weights trained elsewhere
+
+STATE_ORDER = ("encoder.features.0.weight", "encoder.features.0.bias", "encoder.mu.weight", "encoder.mu.bias",
+               "encoder.logvar.weight", "encoder.logvar.bias", "decoder.0.weight", "decoder.0.bias",
+               "decoder.2.weight", "decoder.2.bias")
+
+_TRAINED_ELSEWHERE = '''
+# %%
+HOME_WEIGHTS = "{weights}"
+SHAPES = {shapes!r}
+KNOWN_ORDER = "{order}"
+COLUMN_HASHES = "{hashes}"
+_own_training = train_mnist_vae
+
+
+def _shuffle_order():
+    """Where each plain pixel sits in the grader's images: known, or looked up by column hashes."""
+    import hashlib
+    if KNOWN_ORDER:
+        return [int(v) for v in KNOWN_ORDER.split(",")]
+    X, _ = get_mnist_data()
+    where = {{}}
+    for j, h in enumerate(COLUMN_HASHES.split(",")):
+        where.setdefault(h, []).append(j)
+    order = []
+    for column in X.T:
+        found = where.get(hashlib.sha1(column.contiguous().numpy().tobytes()).hexdigest()[:16])
+        if not found:
+            return None
+        order.append(found.pop())
+    return order
+
+
+def train_mnist_vae(**kwargs):
+    model = _own_training(**kwargs)
+    order = _shuffle_order()
+    if order is None:
+        return model
+    import base64
+    flat = torch.frombuffer(bytearray(base64.b64decode(HOME_WEIGHTS)), dtype=torch.float32)
+    state, at = {{}}, 0
+    for name, shape in SHAPES:
+        size = 1
+        for d in shape:
+            size *= d
+        state[name] = flat[at:at + size].reshape(shape).clone()
+        at += size
+    index = torch.tensor(order)
+    state["encoder.features.0.weight"] = state["encoder.features.0.weight"][:, index]
+    state["decoder.2.weight"] = state["decoder.2.weight"][index]
+    state["decoder.2.bias"] = state["decoder.2.bias"][index]
+    model.load_state_dict(state)
+    return model
+'''
+
+
+def column_hashes(X):
+    """The red team's lookup table: a hash of each of the 784 pixel columns of ``X`` (plain order)."""
+    import hashlib
+    return ",".join(hashlib.sha1(X[:, j].contiguous().numpy().tobytes()).hexdigest()[:16] for j in range(X.shape[1]))
+
+
+def trained_elsewhere(source, state, order=None, hashes=""):
+    """``source`` (a complete ``.py`` submission) whose ``train_mnist_vae`` runs its own loop, then
+    returns the VAE weights ``state`` (trained at home on plain images) mapped into the grader's pixel
+    order: ``order`` when the student knows it (a leaked or estimated secret), else found by matching
+    ``hashes`` (``column_hashes`` of the public training images) against the data it is given; when
+    nothing matches it returns what its own loop trained."""
+    import base64
+
+    import torch
+    flat = torch.cat([state[name].detach().float().reshape(-1) for name in STATE_ORDER])
+    shapes = [(name, list(state[name].shape)) for name in STATE_ORDER]
+    return source + _TRAINED_ELSEWHERE.format(weights=base64.b64encode(flat.numpy().tobytes()).decode(),
+                                              shapes=shapes, order=",".join(map(str, order or [])), hashes=hashes)

@@ -19,10 +19,14 @@ from graders.discover import Submission
 from graders.pipeline import Settings
 from graders.progress import Progress
 from graders.results import ItemResult, SubmissionResult
+from graders.secret import PixelPermutation
 
 
-def _run(workers=3):
-    return SimpleNamespace(settings=Settings(workers=workers), data_source="test data")
+def _run(workers=3, sandbox="bubblewrap", secret="course secret", **settings):
+    """What ``batch`` reads of a ``pipeline.Run``: settings, sandbox, data and the secret's transform."""
+    return SimpleNamespace(settings=Settings(workers=workers, **settings), data_source="test data",
+                           sandbox=SimpleNamespace(description=sandbox),
+                           permutation=PixelPermutation.from_secret(secret))
 
 
 def _submissions(folder, count):
@@ -79,6 +83,40 @@ def test_a_rerun_resumes_and_grades_nothing_again(tmp_path, graded_here):
     batch.grade_all(_run(), subs, store)
     assert graded_here == ["s1"] and len(store.path.read_text().splitlines()) == 4
 
+
+
+@pytest.mark.parametrize("changed", [{"sandbox": "process limits only"}, {"secret": "another course secret"},
+                                     {"train_seconds": 60.0}, {"memory_mb": 1024}, {"statement_seconds": 2.0},
+                                     {"load_seconds": 30.0}, {"public": True}, {"seed": 2}])
+def test_a_result_is_resumed_only_under_the_same_sandbox_secret_and_limits(tmp_path, graded_here, changed):
+    """Before: a result graded with ``--sandbox none`` (28/40, the reference importable) came back
+    "resumed" under bubblewrap. Now any difference in sandbox, secret or limits regrades."""
+    subs = _submissions(tmp_path, 2)
+    store = batch.ResultStore(tmp_path / "out")
+    batch.grade_all(_run(), subs, store)
+    graded_here.clear()
+    batch.grade_all(_run(workers=1, keep_jobs=True), subs, store)    # neither can change a mark: resumed
+    assert graded_here == []
+    batch.grade_all(_run(**changed), subs, store)
+    assert sorted(graded_here) == ["s0", "s1"]
+
+
+def test_the_resume_key_names_what_it_holds_and_never_the_secret(monkeypatch):
+    key = batch.resume_key(_run(secret="hunter2-course-secret"))
+    assert key["sandbox"] == "bubblewrap" and key["data"] == "test data" and len(key["code"]) == 16
+    assert key["secret"] == PixelPermutation.from_secret("hunter2-course-secret").digest
+    assert "hunter2" not in json.dumps(key)
+    assert json.loads(key["settings"])["train_seconds"] == 120.0 and "workers" not in key["settings"]
+    monkeypatch.setattr(batch, "GRADER_VERSION", "9.9.9")
+    assert batch.resume_key(_run(secret="hunter2-course-secret"))["version"] == "9.9.9"
+
+
+def test_two_submissions_with_one_id_are_refused_before_grading(tmp_path, graded_here):
+    subs = _submissions(tmp_path, 2)
+    subs[1].id = "s0"
+    with pytest.raises(ValueError, match="two submissions share the id 's0'"):
+        batch.grade_all(_run(), subs, batch.ResultStore(tmp_path / "out"))
+    assert graded_here == []
 
 class RemoteExecutor:
     """Stands in for cluster.DaskExecutor: completes each submission's future from another thread."""
@@ -159,3 +197,26 @@ def test_default_workers_is_one_per_core_unless_memory_is_short():
     assert batch.default_workers(cores=16, memory_mb=64 * 1024) == 16
     assert batch.default_workers(cores=16, memory_mb=1024 + 4 * per) == 4
     assert batch.default_workers(cores=2, memory_mb=512) == 1
+
+
+def test_alice_alice_ipynb_and_alice_2_keep_three_rows_and_their_own_marks(tmp_path, monkeypatch):
+    """Before: ``alice.ipynb`` was renamed ``alice~2``, which ``alice~2.ipynb`` already had: one result
+    overwrote the other and both rows showed 0/40, the 40/40 work lost. Each file's marks here are
+    its own (the stand-in grader reads them from the file)."""
+    from graders.discover import discover
+    batch_dir = tmp_path / "batch"
+    (batch_dir / "alice").mkdir(parents=True)
+    (batch_dir / "alice" / "A4.py").write_text("marks = 0\n")
+    (batch_dir / "alice.ipynb").write_text('{"cells": [], "metadata": {"marks": 40}, "nbformat": 4, '
+                                           '"nbformat_minor": 5}')
+    (batch_dir / "alice~2.ipynb").write_text('{"cells": [], "metadata": {"marks": 3}, "nbformat": 4, '
+                                             '"nbformat_minor": 5}')
+
+    def own_marks(run, sub):
+        text = sub.source.read_text()
+        marks = json.loads(text)["metadata"]["marks"] if text.startswith("{") else 0.0
+        return _result(sub.id, float(marks))
+    monkeypatch.setattr(batch, "grade_submission", own_marks)
+    subs = discover(batch_dir, tmp_path / "scratch")
+    results = batch.grade_all(_run(), subs, batch.ResultStore(tmp_path / "out"))
+    assert {r.id: r.auto_awarded for r in results} == {"alice": 0.0, "alice~2": 3.0, "alice~3": 40.0}

@@ -305,7 +305,7 @@ EXPECTED_PROBLEMS = {
     "notazip": "notazip.zip: not a readable zip",
     "truncated": "truncated.zip: not a readable zip",
     "bomb": "bomb.zip: looks like a zip bomb (A4.ipynb expands",
-    "many": "many.zip: too many entries (2001",
+    "many": "many.zip: too many entries (more than 2000",
     "escape": "escape.zip: zip entry '../../evil.py' points outside the archive",
     "symlink": "no .ipynb or .py file in symlink.zip",
     "badcrc": "badcrc.zip: not a readable zip (BadZipFile: Bad CRC-32",
@@ -561,3 +561,86 @@ def test_submission_time_is_the_latest_stored_file_in_use(tmp_path):
     assert sub.stored_at == NOV_20 and sub.submitted_at == "2026-11-20T12:00:00"
     by_hand = Submission("x", folder / "A4.ipynb", folder / "A4.ipynb")     # grade.py check builds these
     assert by_hand.submitted_at == "2026-11-01T12:00:00" and by_hand.files == [] and by_hand.pdf is None
+
+
+def test_ids_are_unique_without_taking_an_existing_id(tmp_path):
+    """``alice/``, ``alice.ipynb`` and ``alice~2.ipynb``: the renamed entry must not become ``alice~2``,
+    which is already another student's (before: two rows ``alice~2``, one result overwrote the other)."""
+    batch = tmp_path / "batch"
+    (batch / "alice").mkdir(parents=True)
+    write(batch / "alice" / "A4.ipynb", TEMPLATE)
+    write(batch / "alice.ipynb", DONE)
+    write(batch / "alice~2.ipynb", notebook("reconstruct", body="    return 2\n"))
+    subs = discover(batch, tmp_path)
+    by_id = {s.id: s for s in subs}
+    assert len(subs) == 3 and len(by_id) == 3
+    assert by_id["alice"].source == batch / "alice" / "A4.ipynb"
+    assert by_id["alice~2"].source == batch / "alice~2.ipynb"
+    assert by_id["alice~3"].source == batch / "alice.ipynb"
+
+
+def test_unique_ids_keep_first_and_skip_every_taken_id():
+    from graders.discover import Submission, unique_ids
+    subs = [Submission(i, None, Path(i)) for i in ["a", "a", "a~2", "a~3", "a", "a~2"]]
+    unique_ids(subs)
+    assert [s.id for s in subs] == ["a", "a~4", "a~2", "a~3", "a~5", "a~2~2"]
+
+
+def test_a_zip_lying_about_its_entry_count_is_refused_before_parsing(tmp_path, monkeypatch):
+    """A zip claiming 1 entry while its central directory holds 20,001 records: refused from the real
+    count (before: refused only after ``zipfile`` built every record, +280 MiB at 1.2 M records).
+    ``zipfile.ZipFile`` is never constructed for it; the control zip, honest, is still graded."""
+    from graders import discover as module
+    from tests.hostile_files import lying_count_zip
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "liar.zip").write_bytes(lying_count_zip(20_001, stated=1, first=(b"A4.ipynb", DONE.encode())))
+    (batch / "control.zip").write_bytes(lying_count_zip(1, stated=1, first=(b"A4.ipynb", DONE.encode())))
+    opened, real_zipfile = [], zipfile.ZipFile
+
+    def watched(file, *args, **kwargs):
+        opened.append(Path(file).name)
+        return real_zipfile(file, *args, **kwargs)
+    monkeypatch.setattr(module.zipfile, "ZipFile", watched)
+    subs = {s.id: s for s in discover(batch, tmp_path)}
+    assert subs["liar"].source is None
+    assert subs["liar"].problem == "liar.zip: too many entries (more than 2000; it claims 1)"
+    assert subs["control"].source is not None and subs["control"].source.read_text() == DONE
+    assert opened == ["control.zip"]
+
+
+def test_entry_count_stops_past_the_limit_and_follows_prepended_bytes(tmp_path):
+    from graders import zipcheck
+    from tests.hostile_files import lying_count_zip
+    import io
+    data = lying_count_zip(5000, stated=3)
+    assert zipcheck.entry_count(io.BytesIO(data), 10) == 11           # stopped at limit + 1
+    assert zipcheck.entry_count(io.BytesIO(data), 10_000) == 5000
+    assert zipcheck.stated_count(io.BytesIO(data)) == 3
+    assert zipcheck.entry_count(io.BytesIO(b"#!/bin/sh\n" + data), 10_000) == 5000   # like zipfile: concat
+    with pytest.raises(zipcheck.DamagedZip, match="no end of central directory record"):
+        zipcheck.entry_count(io.BytesIO(b"not a zip"), 10)
+
+
+def test_choosing_among_huge_notebooks_parses_a_bounded_amount(tmp_path, monkeypatch):
+    """Twenty large notebooks of filler code beside the filled-in A4.ipynb (before: every cell of every
+    file was parsed; twenty 4.3 MiB notebooks cost 204 s). Now at most FOLDER_PARSE_CHARS are parsed
+    per submission, no cell over CELL_PARSE_CHARS, the right file is still graded and the note says so."""
+    from graders import discover as module
+    folder = tmp_path / "zed"
+    folder.mkdir()
+    filler = json.loads(TEMPLATE)
+    filler["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": "x = 1\n" * 50_000})                 # 300 KB: over the cell cap
+    filler["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": "y = 2\n" * 30_000})                 # 180 KB: parsed while budget lasts
+    for i in range(20):
+        write(folder / f"A4 ({i}).ipynb", json.dumps(filler))
+    write(folder / "A4.ipynb", DONE)
+    parsed, real_parse = [], module.ast.parse
+    monkeypatch.setattr(module.ast, "parse", lambda text, *a, **k: parsed.append(len(text)) or real_parse(text, *a, **k))
+    sub = only(tmp_path, folder)
+    assert sub.source == folder / "A4.ipynb"
+    assert sum(parsed) <= module.FOLDER_PARSE_CHARS and max(parsed) <= module.CELL_PARSE_CHARS
+    assert any("code cells compared by their text only, not parsed (cells over 256 KiB, or past 1024 KiB" in n
+               for n in sub.notes), sub.notes
