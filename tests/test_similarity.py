@@ -211,7 +211,8 @@ def test_cli_json_and_html(tmp_path):
     folder.mkdir()
     with zipfile.ZipFile(folder / "A4.zip", "w") as archive:
         archive.writestr("A4/A4.ipynb", nbformat.writes(notebook))
-    run = subprocess.run([sys.executable, str(ROOT / "grade.py"), "similarity", str(batch), "--json"],
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, str(ROOT / "grade.py"), "similarity", str(batch), "--json", "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
     document = json.loads(run.stdout)
@@ -222,8 +223,9 @@ def test_cli_json_and_html(tmp_path):
     flagged = {frozenset((p["a"], p["b"])) for p in document["pairs"] if p["flagged"]}
     assert flagged == {frozenset(("ann", "bob"))}
     assert all(0 <= p["similarity"] <= 1 and p["longest"] >= 0 for p in document["pairs"])
+    assert 'id="pair-1"' in (out / "similarity.html").read_text()   # --json --out DIR writes the page too
+    (out / "similarity.html").unlink()
 
-    out = tmp_path / "out"
     run = subprocess.run([sys.executable, str(ROOT / "grade.py"), "similarity", str(batch), "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -270,3 +272,16 @@ def test_column_names_each_students_closest_partner():
     assert report.column("bob")["partner"] == "ann"
     assert report.column("cat")["flagged"] is False and report.column("cat")["similarity"] < THRESHOLD
     assert report.column("dan")["similarity"] == 0.0 and report.column("nobody") is None
+
+
+def test_a_continuation_line_beginning_with_percent_is_code_not_a_magic():
+    cell = ("%matplotlib inline\n"
+            "def kl_divergence(mu, logvar):\n"
+            "    total = (torch.sum(mu ** 2 + logvar.exp() - logvar - 1, dim=1)\n"
+            "             % 7)\n"
+            "    return total.mean()\n")
+    doc = read_document("x", [("cell 1", cell)])
+    assert "% 7)" in doc.text and "%matplotlib" not in doc.text
+    assert doc.text.count("def kl_divergence") == 1 and "%" in doc.tokens
+    timed = read_document("y", [("cell 1", "%%time\nz = torch.randn(3) % 2\n")])
+    assert "z = torch.randn(3) % 2" in timed.text and "%%time" not in timed.text
