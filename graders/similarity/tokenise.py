@@ -106,6 +106,7 @@ def normalise(text):
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _python_text(text):
     """``text`` as Python: unchanged when it parses; otherwise a leading cell magic (``%%time``) blanked and
     IPython's own transformer applied, so only lines that start a statement are read as magics (a

@@ -1,0 +1,121 @@
+"""Pair scores in which rare evidence is strong: what the contract functions compute, and the texts students wrote.
+
+Both scores are computed for all pairs at once with one matrix product over the
+features held by two or more documents (``overlaps``), so 500 submissions cost
+about as much as reading them.
+
+- ``structure``: per contract function, the n-grams (``NGRAMS``) of its
+  operation sequence (``structure.flatten``), each occurrence a feature of its
+  own. A feature's weight is its rarity in the batch, ``1 + ln((n + 1) /
+  (holders + 1))`` (1 for what everyone writes, about 5 for what two of 200
+  share); features of the code the contract dictates (``dictated.SNIPPETS``)
+  weigh nothing. A pair's score is the weighted Jaccard index of the two
+  feature sets: shared weight / weight of the union. Identical functions score
+  1 whatever their size or the batch's; independent ones share what is common
+  and that weighs little.
+- ``texts``: comment lines, strings and printed messages (three words or more)
+  that both wrote and that neither the template nor well-known public code
+  (``dictated.PUBLIC_TEXTS``) holds, each counted ``1 / (holders - 1)``: a line
+  only these two share counts 1, a line five students share 0.25.
+"""
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+NGRAMS = (1, 2, 3, 4)
+
+
+@dataclass
+class BatchScores:
+    """All-pairs matrices, rows and columns in batch order (n x n, diagonal unused)."""
+    structure: np.ndarray      # weighted Jaccard of the contract functions' operation n-grams, in [0, 1]
+    structure_mass: np.ndarray  # shared weight (how much evidence the structure score rests on)
+    texts: np.ndarray          # rare shared texts, each counted 1 / (holders - 1)
+
+
+def function_features(name, ops, background=frozenset()):
+    """The feature set of one function's operation sequence: ``name|n-gram|occurrence`` strings."""
+    counts, found = Counter(), set()
+    for n in NGRAMS:
+        for i in range(len(ops) - n + 1):
+            gram = " ".join(ops[i:i + n])
+            if (name, gram) in background:
+                continue
+            counts[gram] += 1
+            found.add(f"{name}|{gram}|{counts[gram]}")
+    return found
+
+
+def background_features(snippet_structures):
+    """``{(function, n-gram)}`` of the dictated snippets (``[StructureDocument]``): weightless everywhere."""
+    found = set()
+    for document in snippet_structures:
+        for name, ops in document.functions.items():
+            for n in NGRAMS:
+                found.update((name, " ".join(ops[i:i + n])) for i in range(len(ops) - n + 1))
+    return found
+
+
+def overlaps(feature_sets, weight):
+    """``(shared, totals)``: n x n shared weight and each document's total weight, for ``weight(holders)``.
+
+    Only features held by two or more documents enter the matrix product."""
+    holders = defaultdict(list)
+    for number, features in enumerate(feature_sets):
+        for feature in features:
+            holders[feature].append(number)
+    count = len(feature_sets)
+    totals = np.zeros(count)
+    columns = []
+    for who in holders.values():
+        value = weight(len(who))
+        for number in who:
+            totals[number] += value
+        if len(who) > 1:
+            columns.append((who, value))
+    shared = np.zeros((count, count))
+    for start in range(0, len(columns), 4096):   # bounded memory: 4096 features at a time
+        block = columns[start:start + 4096]
+        matrix = np.zeros((count, len(block)), dtype=np.float32)
+        for column, (who, value) in enumerate(block):
+            matrix[who, column] = math.sqrt(value)
+        shared += (matrix @ matrix.T).astype(np.float64)
+    return shared, totals
+
+
+def rarity(count):
+    """The weight of a structure feature held by ``holders`` of ``count`` documents."""
+    return lambda holders: 1.0 + math.log((count + 1) / (holders + 1))
+
+
+def score_batch(structures, background, public_texts=frozenset()):
+    """``BatchScores`` of ``[StructureDocument]`` (None for a submission without code)."""
+    count = len(structures)
+    sets = []
+    for document in structures:
+        features = set()
+        if document is not None:
+            for name, ops in document.functions.items():
+                features |= function_features(name, ops, background)
+        sets.append(features)
+    shared, totals = overlaps(sets, rarity(count))
+    union = totals[:, None] + totals[None, :] - shared
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jaccard = np.where(union > 0, shared / union, 0.0)
+    texts = [set() if d is None else d.texts - public_texts for d in structures]
+    text_shared, _ = overlaps(texts, lambda holders: 1.0 / (holders - 1) if holders > 1 else 0.0)
+    return BatchScores(np.clip(jaccard, 0.0, 1.0), shared, text_shared)
+
+
+def function_scores(a, b, background, weight):
+    """``{function: weighted Jaccard}`` of two ``StructureDocument`` for the functions either defines."""
+    scores = {}
+    for name in sorted(set(a.functions) | set(b.functions)):
+        fa = function_features(name, a.functions.get(name, ()), background)
+        fb = function_features(name, b.functions.get(name, ()), background)
+        union = fa | fb
+        if union:
+            scores[name] = sum(weight(f) for f in fa & fb) / sum(weight(f) for f in union)
+    return scores
