@@ -268,7 +268,10 @@ def test_column_names_each_students_closest_partner():
              ("bob", _cells(disguise(solutions["s02_pytorch_examples"], "rename identifiers", 0)), ""),
              ("cat", _cells(solutions["s07_functional_api"]), ""), ("dan", None, "the file is empty")]
     report = analyse_cells(named, template_cells())
-    assert report.column("ann") == {"partner": "bob", "similarity": 1.0, "flagged": True}
+    ann = report.column("ann")
+    assert {k: ann[k] for k in ("partner", "similarity", "flagged")} == {"partner": "bob", "similarity": 1.0,
+                                                                           "flagged": True}
+    assert ann["why"].startswith("flagged: the functions compute the same way (structure 1.00)")
     assert report.column("bob")["partner"] == "ann"
     assert report.column("cat")["flagged"] is False and report.column("cat")["similarity"] < THRESHOLD
     assert report.column("dan")["similarity"] == 0.0 and report.column("nobody") is None

@@ -96,3 +96,25 @@ def train_mnist_cvae(**kwargs):
     return cvae
 """,
 ]
+
+
+# Comments and strings of well-known public code that honest students copy from the same place
+# (pytorch/examples vae/main.py, the most common starting point): never evidence that two students
+# copied from each other, however few of the batch hold them.
+PUBLIC_TEXTS = [
+    "Reconstruction + KL divergence losses summed over all elements and batch",
+    "see Appendix B from VAE paper:",
+    "Kingma and Welling. Auto-Encoding Variational Bayes. ICLR, 2014",
+    "https://arxiv.org/abs/1312.6114",
+    "0.5 * sum(1 + log(sigma^2) - mu^2 - sigma^2)",
+    "Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}",
+    "====> Epoch: {} Average loss: {:.4f}",
+    "====> Test set loss: {:.4f}",
+    "VAE MNIST Example",
+    "input batch size for training (default: 128)",
+    "number of epochs to train (default: 10)",
+    "enables macOS GPU training",
+    "disables CUDA training",
+    "random seed (default: 1)",
+    "how many batches to wait before logging training status",
+]

@@ -16,7 +16,8 @@ about as much as reading them.
 - ``texts``: comment lines, strings and printed messages (three words or more)
   that both wrote and that neither the template nor well-known public code
   (``dictated.PUBLIC_TEXTS``) holds, each counted ``1 / (holders - 1)``: a line
-  only these two share counts 1, a line five students share 0.25.
+  only these two share counts 1, a line three share 0.5; a line more than
+  ``max(RARE_TEXT_MIN, RARE_TEXT_SHARE * n)`` hold counts nothing.
 """
 import math
 from collections import Counter, defaultdict
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 NGRAMS = (1, 2, 3, 4)
+RARE_TEXT_MIN = 3        # a text held by more than max(3, 2% of the batch) is common, not evidence
+RARE_TEXT_SHARE = 0.02
 
 
 @dataclass
@@ -33,6 +36,7 @@ class BatchScores:
     structure: np.ndarray      # weighted Jaccard of the contract functions' operation n-grams, in [0, 1]
     structure_mass: np.ndarray  # shared weight (how much evidence the structure score rests on)
     texts: np.ndarray          # rare shared texts, each counted 1 / (holders - 1)
+    holders: dict              # feature (or ("text", line)) -> how many documents hold it, for those held by 2+
 
 
 def function_features(name, ops, background=frozenset()):
@@ -59,7 +63,8 @@ def background_features(snippet_structures):
 
 
 def overlaps(feature_sets, weight):
-    """``(shared, totals)``: n x n shared weight and each document's total weight, for ``weight(holders)``.
+    """``(shared, totals, holders)``: n x n shared weight, each document's total weight (for
+    ``weight(holders)``) and ``{feature: holders}`` of the features two or more documents hold.
 
     Only features held by two or more documents enter the matrix product."""
     holders = defaultdict(list)
@@ -82,7 +87,7 @@ def overlaps(feature_sets, weight):
         for column, (who, value) in enumerate(block):
             matrix[who, column] = math.sqrt(value)
         shared += (matrix @ matrix.T).astype(np.float64)
-    return shared, totals
+    return shared, totals, {f: len(who) for f, who in holders.items() if len(who) > 1}
 
 
 def rarity(count):
@@ -100,13 +105,15 @@ def score_batch(structures, background, public_texts=frozenset()):
             for name, ops in document.functions.items():
                 features |= function_features(name, ops, background)
         sets.append(features)
-    shared, totals = overlaps(sets, rarity(count))
+    shared, totals, holders = overlaps(sets, rarity(count))
     union = totals[:, None] + totals[None, :] - shared
     with np.errstate(invalid="ignore", divide="ignore"):
         jaccard = np.where(union > 0, shared / union, 0.0)
     texts = [set() if d is None else d.texts - public_texts for d in structures]
-    text_shared, _ = overlaps(texts, lambda holders: 1.0 / (holders - 1) if holders > 1 else 0.0)
-    return BatchScores(np.clip(jaccard, 0.0, 1.0), shared, text_shared)
+    rare = max(RARE_TEXT_MIN, RARE_TEXT_SHARE * count)
+    text_shared, _, text_holders = overlaps(texts, lambda who: 1.0 / (who - 1) if 1 < who <= rare else 0.0)
+    holders.update((("text", t), n) for t, n in text_holders.items())
+    return BatchScores(np.clip(jaccard, 0.0, 1.0), shared, text_shared, holders)
 
 
 def function_scores(a, b, background, weight):

@@ -354,6 +354,11 @@ def texts_of(cell_texts, trees):
     return found
 
 
+def markdown_texts(markdown_cells):
+    """Normalised lines of markdown cells (a ``.py`` export repeats the template's markdown as comments)."""
+    return frozenset(filter(None, (_normal_text(line) for text in markdown_cells for line in text.split("\n"))))
+
+
 def template_facts(cell_texts):
     """``(names, texts)`` of the released template's code cells: the API it gives (top-level functions and
     classes, dataclass fields, attributes it sets) and its normalised comments and strings."""
