@@ -176,7 +176,8 @@ def _template_side(code, markdown):
     words = set().union(*(written.shingles(text) for text in markdown)) if markdown else set()
     names, texts = template_facts([_python_text(text) for text in code])
     texts = texts | markdown_texts(markdown)
-    background = evidence.background_features([read_structure([s], names) for s in dictated.SNIPPETS])
+    background = evidence.background_features([read_structure([s], names)
+                                               for s in dictated.SNIPPETS + dictated.PUBLIC_SNIPPETS])
     return TemplateSide(frozenset(known), tuple(tokens), frozenset(words), names, texts, frozenset(background))
 
 

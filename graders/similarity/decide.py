@@ -97,17 +97,17 @@ def _components(edges):
 
 def mark_clusters(pairs, near_of) -> list:
     """Flag every pair inside a group of near-identical solutions (``near_of(pair)`` true), whatever its
-    size, and return the ``Cluster`` list: near-identical groups of two or more, then groups of three or
-    more joined by flagged pairs; largest first."""
+    size, and return the ``Cluster`` list: groups of three or more, near-identical ones and those joined
+    by flagged pairs, largest first."""
     near = [(p.a, p.b) for p in pairs if near_of(p)]
     near_groups = [g for g in _components(near) if len(g) >= 2]
-    member = {x: n for n, g in enumerate(near_groups) for x in g}
+    member = {x: n for n, g in enumerate(near_groups) for x in g}   # a pair is a group of two: flagged, not listed
     for p in pairs:
         if p.a in member and member.get(p.b) == member[p.a] and not p.flagged:
             p.flagged = True
             p.reason = f"flagged: one of {len(near_groups[member[p.a]])} near-identical solutions"
     found = []
-    for group in near_groups:
+    for group in (g for g in near_groups if len(g) >= 3):
         inside = [p.similarity for p in pairs if p.a in group and p.b in group]
         found.append(Cluster(group, True, min(inside)))
     for group in _components([(p.a, p.b) for p in pairs if p.flagged]):

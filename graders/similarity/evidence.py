@@ -8,11 +8,13 @@ about as much as reading them.
   operation sequence (``structure.flatten``), each occurrence a feature of its
   own. A feature's weight is its rarity in the batch, ``1 + ln((n + 1) /
   (holders + 1))`` (1 for what everyone writes, about 5 for what two of 200
-  share); features of the code the contract dictates (``dictated.SNIPPETS``)
-  weigh nothing. A pair's score is the weighted Jaccard index of the two
-  feature sets: shared weight / weight of the union. Identical functions score
+  share); features of the code the contract dictates and of pytorch/examples
+  (``dictated.SNIPPETS``, ``dictated.PUBLIC_SNIPPETS``) weigh nothing. Per
+  function, the weighted Jaccard index of the two feature sets: shared weight /
+  weight of the union. Identical functions score
   1 whatever their size or the batch's; independent ones share what is common
-  and that weighs little.
+  and that weighs little. The pair's score averages the eight functions'
+  indices, each weighted by its union weight capped at ``FUNCTION_CAP``.
 - ``texts``: comment lines, strings and printed messages (three words or more)
   that both wrote and that neither the template nor well-known public code
   (``dictated.PUBLIC_TEXTS``) holds, each counted ``1 / (holders - 1)``: a line
@@ -25,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graders.similarity.structure import CONTRACT
+
 NGRAMS = (1, 2, 3, 4)
+FUNCTION_CAP = 20.0      # a function's weight in the pair score: its union weight, at most this
 RARE_TEXT_MIN = 3        # a text held by more than max(3, 2% of the batch) is common, not evidence
 RARE_TEXT_SHARE = 0.02
 
@@ -96,24 +101,36 @@ def rarity(count):
 
 
 def score_batch(structures, background, public_texts=frozenset()):
-    """``BatchScores`` of ``[StructureDocument]`` (None for a submission without code)."""
+    """``BatchScores`` of ``[StructureDocument]`` (None for a submission without code).
+
+    Per function ``f`` both define: ``J_f`` = shared weight / union weight; the pair's score is the mean of
+    the ``J_f`` weighted by ``min(union weight, FUNCTION_CAP)``, so a long trainer counts no more than a
+    short loss that is the student's own, and a function made only of dictated code counts nothing."""
     count = len(structures)
-    sets = []
-    for document in structures:
-        features = set()
-        if document is not None:
-            for name, ops in document.functions.items():
-                features |= function_features(name, ops, background)
-        sets.append(features)
-    shared, totals, holders = overlaps(sets, rarity(count))
-    union = totals[:, None] + totals[None, :] - shared
+    weight = rarity(count)
+    numerator, denominator = np.zeros((count, count)), np.zeros((count, count))
+    mass, holders = np.zeros((count, count)), {}
+    for name in CONTRACT:
+        sets = [set() if d is None or name not in d.functions else
+                function_features(name, d.functions[name], background) for d in structures]
+        if not any(sets):
+            continue
+        shared, totals, found = overlaps(sets, weight)
+        holders.update(found)
+        union = totals[:, None] + totals[None, :] - shared
+        with np.errstate(invalid="ignore", divide="ignore"):
+            jaccard = np.where(union > 0, shared / union, 0.0)
+        cap = np.minimum(union, FUNCTION_CAP)
+        numerator += cap * jaccard
+        denominator += cap
+        mass += shared
     with np.errstate(invalid="ignore", divide="ignore"):
-        jaccard = np.where(union > 0, shared / union, 0.0)
+        score = np.where(denominator > 0, numerator / denominator, 0.0)
     texts = [set() if d is None else d.texts - public_texts for d in structures]
     rare = max(RARE_TEXT_MIN, RARE_TEXT_SHARE * count)
     text_shared, _, text_holders = overlaps(texts, lambda who: 1.0 / (who - 1) if 1 < who <= rare else 0.0)
     holders.update((("text", t), n) for t, n in text_holders.items())
-    return BatchScores(np.clip(jaccard, 0.0, 1.0), shared, text_shared, holders)
+    return BatchScores(np.clip(score, 0.0, 1.0), mass, text_shared, holders)
 
 
 def function_scores(a, b, background, weight):

@@ -105,6 +105,9 @@ def _collect(cells, template_names):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
                     node.name in CONTRACT or node.name not in template_names):
                 found.functions[node.name] = node
+            elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda) and len(node.targets) == 1
+                  and isinstance(node.targets[0], ast.Name)):
+                found.functions[node.targets[0].id] = node.value   # sample = lambda mu, logvar: ...
             elif isinstance(node, ast.ClassDef) and node.name not in template_names:
                 found.classes[node.name] = node
                 for item in node.body:
@@ -143,7 +146,10 @@ class _Flattener:
             out.append("call:?")
             return
         self.stack.append(node)
-        self._body(node.body, out)
+        if isinstance(node, ast.Lambda):
+            self._expr(node.body, out)
+        else:
+            self._body(node.body, out)
         self.stack.pop()
 
     def _body(self, statements, out):
@@ -264,23 +270,26 @@ class _Flattener:
                     self._expr(child, out)
 
     def _call(self, node, out):
+        func = node.func
+        helper = self._helper(func)
+        if isinstance(func, ast.Attribute) and helper is None:
+            self._expr(func.value, out)   # a.sum(1) as torch.sum(a, 1): the receiver is the first operand
         for argument in node.args:
             self._expr(argument, out)
         for keyword in node.keywords:
             self._expr(keyword.value, out)
-        helper = self._helper(node.func)
         if helper is not None:
             self._inline(helper, out)
             return
-        func = node.func
         if isinstance(func, ast.Attribute):
-            self._expr(func.value, out)
             name = func.attr if func.attr in GLUE or func.attr not in self.defs.attributes else "?"
         elif isinstance(func, ast.Name):
             name = func.id if func.id in GLUE or func.id not in self.defs.bound else "?"
         else:
             self._expr(func, out)
             name = "?"
+        if name.endswith("_") and not name.startswith("_"):
+            name = name[:-1]   # in-place variants: exp_, mul_, add_
         if name not in GLUE:
             out.append(f"call:{SYNONYMS.get(name, name)}" if SYNONYMS.get(name, "").isalpha() or
                        name not in SYNONYMS else SYNONYMS[name])
@@ -289,7 +298,7 @@ class _Flattener:
         """The student's function, class ``__init__`` or method that ``func`` calls, if any."""
         if isinstance(func, ast.Name) and func.id not in CONTRACT:
             for scope in reversed(self.stack):   # a nested def first
-                for statement in scope.body:
+                for statement in (scope.body if isinstance(scope.body, list) else []):
                     if isinstance(statement, ast.FunctionDef) and statement.name == func.id:
                         return statement
             if func.id in self.defs.functions:
@@ -297,7 +306,11 @@ class _Flattener:
             if func.id in self.defs.classes:
                 return next((n for n in self.defs.classes[func.id].body
                              if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
-        if isinstance(func, ast.Attribute) and func.attr in self.defs.methods and func.attr not in self.defs.template:
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in self.defs.classes:
+            return next((n for n in self.defs.classes[func.value.id].body      # Net.encoder(...)
+                         if isinstance(n, ast.FunctionDef) and n.name == func.attr), None)
+        if isinstance(func, ast.Attribute) and func.attr in self.defs.methods and (
+                func.attr not in self.defs.template or isinstance(func.value, ast.Name) and func.value.id == "self"):
             return self.defs.methods[func.attr]
         return None
 
@@ -328,10 +341,15 @@ WORDS = re.compile(r"[a-z0-9]+")
 MIN_TEXT_WORDS = 3
 
 
+NAME_TEXTS = {name.replace("_", " ") for name in CONTRACT}
+
+
 def _normal_text(text):
-    """A comment or string as compared: lower-case words; None when too short to be evidence."""
+    """A comment or string as compared: lower-case words; None when too short to be evidence or when it
+    only spells a homework function's name (``\"\"\"Train mnist vae.\"\"\"``)."""
     words = WORDS.findall(text.lower())
-    return " ".join(words) if len(words) >= MIN_TEXT_WORDS else None
+    joined = " ".join(words)
+    return joined if len(words) >= MIN_TEXT_WORDS and joined not in NAME_TEXTS else None
 
 
 def texts_of(cell_texts, trees):
