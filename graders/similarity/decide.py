@@ -17,7 +17,7 @@ to much of the class is flagged whatever the cluster's size. Every pair gets a
 one-line reason, flagged or not.
 """
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 THRESHOLD = 0.5      # calibrated in tests/test_similarity.py; see the README's "Similarity"
 RUN_FULL = 30        # tokens: a shared run this long gives the token score in full; shorter ones scale it down
@@ -124,23 +124,26 @@ class Neighbour:
     similarity: float
     flagged: bool
     standout: float | None = None     # (nearest - median of the others) / their spread; None with < 3 others
-    others: list = field(default_factory=list, repr=False)
 
 
 def neighbours(ids, pairs) -> dict:
-    """``{id: Neighbour}``: for each student, the pair of highest similarity and its robust z-score
-    against the student's other pairs (median and median absolute deviation, at least 0.01)."""
-    seen = {}
-    for p in pairs:   # pairs arrive most similar first
-        for me, other in ((p.a, p.b), (p.b, p.a)):
-            if me not in seen:
-                seen[me] = Neighbour(other, p.similarity, p.flagged)
-            else:
-                seen[me].others.append(p.similarity)
-    for n in seen.values():
-        if len(n.others) >= 3:
-            middle = statistics.median(n.others)
-            spread = max(0.01, statistics.median(abs(v - middle) for v in n.others))
+    """``{id: Neighbour}``: for each student, the pair with the strongest evidence (a flagged pair first,
+    then the highest similarity) and its robust z-score against the student's other pairs (median and
+    median absolute deviation, at least 0.01)."""
+    of = {}
+    for p in pairs:
+        of.setdefault(p.a, []).append((p, p.b))
+        of.setdefault(p.b, []).append((p, p.a))
+    found = {}
+    for sub_id in ids:
+        if sub_id not in of:
+            continue
+        best, partner = max(of[sub_id], key=lambda entry: (entry[0].flagged, entry[0].similarity))
+        n = Neighbour(partner, best.similarity, best.flagged)
+        others = [p.similarity for p, _ in of[sub_id] if p is not best]
+        if len(others) >= 3:
+            middle = statistics.median(others)
+            spread = max(0.01, statistics.median(abs(v - middle) for v in others))
             n.standout = round((n.similarity - middle) / spread, 1)
-        n.others = []
-    return {sub_id: seen[sub_id] for sub_id in ids if sub_id in seen}
+        found[sub_id] = n
+    return found

@@ -14,7 +14,9 @@ about as much as reading them.
   weight of the union. Identical functions score
   1 whatever their size or the batch's; independent ones share what is common
   and that weighs little. The pair's score averages the eight functions'
-  indices, each weighted by its union weight capped at ``FUNCTION_CAP``.
+  indices, each weighted by its union weight capped at ``FUNCTION_CAP`` and,
+  when ``k >= COMMON_FORM`` students wrote that function identically, divided
+  by ``k - 2`` (a common form is weak evidence for any one pair).
 - ``texts``: comment lines, strings and printed messages (three words or more)
   that both wrote and that neither the template nor well-known public code
   (``dictated.PUBLIC_TEXTS``) holds, each counted ``1 / (holders - 1)``: a line
@@ -31,6 +33,7 @@ from graders.similarity.structure import CONTRACT
 
 NGRAMS = (1, 2, 3, 4)
 FUNCTION_CAP = 20.0      # a function's weight in the pair score: its union weight, at most this
+COMMON_FORM = 4          # a function written identically by this many students or more is a common form
 RARE_TEXT_MIN = 3        # a text held by more than max(3, 2% of the batch) is common, not evidence
 RARE_TEXT_SHARE = 0.02
 
@@ -121,6 +124,7 @@ def score_batch(structures, background, public_texts=frozenset()):
         with np.errstate(invalid="ignore", divide="ignore"):
             jaccard = np.where(union > 0, shared / union, 0.0)
         cap = np.minimum(union, FUNCTION_CAP)
+        _common_forms(sets, cap)
         numerator += cap * jaccard
         denominator += cap
         mass += shared
@@ -131,6 +135,19 @@ def score_batch(structures, background, public_texts=frozenset()):
     text_shared, _, text_holders = overlaps(texts, lambda who: 1.0 / (who - 1) if 1 < who <= rare else 0.0)
     holders.update((("text", t), n) for t, n in text_holders.items())
     return BatchScores(np.clip(score, 0.0, 1.0), mass, text_shared, holders)
+
+
+def _common_forms(sets, cap):
+    """Scale ``cap`` (in place) for pairs whose function is one form ``k >= COMMON_FORM`` students wrote
+    identically, by ``1 / (k - 2)``: a form two or three share is evidence (a copy passed on), one five
+    share (a public tutorial's, adapted the same way) is weak evidence for any one pair."""
+    forms = defaultdict(list)
+    for number, features in enumerate(sets):
+        if features:
+            forms[frozenset(features)].append(number)
+    for who in forms.values():
+        if len(who) >= COMMON_FORM:
+            cap[np.ix_(who, who)] /= len(who) - 2
 
 
 def function_scores(a, b, background, weight):
