@@ -31,6 +31,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from graders.similarity.tokenise import parse
+
 CONTRACT = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "train_mnist_vae", "creconstruct",
             "celbo", "train_mnist_cvae")
 MAX_DEPTH = 4
@@ -78,9 +80,8 @@ class _Cell:
 @functools.lru_cache(maxsize=8192)
 def _cell(text):
     """The ``_Cell`` of a code cell's Python text; None when it does not parse."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    tree = parse(text)
+    if tree is None:
         return None
     names, attributes = set(), set()
     for node in ast.walk(tree):

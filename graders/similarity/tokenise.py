@@ -106,16 +106,25 @@ def normalise(text):
     return out
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=16384)
+def parse(text):
+    """``ast.parse(text)`` (warnings silenced), or None when it does not parse; cached, so a cell is parsed
+    once for the tokens and the structure alike. The tree is shared: never change it."""
+    try:
+        with warnings.catch_warnings():   # a student's "\m" in a string is their business, not a warning here
+            warnings.simplefilter("ignore")
+            return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=16384)
 def _python_text(text):
     """``text`` as Python: unchanged when it parses; otherwise a leading cell magic (``%%time``) blanked and
     IPython's own transformer applied, so only lines that start a statement are read as magics (a
     continuation line that begins with ``%``, a modulo, stays code)."""
-    try:
-        ast.parse(text)
+    if parse(text) is not None:
         return text
-    except (SyntaxError, ValueError):
-        pass
     if CELL_MAGIC.match(text):
         text = "\n" + text.split("\n", 1)[1] if "\n" in text else ""
     try:
@@ -131,11 +140,8 @@ def statements(cell_text):
 
     Cached: the template's cells recur in every submission and are parsed once."""
     text = _python_text(cell_text)
-    try:
-        with warnings.catch_warnings():   # a student's "\m" in a string is their business, not a warning here
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    tree = parse(text)
+    if tree is None:
         return (text,) if text.strip() else ()
     lines = text.split("\n")
     found = []
