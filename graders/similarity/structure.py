@@ -83,9 +83,12 @@ def _cell(text):
     tree = parse(text)
     if tree is None:
         return None
-    names, attributes = set(), set()
+    names, attributes, strings = set(), set(), []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                strings.append(node.value)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
             attributes.add(node.attr)
@@ -95,7 +98,7 @@ def _cell(text):
             names.add(node.name)
         if isinstance(node, ast.ClassDef):
             attributes.update(item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)))
-    return _Cell(tree, frozenset(names), frozenset(attributes), frozenset(texts_of([text], [tree])))
+    return _Cell(tree, frozenset(names), frozenset(attributes), frozenset(_comments(text) | _strings(strings)))
 
 
 def _collect(cells, template_names):
@@ -353,23 +356,29 @@ def _normal_text(text):
     return joined if len(words) >= MIN_TEXT_WORDS and joined not in NAME_TEXTS else None
 
 
-def texts_of(cell_texts, trees):
-    """The normalised comment lines and string literals (docstrings and printed messages included)."""
+def _comments(text):
+    """The normalised comments of a cell's text (a ``#`` outside a one-line string starts one)."""
     found = set()
-    for text in cell_texts:
-        for line in text.split("\n"):
-            at = line.find("#")
-            if at >= 0 and line[:at].count('"') % 2 == 0 and line[:at].count("'") % 2 == 0:
-                normal = _normal_text(line[at + 1:])
-                if normal:
-                    found.add(normal)
+    for line in text.split("\n"):
+        at = line.find("#")
+        if at >= 0 and line[:at].count('"') % 2 == 0 and line[:at].count("'") % 2 == 0:
+            normal = _normal_text(line[at + 1:])
+            if normal:
+                found.add(normal)
+    return found
+
+
+def _strings(strings):
+    """The normalised lines of string literals (docstrings and printed messages included)."""
+    return {normal for value in strings for normal in map(_normal_text, value.split("\n")) if normal}
+
+
+def texts_of(cell_texts, trees):
+    """The normalised comment lines and string literals of cells (their texts and parsed trees)."""
+    found = set().union(*map(_comments, cell_texts)) if cell_texts else set()
     for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                for line in node.value.split("\n"):
-                    normal = _normal_text(line)
-                    if normal:
-                        found.add(normal)
+        found |= _strings(node.value for node in ast.walk(tree)
+                          if isinstance(node, ast.Constant) and isinstance(node.value, str))
     return found
 
 
