@@ -242,10 +242,12 @@ def command_similarity(args):
             raise UserError(f"{args.path}: {len(submissions)} submission(s) found; similarity needs a batch of two or more")
         threshold = similarity.THRESHOLD if args.threshold is None else args.threshold
         report = similarity.analyse(submissions, similarity.template_cells(), threshold=threshold)
-    if args.json:
+    if args.json:   # the page too when --out names a folder (stdout stays the JSON object alone)
+        if args.out is not None:
+            report.write_html(Path(args.out))
         print(json.dumps(report.to_json()))
         return 0
-    path = report.write_html(Path(args.out))
+    path = report.write_html(Path(args.out) if args.out is not None else ROOT / "reports")
     flagged = [p for p in report.pairs if p.flagged]
     for pair in report.pairs[:min(max(10, len(flagged)), 40)]:
         print(f"{pair.similarity:5.2f}  {pair.longest:>4} tokens  {'LOOK ' if pair.flagged else '     '} {pair.a}  {pair.b}")
@@ -355,8 +357,11 @@ def build_parser():
                                               "and their written answers. Writes DIR/similarity.html with the pairs "
                                               "side by side. A flagged pair is a reason to look, never a verdict.")
     similar.add_argument("path", help="a batch folder of submissions (any layout grade accepts)")
-    similar.add_argument("--out", default=str(ROOT / "reports"), metavar="DIR", help="output folder (default: reports/)")
-    similar.add_argument("--json", action="store_true", help="print the contract's JSON object on stdout, nothing else")
+    similar.add_argument("--out", default=None, metavar="DIR",
+                         help="folder for similarity.html (default: reports/; with --json, only when given)")
+    similar.add_argument("--json", action="store_true",
+                         help="print the contract's JSON object on stdout, nothing else (the page is still "
+                              "written when --out is given)")
     similar.add_argument("--threshold", type=float, default=None, metavar="T",
                          help="similarity from which a pair is flagged (default: the calibrated 0.28; see the README)")
     similar.set_defaults(handler=command_similarity)

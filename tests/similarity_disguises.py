@@ -9,6 +9,7 @@ and signatures are kept, so the copy would still be graded the same).
 import ast
 import builtins
 import io
+import itertools
 import random
 import re
 import tokenize
@@ -362,3 +363,165 @@ def submission_text(source):
     at = next(i for i, (_, text) in enumerate(cells) if "def generate(" in text)
     texts = [text for _, text in cells[:at]] + [source.strip("\n")] + [text for _, text in cells[at:]]
     return "\n\n".join(f"# %%\n{text}" for text in texts) + "\n"
+
+
+# ---------------------------------------------------------------- LLM-style rewrites, done by machine
+
+HINTS = {"x": "torch.Tensor", "y": "torch.Tensor", "mu": "torch.Tensor", "logvar": "torch.Tensor",
+         "x_hat": "torch.Tensor", "vae": "nn.Module", "cvae": "nn.Module"}
+
+
+class _LLMStyle(ast.NodeTransformer):
+    """Type hints on every parameter and return, a new docstring per function, ``while`` over epochs."""
+
+    def visit_FunctionDef(self, node):
+        self.generic_visit(node)
+        for arg in node.args.args + node.args.kwonlyargs:
+            if arg.annotation is None and arg.arg != "self":
+                arg.annotation = ast.parse(HINTS.get(arg.arg, "torch.Tensor"), mode="eval").body
+        if node.returns is None and node.name != "__init__":
+            node.returns = ast.parse("nn.Module" if node.name.startswith("train") else "torch.Tensor",
+                                     mode="eval").body
+        body = node.body[1:] if (isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+                                 and len(node.body) > 1) else node.body
+        words = node.name.replace("_", " ").strip()
+        doc = ast.Expr(ast.Constant(f"{words.capitalize()}.\n\nArgs and return values are tensors unless noted; "
+                                    f"this helper keeps the notebook tidy."))
+        node.body = [doc] + body
+        return node
+
+    def visit_For(self, node):
+        self.generic_visit(node)
+        it = node.iter
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
+                and isinstance(node.target, ast.Name) and "epoch" in ast.unparse(it)
+                and not any(isinstance(n, (ast.Continue, ast.Break)) for n in ast.walk(node))):
+            return node
+        start, stop = (ast.Constant(0), it.args[0]) if len(it.args) == 1 else (it.args[0], it.args[1])
+        name = node.target.id
+        init = ast.Assign([ast.Name(name, ast.Store())], start)
+        step = ast.AugAssign(ast.Name(name, ast.Store()), ast.Add(), ast.Constant(1))
+        loop = ast.While(ast.Compare(ast.Name(name, ast.Load()), [ast.Lt()], [stop]), node.body + [step], [])
+        return [init, loop]
+
+
+def llm_style(source, rng):
+    """What an assistant's rewrite does: hints, new docstrings, ``while`` over epochs, comments dropped,
+    every chosen name changed (same logic: the weights would be bit-identical)."""
+    tree = _LLMStyle().visit(ast.parse(source))
+    ast.fix_missing_locations(tree)
+    return rename_identifiers(ast.unparse(tree) + "\n", rng)
+
+
+DISGUISES["LLM-style rewrite (hints, docstrings, while, names)"] = llm_style
+
+
+def partial_copy(first, second):
+    """``first``'s VAE half (and helpers) with ``second``'s CVAE half: half of the homework copied."""
+    cvae = {"creconstruct", "celbo", "train_mnist_cvae"}
+    vae = set(CONTRACT) - cvae
+    own = _top_level_chunks(first)
+    names = {getattr(node, "name", None) for node, _ in own}
+    kept = [text for node, text in own if getattr(node, "name", None) not in cvae]
+    added = [text for node, text in _top_level_chunks(second)
+             if getattr(node, "name", None) in cvae or (getattr(node, "name", None) not in names | vae)]
+    return "\n\n\n".join(kept + added) + "\n"
+
+
+def submission_text_cells(source, each=False):
+    """As ``submission_text``; with ``each``, every top-level definition in a cell of its own and the
+    helpers (what the contract does not name) moved to a new cell after the homework's functions."""
+    if not each:
+        return submission_text(source)
+    chunks = _top_level_chunks(source)
+    named = [text for node, text in chunks if getattr(node, "name", None) in CONTRACT]
+    helpers = [text for node, text in chunks if getattr(node, "name", None) not in CONTRACT
+               and isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    other = [text for node, text in chunks if not isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    cells = template_code_cells()
+    at = next(i for i, (_, text) in enumerate(cells) if "def generate(" in text)
+    texts = [text for _, text in cells[:at]] + ["\n".join(other)] + named + ["\n\n\n".join(helpers)]
+    texts += [text for _, text in cells[at:]]
+    return "\n\n".join(f"# %%\n{text}" for text in texts if text.strip()) + "\n"
+
+
+# ---------------------------------------------------------------- the calibration batch
+
+REWRITES = CORPUS / "rewrites"
+TUTORIAL = CORPUS / "tutorial"
+
+
+def calibration_batch(seed=0):
+    """``(hand_ins, labels)``: ``hand_ins`` ``{id: .py text}``; ``labels`` ``{(a, b): kind}`` for the pairs
+    whose kind is known ("independent", "copy: <disguise>", "partial", "tutorial", "leak").
+
+    The independent solutions (``s*.py``); for each, one copy per machine disguise and one LLM-style
+    rewrite whose helpers sit in new cells; the hand-written rewrites (``rewrites/``); four partial copies;
+    the two students who pasted one tutorial; a solution leaked to three students (one renamed it)."""
+    solutions = corpus()
+    hand_ins, labels = {}, {}
+    for name, source in solutions.items():
+        hand_ins[name] = submission_text(source)
+    names = list(solutions)
+    for a, b in itertools.combinations(names, 2):
+        labels[(a, b)] = "independent"
+    rng = random.Random(seed)
+    for number, name in enumerate(names):
+        kind = list(DISGUISES)[number % len(DISGUISES)]
+        copy_id = f"{name}~copy"
+        each = kind.startswith("LLM")
+        hand_ins[copy_id] = submission_text_cells(disguise(solutions[name], kind, seed), each=each)
+        labels[(name, copy_id)] = f"copy: {kind}" + (", helpers in new cells" if each else "")
+    for path in sorted(REWRITES.glob("*.py")):
+        original, _, how = path.stem.partition("__")
+        hand_ins[path.stem] = submission_text_cells(path.read_text(), each=True)
+        labels[(original, path.stem)] = "copy: hand-written LLM rewrite" if how == "llm" else \
+            "copy: training helper inlined into both trainers"
+    for number in range(4):
+        first, second = rng.sample(names, 2)
+        sub_id = f"partial{number}~{first}+{second}"
+        hand_ins[sub_id] = submission_text(disguise(partial_copy(solutions[first], solutions[second]),
+                                                    "rename identifiers", number))
+        labels[(first, sub_id)] = "partial"
+    hand_ins["tutorial~a"] = submission_text((TUTORIAL / "student_a.py").read_text())
+    hand_ins["tutorial~b"] = submission_text((TUTORIAL / "student_b.py").read_text())
+    labels[("tutorial~a", "tutorial~b")] = "tutorial"
+    for name in names:
+        for student in ("tutorial~a", "tutorial~b"):
+            labels[(name, student)] = "independent"
+    leaked = rng.choice(names)
+    for number in range(3):
+        text = solutions[leaked] if number < 2 else disguise(solutions[leaked], "rename identifiers", 9)
+        hand_ins[f"leak{number}~{leaked}"] = submission_text(text)
+    leak_ids = [f"leak{number}~{leaked}" for number in range(3)] + [leaked]
+    for a, b in itertools.combinations(leak_ids, 2):
+        labels[(a, b)] = "leak"
+    for a, b in itertools.combinations(hand_ins, 2):
+        if (a, b) not in labels and (b, a) not in labels and not families(a) & families(b):
+            labels[(a, b)] = "independent, a copy involved"
+    return hand_ins, labels
+
+
+def families(sub_id):
+    """The independent solutions a calibration hand-in's code comes from."""
+    head, _, tail = sub_id.partition("~")
+    if head.startswith("partial"):
+        return set(tail.split("+"))
+    if head.startswith("leak"):
+        return {tail}
+    return {head.split("__")[0]}
+
+
+def leak_batch(size=20, leaked=7, seed=0):
+    """``(hand_ins, labels)``: one solution handed in unchanged by ``leaked`` students of a batch of ``size``
+    (a quarter or more of it: the batch-wide filter alone would hide it), the others independent."""
+    solutions = corpus()
+    rng = random.Random(seed)
+    names = rng.sample(sorted(solutions), size - leaked + 1)
+    source = names.pop()
+    hand_ins = {name: submission_text(solutions[name]) for name in names}
+    leak_ids = [f"leak{number}~{source}" for number in range(leaked)]
+    hand_ins.update((sub_id, submission_text(solutions[source])) for sub_id in leak_ids)
+    labels = {pair: "leak" for pair in itertools.combinations(leak_ids, 2)}
+    labels.update((pair, "independent") for pair in itertools.combinations(hand_ins, 2) if pair not in labels)
+    return hand_ins, labels

@@ -1,32 +1,33 @@
 """Similarity: disguised copies are caught, independent solutions are not, the output keeps the contract.
 
-The calibration (``test_calibration``) is the evidence behind the flag's
-threshold. The batch is the 14 independent solutions of
-``tests/similarity_corpus`` and, for each, two copies disguised by each of the
-eight named kinds of ``tests/similarity_disguises.py`` (238 submissions, all
-pasted into the released template). Measured (pytest -s prints the table):
+The calibration (``test_calibration``) is the evidence behind the flag. Its
+batch is ``similarity_disguises.calibration_batch()``, the same one
+``bench/bench_similarity.py calibrate`` measures beside copydetect: the 20
+independent solutions of ``tests/similarity_corpus`` (14 written in the
+styles students bring, 6 ported from public code), one machine-disguised copy
+of each (the named disguises of ``tests/similarity_disguises.py`` in turn, the
+LLM-style one with its helpers moved to new cells), three hand-written
+LLM-style rewrites and one copy with its training helper inlined into both
+trainers (``similarity_corpus/rewrites``), four partial copies (half of the
+functions), two students who pasted one tutorial (``similarity_corpus/tutorial``)
+and a solution handed in by three more students. Measured (pytest -s prints the table):
 
-- copies: every single disguise keeps a similarity >= 0.60; all disguises at
-  once (rename + reorder + comments + swaps + dead code + split/merge +
-  reformat) keep >= 0.33 (>= 0.37 over eight further seeds);
-- independent pairs: at most 0.11 between originals and 0.14 between an
-  original and another's copy in the batch; at most 0.19 when two originals
-  are compared alone (``test_independent_pairs_compared_alone...``), where
-  no batch-wide filter helps. Copies of different originals made by the same
-  disguiser reach 0.30: they share the disguiser's own dead code (reported,
-  not used for the threshold).
+- every copy, partial copy, leak and the tutorial pair flagged; the lowest
+  similarity of a copy 0.54 (a hand-written LLM rewrite of s01: every name,
+  the loops and the layers rewritten);
+- no independent pair flagged (0/230; 0/1087 more pairs of different origins
+  where a copy is involved); the highest independent similarity 0.33;
+- two independent solutions alone in a batch of two (no batch-wide rarity to
+  help): highest similarity below 0.4 (``test_independent_pairs_compared_alone...``).
+
+So the threshold is 0.5: at least 0.1 above every independent pair in both
+settings, and every copy reaches it by its score (the tutorial pair is flagged
+by its eight rare shared comment and string lines, 0.28 by score).
 
 A second, outside check (``test_real_code_corpus``): the 19 notebooks of
 ``tests/real_code``, ported by another engineer from public VAE code. The
 six pairs among four variants of pytorch/examples and the pair of two
-variants of one tutorial are flagged (0.88-0.98); no pair of different
-origins is (highest 0.23: the porter's own glue code for the layout table).
-
-So the threshold is 0.28, midway between the highest independent pair seen
-(0.23) and the lowest disguised copy (0.33). A flag also needs a shared run of
-30 tokens: it does not separate the groups (independent runs reach 59 tokens,
-copies' are at least 39) but keeps two nearly empty files from being flagged
-on one shared line.
+variants of one tutorial are flagged; no pair of different origins is.
 """
 import ast
 import itertools
@@ -39,44 +40,38 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from graders.similarity import MIN_LONGEST, THRESHOLD, analyse_cells, template_cells
+from graders.similarity import THRESHOLD, analyse_cells, template_cells
 from graders.similarity.tokenise import normalise, read_document
 from graders.similarity.winnow import kgram_hashes, winnow
 from graders.source import SourceCells, _python_cells
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from similarity_disguises import CONTRACT, DISGUISES, corpus, disguise, submission_text  # noqa: E402
+from similarity_disguises import (CONTRACT, DISGUISES, calibration_batch, corpus, disguise,  # noqa: E402
+                                  leak_batch, submission_text)
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = (0, 1)
-MIN_RECALL = 0.9      # every disguise kind: at least 90% of its copies flagged
-MAX_FALSE = 0.05      # independent pairs: at most 5% flagged
-MARGIN = 0.04         # independent pairs below, copies above the threshold by at least this much
+MIN_RECALL = 0.9      # real code: at least 90% of same-origin pairs flagged
+MAX_FALSE = 0.05      # real code: at most 5% of different-origin pairs flagged
+MARGIN = 0.1          # independent pairs at least this far below the threshold
 
 
 def _cells(source):
     return _python_cells(submission_text(source))
 
 
+def _analyse(hand_ins):
+    return analyse_cells([(sub_id, _python_cells(text), "") for sub_id, text in hand_ins.items()], template_cells())
+
+
 @pytest.fixture(scope="module")
 def calibration():
+    hand_ins, labels = calibration_batch()
+    return labels, _analyse(hand_ins)
+
+
+def test_corpus_is_twenty_independent_solutions_of_every_function():
     solutions = corpus()
-    named = [(name, _cells(source), "") for name, source in solutions.items()]
-    for name, source in solutions.items():
-        for kind in DISGUISES:
-            for seed in SEEDS:
-                named.append((f"{name}~{kind}~{seed}", _cells(disguise(source, kind, seed)), ""))
-    report = analyse_cells(named, template_cells())
-    return solutions, {(p.a, p.b): p for p in report.pairs}, report
-
-
-def _pair(pairs, a, b):
-    return pairs.get((a, b)) or pairs[(b, a)]
-
-
-def test_corpus_is_twelve_independent_solutions_of_every_function():
-    solutions = corpus()
-    assert len(solutions) >= 12
+    assert len(solutions) >= 20
     for name, source in solutions.items():
         defined = {n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)}
         assert set(CONTRACT) <= defined, f"{name} lacks {set(CONTRACT) - defined}"
@@ -101,42 +96,67 @@ def test_surface_disguises_leave_the_normalised_tokens_unchanged(kind):
 
 
 def test_calibration(calibration):
-    solutions, pairs, report = calibration
-    rows = []
-    for kind in DISGUISES:
-        copies = [_pair(pairs, name, f"{name}~{kind}~{seed}") for name in solutions for seed in SEEDS]
-        caught = sum(p.flagged for p in copies)
-        rows.append((kind, caught, len(copies), min(p.similarity for p in copies), min(p.longest for p in copies)))
-    originals = [_pair(pairs, a, b) for a, b in itertools.combinations(solutions, 2)]
-    family = lambda sub_id: sub_id.split("~")[0]  # noqa: E731
-    across = [p for p in pairs.values() if family(p.a) != family(p.b)]
-    one_copy = [p for p in across if ("~" in p.a) != ("~" in p.b)]
-    two_copies = [p for p in across if "~" in p.a and "~" in p.b]
-    print(f"\nthreshold {THRESHOLD}, shared run >= {MIN_LONGEST} tokens")
-    print(f"{'disguise':<44} caught/total  min similarity  min longest")
-    for kind, caught, total, low, run in rows:
-        print(f"{kind:<44} {caught:>3}/{total:<3}      {low:.2f}            {run}")
-    for label, group in (("independent: original vs original", originals),
-                         ("independent: original vs other's copy", one_copy),
-                         ("copies of different originals (same disguiser)", two_copies)):
-        print(f"{label:<44} {sum(p.flagged for p in group):>3}/{len(group):<5} flagged; "
-              f"max similarity {max(p.similarity for p in group):.2f}, max longest {max(p.longest for p in group)}")
-    for kind, caught, total, low, _ in rows:
-        assert caught / total >= MIN_RECALL, f"{kind}: {caught}/{total} copies flagged (lowest similarity {low:.2f})"
-    for group in (originals, one_copy, two_copies):
-        assert sum(p.flagged for p in group) / len(group) <= MAX_FALSE
-    # the margin the threshold was chosen for: independent pairs and copies both clear of it
-    assert max(p.similarity for p in originals + one_copy) <= THRESHOLD - MARGIN
-    assert min(low for _, _, _, low, _ in rows) >= THRESHOLD + MARGIN
+    labels, report = calibration
+    kinds = {}
+    for (a, b), kind in labels.items():
+        kinds.setdefault(kind, []).append(report.pair(a, b))
+    print(f"\nthreshold {THRESHOLD}")
+    print(f"{'pairs':<72} flagged   similarity (min-max)")
+    for kind, found in sorted(kinds.items()):
+        print(f"{kind:<72} {sum(p.flagged for p in found):>3}/{len(found):<5} "
+              f"{min(p.similarity for p in found):.2f}-{max(p.similarity for p in found):.2f}")
+    for kind, found in kinds.items():
+        if kind.startswith("independent"):
+            assert not any(p.flagged for p in found), [(p.a, p.b, p.reason) for p in found if p.flagged]
+            assert max(p.similarity for p in found) <= THRESHOLD - MARGIN
+        else:
+            assert all(p.flagged for p in found), [(p.a, p.b, p.similarity) for p in found if not p.flagged]
+    copies = [p for kind, found in kinds.items() if kind.startswith("copy") for p in found]
+    assert len(copies) >= 24 and min(p.similarity for p in copies) >= THRESHOLD
+    assert {kind for kind in kinds} >= {"partial", "tutorial", "leak", "copy: hand-written LLM rewrite",
+                                        "copy: training helper inlined into both trainers"}
 
 
+def test_llm_rewrites_are_caught_by_structure_and_the_tutorial_by_rare_texts(calibration):
+    labels, report = calibration
+    rewrites = [report.pair(a, b) for (a, b), kind in labels.items() if kind == "copy: hand-written LLM rewrite"]
+    for pair in rewrites:   # the token fingerprints alone miss them; the functions' operations do not
+        assert pair.tokens < THRESHOLD <= pair.structure, (pair.a, pair.b, pair.tokens, pair.structure)
+        assert "the functions compute the same way" in pair.reason
+    tutorial = report.pair("tutorial~a", "tutorial~b")
+    assert tutorial.similarity < THRESHOLD and tutorial.texts >= 8 and tutorial.flagged
+    assert "comment/string lines no one else wrote" in tutorial.reason
+    shared = report.shared_texts(tutorial)
+    assert "the reparameterization trick lets gradients flow through the sampling step" in shared
+    independent = [report.pair(a, b) for (a, b), kind in labels.items() if kind.startswith("independent")]
+    assert max(p.texts for p in independent) <= 1.0   # no independent pair shares more than one rare line
+
+
+def test_a_solution_leaked_to_a_third_of_the_batch_is_flagged_as_a_cluster():
+    hand_ins, labels = leak_batch()
+    report = _analyse(hand_ins)
+    leaked = sorted(i for i in hand_ins if i.startswith("leak"))
+    assert len(leaked) == 7 and len(hand_ins) == 20
+    for (a, b), kind in labels.items():
+        pair = report.pair(a, b)
+        assert pair.flagged == (kind == "leak"), (a, b, pair.similarity, pair.reason)
+    assert [(c.members, c.near_identical) for c in report.clusters] == [(leaked, True)]
+    assert report.clusters[0].label == "7 near-identical solutions"
+    neighbour = report.neighbours[leaked[0]]
+    assert neighbour.partner in leaked and neighbour.similarity == 1.0 and neighbour.flagged
+
+
+@pytest.mark.slow
 def test_independent_pairs_compared_alone_stay_below_the_threshold():
-    """Two honest students in a batch of two: no batch-wide filter, only the template and dictated lines."""
+    """Two honest students in a batch of two: no batch-wide rarity, only the template and dictated lines."""
     named = [(name, _cells(source), "") for name, source in corpus().items()]
     template = template_cells()
+    highest = 0.0
     for a, b in itertools.combinations(named, 2):
         pair = analyse_cells([a, b], template).pairs[0]
-        assert not pair.flagged and pair.similarity < THRESHOLD, (a[0], b[0], pair.similarity)
+        assert not pair.flagged and pair.similarity <= THRESHOLD - MARGIN, (a[0], b[0], pair.similarity, pair.reason)
+        highest = max(highest, pair.similarity)
+    print(f"\nindependent pairs alone: highest similarity {highest:.2f}")
 
 
 def test_untouched_templates_share_nothing():
@@ -211,7 +231,8 @@ def test_cli_json_and_html(tmp_path):
     folder.mkdir()
     with zipfile.ZipFile(folder / "A4.zip", "w") as archive:
         archive.writestr("A4/A4.ipynb", nbformat.writes(notebook))
-    run = subprocess.run([sys.executable, str(ROOT / "grade.py"), "similarity", str(batch), "--json"],
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, str(ROOT / "grade.py"), "similarity", str(batch), "--json", "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
     document = json.loads(run.stdout)
@@ -222,8 +243,9 @@ def test_cli_json_and_html(tmp_path):
     flagged = {frozenset((p["a"], p["b"])) for p in document["pairs"] if p["flagged"]}
     assert flagged == {frozenset(("ann", "bob"))}
     assert all(0 <= p["similarity"] <= 1 and p["longest"] >= 0 for p in document["pairs"])
+    assert 'id="pair-1"' in (out / "similarity.html").read_text()   # --json --out DIR writes the page too
+    (out / "similarity.html").unlink()
 
-    out = tmp_path / "out"
     run = subprocess.run([sys.executable, str(ROOT / "grade.py"), "similarity", str(batch), "--out", str(out)],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -266,7 +288,85 @@ def test_column_names_each_students_closest_partner():
              ("bob", _cells(disguise(solutions["s02_pytorch_examples"], "rename identifiers", 0)), ""),
              ("cat", _cells(solutions["s07_functional_api"]), ""), ("dan", None, "the file is empty")]
     report = analyse_cells(named, template_cells())
-    assert report.column("ann") == {"partner": "bob", "similarity": 1.0, "flagged": True}
+    ann = report.column("ann")
+    assert {k: ann[k] for k in ("partner", "similarity", "flagged")} == {"partner": "bob", "similarity": 1.0,
+                                                                           "flagged": True}
+    assert ann["why"].startswith("flagged: the functions compute the same way (structure 1.00)")
     assert report.column("bob")["partner"] == "ann"
     assert report.column("cat")["flagged"] is False and report.column("cat")["similarity"] < THRESHOLD
     assert report.column("dan")["similarity"] == 0.0 and report.column("nobody") is None
+
+
+def test_a_continuation_line_beginning_with_percent_is_code_not_a_magic():
+    cell = ("%matplotlib inline\n"
+            "def kl_divergence(mu, logvar):\n"
+            "    total = (torch.sum(mu ** 2 + logvar.exp() - logvar - 1, dim=1)\n"
+            "             % 7)\n"
+            "    return total.mean()\n")
+    doc = read_document("x", [("cell 1", cell)])
+    assert "% 7)" in doc.text and "%matplotlib" not in doc.text
+    assert doc.text.count("def kl_divergence") == 1 and "%" in doc.tokens
+    timed = read_document("y", [("cell 1", "%%time\nz = torch.randn(3) % 2\n")])
+    assert "z = torch.randn(3) % 2" in timed.text and "%%time" not in timed.text
+
+
+def _write_pdf(path, lines):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+    with PdfPages(path) as pages:
+        figure = plt.figure(figsize=(8.5, 11))
+        for row, line in enumerate(lines):
+            figure.text(0.05, 0.95 - 0.04 * row, line, fontsize=9)
+        pages.savefig(figure)
+        plt.close(figure)
+
+
+def test_written_answers_in_pdfs_are_compared_and_reported_apart(tmp_path):
+    from graders.similarity.pdf_answers import pdf_text
+    answer = ["Q1(a) The KL term pulls every posterior towards the prior, so codes of different digits",
+              "overlap and the decoder averages them into blurry images when its weight is large.",
+              "Q3(b) A sigmoid network with two hidden units bends the decision surface only once,",
+              "so the two moons stay tangled whatever the seed; tanh units do better here."]
+    other = ["Q1(a) Raising beta trades reconstruction quality for a more regular latent space,",
+             "and samples drawn from the prior look plausible although each reconstruction loses detail.",
+             "Q3(b) With more units per layer the boundary follows the curve of the data closely."]
+    for name, lines in (("ann", answer), ("bob", answer), ("cat", other)):
+        _write_pdf(tmp_path / f"{name}.pdf", lines)
+    assert "pulls every posterior towards the prior" in pdf_text(tmp_path / "ann.pdf")
+    assert pdf_text(tmp_path / "missing.pdf") == ""
+    solutions = corpus()
+    named = [(n, _cells(solutions[s]), "") for n, s in (("ann", "s01_course"), ("bob", "s07_functional_api"),
+                                                         ("cat", "s12_validation"))]
+    report = analyse_cells(named, template_cells(), pdf_texts=[pdf_text(tmp_path / f"{n}.pdf") for n, _, _ in named])
+    assert report.pair("ann", "bob").pdf == 1.0 and report.pair("ann", "cat").pdf < 0.1
+    assert not any(p.flagged for p in report.pairs)   # written answers never set the code flag
+    html = (report.write_html(tmp_path / "out")).read_text()
+    assert "Written answers in PDFs" in html and "<td>ann</td><td>bob</td><td class=\"num\">1.00</td>" in html
+
+
+def test_the_page_lists_every_flagged_pair_and_cluster_and_says_why(tmp_path):
+    hand_ins, _ = leak_batch(size=16, leaked=13)   # 78 flagged pairs: more than the 60 side-by-side views
+    report = _analyse(hand_ins)
+    flagged = [p for p in report.pairs if p.flagged]
+    assert len(flagged) == 78 and all("near-identical" in p.reason or "compute the same way" in p.reason
+                                      for p in flagged)
+    html = report.write_html(tmp_path).read_text()
+    assert html.count('<span class="flag">look</span></td><td>flagged: ') == 78
+    assert "13 near-identical solutions" in html and "s nearest neighbour</h2>" in html
+    quiet = [p for p in report.pairs if not p.flagged and p.reason]
+    assert all(p.reason.startswith("not flagged: ") for p in quiet)
+    assert "<script" not in html
+
+
+def test_nearest_neighbour_stands_out_for_a_copier_not_for_an_honest_student(calibration):
+    labels, report = calibration
+    copier = report.neighbours["s04_blog_tutorial__llm"]
+    assert copier.partner in ("s04_blog_tutorial", "s04_blog_tutorial~copy") and copier.flagged
+    honest = report.neighbours["s03_distributions~copy"]
+    assert honest.partner == "s03_distributions"
+    loner = report.neighbours["tutorial~b"]
+    assert loner.partner == "tutorial~a" and loner.standout > 3
+    lonely = [n for sub_id, n in report.neighbours.items() if not n.flagged]
+    assert all(n.standout is None or n.standout < copier.standout for n in lonely)

@@ -26,16 +26,22 @@ class PairMeasure:
     fragments: list = field(default_factory=list)  # [Fragment], longest first
 
 
-def similarity(a, b, shared):
-    """Share of both documents' fingerprints that the other holds: (covered_a + covered_b) / (all_a + all_b).
+def similarity(a, b, shared, weights=None):
+    """Share of both documents' fingerprints that the other holds, each weighted by its rarity:
+    (covered_a + covered_b) / (all_a + all_b).
 
-    ``a`` and ``b`` are ``IndexedDocument``; ``shared`` the hashes both hold. Symmetric, in [0, 1];
-    0 when neither has any fingerprint of its own (for example two untouched templates).
+    ``a`` and ``b`` are ``IndexedDocument``; ``shared`` the hashes both hold; ``weights`` hash -> weight
+    (``FingerprintIndex.weights``; all 1 when None). Symmetric, in [0, 1]; 0 when neither has any
+    fingerprint of its own (for example two untouched templates).
     """
-    total = len(a.prints) + len(b.prints)
+    if weights is None:
+        total = len(a.prints) + len(b.prints)
+        covered = sum(len(a.positions[h]) + len(b.positions[h]) for h in shared)
+    else:
+        total = a.weight + b.weight
+        covered = sum(weights[h] * (len(a.positions[h]) + len(b.positions[h])) for h in shared)
     if not total:
         return 0.0
-    covered = sum(len(a.positions[h]) + len(b.positions[h]) for h in shared)
     return min(1.0, covered / total)
 
 
@@ -57,12 +63,12 @@ def fragments(a, b, shared, k=K, w=W):
     return sorted(found, key=lambda f: (-f.tokens, f.a_start))
 
 
-def measure(a, b, shared, with_fragments=False):
+def measure(a, b, shared, with_fragments=False, weights=None):
     """``PairMeasure`` of two ``IndexedDocument``; fragments kept only when asked (they cost memory)."""
     if not shared:
         return PairMeasure(0.0, 0)
     found = fragments(a, b, shared)
-    return PairMeasure(similarity(a, b, shared), found[0].tokens if found else 0,
+    return PairMeasure(similarity(a, b, shared, weights), found[0].tokens if found else 0,
                        found if with_fragments else [])
 
 

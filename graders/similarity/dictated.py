@@ -96,3 +96,83 @@ def train_mnist_cvae(**kwargs):
     return cvae
 """,
 ]
+
+
+# Comments and strings of well-known public code that honest students copy from the same place
+# (pytorch/examples vae/main.py, the most common starting point): never evidence that two students
+# copied from each other, however few of the batch hold them.
+PUBLIC_TEXTS = [
+    "Reconstruction + KL divergence losses summed over all elements and batch",
+    "see Appendix B from VAE paper:",
+    "Kingma and Welling. Auto-Encoding Variational Bayes. ICLR, 2014",
+    "https://arxiv.org/abs/1312.6114",
+    "0.5 * sum(1 + log(sigma^2) - mu^2 - sigma^2)",
+    "Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}",
+    "====> Epoch: {} Average loss: {:.4f}",
+    "====> Test set loss: {:.4f}",
+    "VAE MNIST Example",
+    "input batch size for training (default: 128)",
+    "number of epochs to train (default: 10)",
+    "enables macOS GPU training",
+    "disables CUDA training",
+    "random seed (default: 1)",
+    "how many batches to wait before logging training status",
+]
+
+
+# pytorch/examples vae/main.py written as the homework's functions, the way many honest students adapt
+# it: public code, so what two students share with it is no evidence that they copied from each other.
+PUBLIC_SNIPPETS = [
+    """
+def reconstruct(vae, x):
+    mu, logvar = vae.encoder(x.view(-1, 784))
+    std = torch.exp(0.5 * logvar)
+    eps = torch.randn_like(std)
+    z = mu + eps * std
+    return mu, logvar, vae.decoder(z)
+""",
+    """
+def kl_divergence(mu, logvar):
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return KLD / mu.size(0)
+""",
+    """
+def binary_cross_entropy(x_hat, x):
+    BCE = F.binary_cross_entropy(x_hat, x.view(-1, 784), reduction='sum')
+    return -BCE / x.size(0)
+""",
+    """
+def elbo(vae, x):
+    mu, logvar, recon_batch = reconstruct(vae, x)
+    BCE = F.binary_cross_entropy(recon_batch, x.view(-1, 784), reduction='sum')
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (BCE + KLD) / x.size(0)
+""",
+    """
+def celbo(cvae, x, y):
+    mu, logvar, recon_batch = creconstruct(cvae, x, y)
+    BCE = F.binary_cross_entropy(recon_batch, x.view(-1, 784), reduction='sum')
+    KLD = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (BCE + KLD) / x.size(0)
+""",
+    """
+def train_mnist_vae(**kwargs):
+    args = MNISTArgs(**kwargs)
+    torch.manual_seed(args.seed)
+    model = VAE(encoder, decoder).to(device)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        train_loss = 0
+        for batch_idx, (data, _) in enumerate(train_loader):
+            data = data.to(device)
+            optimizer.zero_grad()
+            loss = elbo(model, data)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+            if batch_idx % args.log_interval == 0:
+                print(epoch, batch_idx * len(data), len(train_loader.dataset), loss.item() / len(data))
+    return model
+""",
+]

@@ -10,10 +10,13 @@ Two kinds of fingerprint are removed before anything is compared:
   the ``n`` documents (like Dolos ``-M``): code the contract's layout table
   makes every honest student write the same way.
 
-Pairs then come from the postings: a fingerprint held by ``d`` documents adds
+The fingerprints kept are weighted by how rare they are in the batch
+(``rarity``): a run only two students share counts for more than one that
+many hold. Pairs then come from the postings: a fingerprint held by ``d`` documents adds
 to ``d (d - 1) / 2`` pairs, so the cost follows what is shared, not ``n**2``
 file comparisons, and pairs that share nothing are never visited.
 """
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -29,6 +32,7 @@ class IndexedDocument:
     doc: object                                       # the CodeDocument
     prints: list = field(default_factory=list)        # [Fingerprint] kept
     positions: dict = field(default_factory=dict)     # hash -> [token position]
+    weight: float = 0.0                               # sum of its kept fingerprints' rarity weights
 
 
 @dataclass
@@ -37,6 +41,7 @@ class FingerprintIndex:
     boilerplate: set                                  # hashes removed as shared by a large share
     template_hashes: set                              # hashes removed as the template's
     shared: dict                                      # (i, j) with i < j -> [hash] both hold
+    weights: dict = field(default_factory=dict)       # hash -> rarity weight (``rarity``)
 
     @classmethod
     def build(cls, documents, template_tokens=(), share=BOILERPLATE_SHARE, minimum=BOILERPLATE_MIN):
@@ -49,13 +54,15 @@ class FingerprintIndex:
                 frequency[h] += 1
         cutoff = max(minimum, share * len(documents))
         boilerplate = {h for h, count in frequency.items() if count > cutoff}
-        entries, postings = [], defaultdict(list)
+        entries, postings, weights = [], defaultdict(list), {}
         for number, (doc, prints) in enumerate(zip(documents, raw)):
             kept = [p for p in prints if p.hash not in boilerplate]
             positions = defaultdict(list)
             for p in kept:
                 positions[p.hash].append(p.position)
-            entries.append(IndexedDocument(doc, kept, dict(positions)))
+            weights.update((h, rarity(frequency[h], len(documents))) for h in positions)
+            entries.append(IndexedDocument(doc, kept, dict(positions),
+                                           sum(weights[h] * len(at) for h, at in positions.items())))
             for h in positions:
                 if frequency[h] > 1:
                     postings[h].append(number)
@@ -64,4 +71,10 @@ class FingerprintIndex:
             for x, i in enumerate(holders):
                 for j in holders[x + 1:]:
                     shared[(i, j)].append(h)
-        return cls(entries, boilerplate, template_hashes, dict(shared))
+        return cls(entries, boilerplate, template_hashes, dict(shared), weights)
+
+
+def rarity(holders, count):
+    """Weight of a fingerprint ``holders`` of ``count`` documents hold: 1 for what all share, about
+    ``1 + ln(count / 2)`` for what only two share (smoothed inverse document frequency)."""
+    return 1.0 + math.log((count + 1) / (holders + 1))

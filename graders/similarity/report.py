@@ -16,14 +16,14 @@ MAX_REGIONS = COLOURS  # regions highlighted per pair, longest first, each in it
 WRITTEN_SHOWN = 30     # rows in the written answers' table
 
 
-LISTED = 300           # rows in the ranked table; the first SHOWN_PAIRS of them get a side-by-side view
-
-
 def _listed(report):
-    """The ranked table's pairs: every flagged pair, then the most similar others, at most LISTED."""
+    """The ranked table's pairs: every flagged pair (however many), then the most similar others up to
+    SHOWN_PAIRS rows, then any other pair whose reason says why a high score is not flagged."""
     flagged = [p for p in report.pairs if p.flagged]
     others = [p for p in report.pairs if not p.flagged and p.similarity > 0]
-    return (flagged + others[:max(0, SHOWN_PAIRS - len(flagged))])[:LISTED]
+    top = others[:max(0, SHOWN_PAIRS - len(flagged))]
+    explained = [p for p in others[len(top):] if p.reason][:SHOWN_PAIRS]
+    return flagged + top + explained
 
 
 def _side(doc, spans):
@@ -42,6 +42,7 @@ def pair_view(report, pair, number):
     found = [r for r in report.regions(pair) if r[2] >= MIN_REGION]
     regions = found[:MAX_REGIONS]
     return {"number": number, "pair": pair, "more_regions": len(found) - len(regions),
+            "functions": report.function_scores(pair), "texts": report.shared_texts(pair)[:12],
             "regions": [{"a": a, "b": b, "tokens": tokens, "colour": i % COLOURS}
                         for i, (a, b, tokens) in enumerate(regions)],
             "left": _side(report.documents[pair.a], [a for a, _, _ in regions]),
@@ -56,8 +57,11 @@ def render(report):
     shown = listed[:SHOWN_PAIRS]
     numbers = {(p.a, p.b): n for n, p in enumerate(shown, start=1)}
     written = sorted((p for p in report.pairs if p.written is not None), key=lambda p: (-p.written, p.a, p.b))
+    pdfs = sorted((p for p in report.pairs if p.pdf is not None), key=lambda p: (-p.pdf, p.a, p.b))
     return env.get_template("similarity.html.j2").render(
         report=report, listed=listed, numbers=numbers, views=[pair_view(report, p, numbers[(p.a, p.b)]) for p in shown],
+        pdfs=pdfs[:WRITTEN_SHOWN], neighbours=sorted(report.neighbours.items(),
+                                                      key=lambda kv: (-kv[1].similarity, kv[0])),
         flagged=sum(p.flagged for p in report.pairs), written=written[:WRITTEN_SHOWN],
         unreadable=[d for d in report.documents.values() if d.problem],
         boilerplate=len(report.index.boilerplate) if report.index else 0)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 LOADED = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
           ast.Assign, ast.AnnAssign, ast.AugAssign)
-MAGIC = re.compile(r"^\s*[%!]")           # IPython magics and shell escapes: not Python
+CELL_MAGIC = re.compile(r"\s*%%")        # a cell magic (%%time): its first line is not Python
 SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
 CLOSERS = {")", "]", "}"}
 OUTPUT_ONLY = {"print", "pass"}
@@ -106,9 +106,32 @@ def normalise(text):
     return out
 
 
-def _mask_magics(text):
-    """``text`` with IPython magic lines blanked (line numbers kept)."""
-    return "\n".join("" if MAGIC.match(line) else line for line in text.split("\n"))
+@functools.lru_cache(maxsize=16384)
+def parse(text):
+    """``ast.parse(text)`` (warnings silenced), or None when it does not parse; cached, so a cell is parsed
+    once for the tokens and the structure alike. The tree is shared: never change it."""
+    try:
+        with warnings.catch_warnings():   # a student's "\m" in a string is their business, not a warning here
+            warnings.simplefilter("ignore")
+            return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=16384)
+def _python_text(text):
+    """``text`` as Python: unchanged when it parses; otherwise a leading cell magic (``%%time``) blanked and
+    IPython's own transformer applied, so only lines that start a statement are read as magics (a
+    continuation line that begins with ``%``, a modulo, stays code)."""
+    if parse(text) is not None:
+        return text
+    if CELL_MAGIC.match(text):
+        text = "\n" + text.split("\n", 1)[1] if "\n" in text else ""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+        return TransformerManager().transform_cell(text)
+    except Exception:  # noqa: BLE001 - IPython's transformer on hostile text: read the cell as it is
+        return text
 
 
 @functools.lru_cache(maxsize=4096)
@@ -116,12 +139,9 @@ def statements(cell_text):
     """The loaded top-level statements of one cell as ``(source text, ...)``; the whole cell if it does not parse.
 
     Cached: the template's cells recur in every submission and are parsed once."""
-    text = _mask_magics(cell_text)
-    try:
-        with warnings.catch_warnings():   # a student's "\m" in a string is their business, not a warning here
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    text = _python_text(cell_text)
+    tree = parse(text)
+    if tree is None:
         return (text,) if text.strip() else ()
     lines = text.split("\n")
     found = []
