@@ -1,4 +1,5 @@
 """The marking app's parts: store (atomic, versioned), rubrics, CSV import/export, rendering, reports."""
+import base64
 import csv
 import json
 import os
@@ -180,9 +181,16 @@ def test_markdown_and_latex_render_offline_and_safely():
     assert 'class="math-error">\\frac{1}{</code>' in render.to_html("$\\frac{1}{$")
 
 
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+
+
+def _png64(tag):
+    return base64.b64encode(PNG_HEADER + tag.encode()).decode()
+
+
 def test_plots_belong_to_the_question_whose_heading_precedes_them():
     def code(n):
-        return {"cell_type": "code", "source": "", "outputs": [{"data": {"image/png": f"PNG{n}"}}]}
+        return {"cell_type": "code", "source": "", "outputs": [{"data": {"image/png": _png64(f"PNG{n}")}}]}
     notebook = {"cells": [
         {"cell_type": "markdown", "source": "## Question 3: networks"}, code(1),
         {"cell_type": "markdown", "source": "## Answer q3b\n\ntext"}, code(2),
@@ -190,7 +198,43 @@ def test_plots_belong_to_the_question_whose_heading_precedes_them():
         {"cell_type": "markdown", "source": "## Question 5(d): generating"}, code(4),
         {"cell_type": "markdown", "source": "# Appendix"}, code(5)]}
     found = {item: [p["data"] for p in plots] for item, plots in cells.notebook_images(notebook).items()}
+    found = {item: [base64.b64decode(d)[8:].decode() for d in plots] for item, plots in found.items()}
     assert found == {"q3a": ["PNG1"], "q3b": ["PNG1", "PNG2"], "q3c": ["PNG1"], "q3d": ["PNG1"], "q5d": ["PNG4"]}
+
+
+@pytest.mark.parametrize("mime, payload, problem", [
+    ("image/png", _png64("ok"), ""),
+    ("image/jpeg", base64.b64encode(b"\xff\xd8\xff\xe0 jfif").decode(), ""),
+    ("image/svg+xml", base64.b64encode(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>').decode(), ""),
+    ("image/png", _png64("x") + '" onerror="alert(1)', "not valid base64"),   # closes the src attribute
+    ("image/png", "AAAA\" x=\"", "not valid base64"),
+    ("image/png", base64.b64encode(b"<script>alert(1)</script>").decode(), "not a PNG image"),
+    ("image/jpeg", _png64("png, not jpeg"), "not a JPEG image"),
+    ("image/svg+xml", base64.b64encode(b"<html><script>alert(1)</script></html>").decode(), "no <svg> root"),
+    ("image/svg+xml", base64.b64encode(b"\xff\xfe<svg>").decode(), "not UTF-8"),
+    ("text/html", _png64("x"), "is not shown"),
+    ("image/png", "", "empty image output"),
+    ("image/png", 12, "empty image output"),
+])
+def test_a_plot_is_shown_only_as_base64_of_its_declared_image_type(mime, payload, problem):
+    checked = cells.checked_plot({"cell": 3, "mime": mime, "data": payload})
+    if problem:
+        assert "data" not in checked and problem in checked["problem"] and checked["cell"] == 3
+    else:
+        assert checked == {"cell": 3, "mime": mime, "data": payload}
+
+
+def test_a_hostile_plot_in_the_cache_file_is_checked_when_read_back(tmp_path):
+    from graders.results import SubmissionResult
+    result = SubmissionResult("ann", {}, [], {"fingerprint": "f1"})
+    cache = tmp_path / "marking" / "cells" / "f1.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"q3a": [{"cell": 2, "mime": "image/png", "data": 'A" onerror="alert(1)'},
+                                         {"cell": 4, "mime": "image/png", "data": _png64("fine")}],
+                                 "not-an-item": [{"cell": 1, "mime": "image/png", "data": _png64("x")}]}))
+    assert cells.images(result, tmp_path) == {"q3a": [
+        {"cell": 2, "mime": "image/png", "problem": "image output is not valid base64, not shown"},
+        {"cell": 4, "mime": "image/png", "data": _png64("fine")}]}
 
 
 def test_pdf_pages_are_rendered_once_and_cached(tmp_path):
