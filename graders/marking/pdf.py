@@ -36,6 +36,7 @@ TIMEOUT = 90         # seconds for the whole PDF
 MEMORY = 2 * 2**30
 MAX_KEEP_BYTES = 200 * 2**20
 RECORD = "pages.json"
+CHILD = None         # the child's argv before the two paths; None: this module (tests put a stand-in here)
 
 
 def _candidates(result, out_dir):
@@ -179,17 +180,20 @@ def _watch(child: subprocess.Popen, folder: Path, page_timeout: float, timeout: 
     return done, ""
 
 
-def render(pdf_path, folder, command=None, page_timeout=PAGE_TIMEOUT, timeout=TIMEOUT) -> Rendered:
+def render(pdf_path, folder, command=None, page_timeout=None, timeout=None) -> Rendered:
     """Draw ``pdf_path`` into ``folder`` once, bounded (see the module docstring), and record it.
 
     ``command``: the child's argv before the two paths (tests put a slow stand-in there).
-    Returns the record; a second call returns the first one's record without drawing."""
+    Returns the record; a second call returns the first one's record without drawing.
+    ``page_timeout`` and ``timeout`` default to ``PAGE_TIMEOUT`` and ``TIMEOUT``."""
+    page_timeout = PAGE_TIMEOUT if page_timeout is None else page_timeout
+    timeout = TIMEOUT if timeout is None else timeout
     folder = Path(folder)
     done = recorded(folder)
     if done is not None:
         return done
     folder.mkdir(parents=True, exist_ok=True)
-    argv = (command or [sys.executable, "-m", "graders.marking.pdf"]) + [str(pdf_path), str(folder)]
+    argv = (command or CHILD or [sys.executable, "-m", "graders.marking.pdf"]) + [str(pdf_path), str(folder)]
     child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              start_new_session=True, cwd=Path(__file__).resolve().parents[2])
     try:
@@ -229,7 +233,7 @@ class Renderer:
     ``status(path)`` never waits: the record when there is one, else a pending ``Rendered``
     (and the PDF moves to the front of the queue). ``request(path)`` queues one at the back."""
 
-    def __init__(self, out_dir, command=None, page_timeout=PAGE_TIMEOUT, timeout=TIMEOUT):
+    def __init__(self, out_dir, command=None, page_timeout=None, timeout=None):
         self.out_dir, self.command = Path(out_dir), command
         self.page_timeout, self.timeout = page_timeout, timeout
         self._queue = collections.deque()
