@@ -472,3 +472,61 @@ def test_plots_of_a_notebook_handed_in_inside_a_zip_show_in_the_marking_app(tmp_
         assert f'alt="plot from notebook cell 2" src="data:image/png;base64,{plot}"' in page, path
     assert 'alt="plot from notebook cell 2"' not in client.get("/q/q1a/0").get_data(as_text=True)  # not a Q3 item
     assert f'src="data:image/png;base64,{plot}"' in (out / "ta" / "alice.html").read_text()
+
+
+# -- the CSP: no inline script or style in the app, the reports' own blocks only (issue 17, item 1) ----
+def _inline_blocks(page):
+    """``(inline scripts and styles, style attributes, event-handler attributes)`` of an HTML page."""
+    from html.parser import HTMLParser
+
+    class Blocks(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=False)
+            self.inline, self.styles, self.handlers, self._open = [], [], [], None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.styles += [tag] if "style" in attrs else []
+            self.handlers += [a for a in attrs if a.startswith("on")]
+            executable = tag == "script" and "src" not in attrs and attrs.get("type") != "application/json"
+            self._open = [tag, ""] if executable or tag == "style" else None
+
+        def handle_data(self, data):
+            if self._open:
+                self._open[1] += data
+
+        def handle_endtag(self, tag):
+            if self._open and tag == self._open[0]:
+                self.inline.append(tuple(self._open))
+            self._open = None
+    parser = Blocks()
+    parser.feed(page)
+    return parser.inline, parser.styles, parser.handlers
+
+
+def test_the_csp_allows_no_inline_script_or_style_and_the_pages_have_none(batch, tmp_path):
+    import base64
+    import hashlib
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    client = create_app(out, token="t", start_updater=False).test_client()
+    client.get("/?token=t")
+    for path in ("/", "/q/q1a/0", "/q/q3b/1", "/s/0", "/s/2"):
+        response = client.get(path)
+        csp = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+        assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'" and csp["default-src"] == "'none'"
+        assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+        assert _inline_blocks(response.get_data(as_text=True)) == ([], [], []), path
+    for name in ("marking.js", "question.js", "student.js", "marking.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    # A report page is a self-contained file: its own inline blocks run (by hash), nothing else, sandboxed.
+    for path in ("/reports/index.html", "/reports/ta/student1.html", "/reports/students/student2.html"):
+        response = client.get(path)
+        policy = response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in policy and "sandbox allow-scripts" in policy and "'self'" not in policy
+        inline, _, handlers = _inline_blocks(response.get_data(as_text=True))
+        assert inline and handlers == []
+        for _, body in inline:
+            assert f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" in policy

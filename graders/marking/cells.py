@@ -86,6 +86,8 @@ def checked_plot(plot: object) -> dict | None:
     if not isinstance(plot, dict) or not isinstance(plot.get("cell"), int):
         return None
     mime = str(plot.get("mime", ""))[:40]
+    if "data" not in plot and isinstance(plot.get("problem"), str):   # checked before (the cache)
+        return {"cell": plot["cell"], "mime": mime, "problem": plot["problem"][:200]}
     problem = plot_problem(mime, plot.get("data"))
     if problem:
         return {"cell": plot["cell"], "mime": mime, "problem": problem}

@@ -88,9 +88,9 @@ def shown_name(result) -> str:
     from graders.safe_text import display_name
     for entry in result.info.get("files", []) or []:
         if isinstance(entry, dict) and entry.get("role") == "pdf" and entry.get("reason") == "written answers":
-            return display_name(str(entry.get("path", "")), 80)
+            return display_name(str(entry.get("path", "")))
     for path in _candidates(result, "."):
-        return display_name(path.name, 80)
+        return display_name(path.name)
     return "the PDF"
 
 
