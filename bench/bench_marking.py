@@ -92,7 +92,8 @@ def bench_slow_pdf(scratch, pages, strokes):
     background = time.perf_counter() - started + sum(new_views)
     note = client.get("/q/q1a/0").get_data(as_text=True).split('id="pdf-note">')[-1].split("<")[0]
     return [f"slow PDF: {pages} pages x {strokes} curves ({(out / 'pdfs' / 'student1.pdf').stat().st_size // 1024} KiB)",
-            f"  before: the first view drew it: {old_view:6.1f} s (and every visit meanwhile the same); "
+            f"  before: the first view drew it: {old_view:6.1f} s (and every visit meanwhile the same; "
+            f"bounded here at {pdf.TIMEOUT} s, where the old view waited up to 120 s and then showed no page); "
             f"{before.pages} pages, {before.problem or 'no note'}",
             f"  now:    a view {statistics.median(new_views) * 1000:6.1f} ms (median of 5 while drawing), "
             f"ratio {old_view / statistics.median(new_views):,.0f}x; drawn once in the background in {background:.1f} s",

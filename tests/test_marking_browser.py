@@ -61,13 +61,16 @@ def server(demo):
     httpd.shutdown()
 
 
-def _browser(tmp_path, name):
+def _browser(tmp_path, name, console=False):
+    """Headless Chromium; ``console``: keep the page's console (``driver.get_log("browser")``)."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1400,1000", f"--user-data-dir={tmp_path / name}"):
         options.add_argument(flag)
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
 
 
@@ -298,17 +301,6 @@ def hostile(tmp_path_factory):
     return out
 
 
-def _console_browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'hostile-profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
-
-
 def _visit(driver, url):
     """Load ``url``; ``(alerts seen, what the page's scripts and DOM show)``. Alerts are dismissed as
     they come (chromedriver's default), so the page's state is still read after one."""
@@ -346,7 +338,7 @@ def test_a_hostile_plot_id_and_pdf_name_are_text_on_every_marking_page(hostile, 
     base = f"http://127.0.0.1:{httpd.server_port}"
     before = _records(hostile)
     index = app.batch.ids.index(HOSTILE_ID)
-    driver = _console_browser(tmp_path)
+    driver = _browser(tmp_path, "hostile-profile", console=True)
     findings = []
     try:
         driver.get(f"{base}/?token=hostile-token")
