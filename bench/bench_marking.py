@@ -6,7 +6,15 @@ and times R requests of each kind, through Flask's test client (the server's own
 and over real HTTP to a threaded server on 127.0.0.1 (what a browser waits for, less
 drawing). Prints median and 90th percentile in milliseconds.
 
+``--bounded``: the two unbounded costs of issue 17 (item 8), side by side in one run. A slow
+PDF (``--pages`` pages of ``--strokes`` curves each, small on disk, slow for PDFium): the
+first view of that student as the app had it (the view drew the PDF itself, and every
+visit while it was drawing did the same) beside the view now (the background renderer);
+then what is recorded. Answers of ``--formulas`` formulas: drawn with the caps lifted (as
+before) beside drawn with them, time and page size.
+
   .venv/bin/python bench/bench_marking.py [--students 40] [--requests 50]
+  .venv/bin/python bench/bench_marking.py --bounded [--pages 60] [--strokes 40000] [--formulas 25000]
 """
 import argparse
 import http.client
@@ -41,17 +49,98 @@ def _time(call, count):
     return out
 
 
+def write_slow_pdf(path, pages, strokes):
+    """A PDF whose every page draws ``strokes`` small Bezier curves (one shared content stream)."""
+    import random
+    import zlib
+    rnd = random.Random(0)
+    ops = []
+    for _ in range(strokes):
+        x, y = rnd.random() * 600, rnd.random() * 800
+        ops.append(f"{x:.1f} {y:.1f} m {x + 3:.1f} {y + 9:.1f} {x + 7:.1f} {y - 5:.1f} {x + 2:.1f} {y + 1:.1f} c S")
+    content = zlib.compress(("0.1 w\n" + "\n".join(ops)).encode())
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{' '.join(f'{4 + p} 0 R' for p in range(pages))}] /Count {pages} >>".encode(),
+               f"<< /Length {len(content)} /Filter /FlateDecode >>\nstream\n".encode() + content + b"\nendstream"]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R >>"] * pages
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    Path(path).write_bytes(bytes(out))
+
+
+def bench_slow_pdf(scratch, pages, strokes):
+    """First view of a student with a slow PDF: drawn by the view (before) beside the background renderer."""
+    from graders.marking import pdf
+    out = Path(scratch) / "pdf-out"
+    build_batch(out, 2)
+    write_slow_pdf(out / "pdfs" / "student1.pdf", pages, strokes)
+    started = time.perf_counter()
+    before = pdf.render(out / "pdfs" / "student1.pdf", Path(scratch) / "drawn-by-the-view")
+    old_view = time.perf_counter() - started
+    app = create_app(out, token=TOKEN, start_updater=False)
+    client = app.test_client()
+    client.get(f"/?token={TOKEN}")
+    new_views = _time(lambda i: client.get(f"/q/q1a/0").status_code, 5)
+    started = time.perf_counter()
+    app.batch.pdfs.idle(3600)
+    background = time.perf_counter() - started + sum(new_views)
+    note = client.get("/q/q1a/0").get_data(as_text=True).split('id="pdf-note">')[-1].split("<")[0]
+    return [f"slow PDF: {pages} pages x {strokes} curves ({(out / 'pdfs' / 'student1.pdf').stat().st_size // 1024} KiB)",
+            f"  before: the first view drew it: {old_view:6.1f} s (and every visit meanwhile the same; "
+            f"bounded here at {pdf.TIMEOUT} s, where the old view waited up to 120 s and then showed no page); "
+            f"{before.pages} pages, {before.problem or 'no note'}",
+            f"  now:    a view {statistics.median(new_views) * 1000:6.1f} ms (median of 5 while drawing), "
+            f"ratio {old_view / statistics.median(new_views):,.0f}x; drawn once in the background in {background:.1f} s",
+            f"          note shown: {note.strip() or '(none: every page drawn)'}"]
+
+
+def bench_formulas(count):
+    """Four answers of ``count`` formulas each: drawn with the caps lifted (before) beside with them."""
+    from graders.marking import render
+    answers = [" ".join(f"$\\frac{{a_{{{i}}}}}{{b_{k}}}$" for i in range(count)) for k in range(4)]
+    caps = {name: getattr(render, name) for name in ("MAX_TEXT", "MAX_FORMULAS", "MAX_FORMULA", "MAX_MATH")}
+    results = []
+    for label, limits in (("caps lifted (before)", {name: 10**12 for name in caps}), ("capped (now)", caps)):
+        for name, value in limits.items():
+            setattr(render, name, value)
+        render._draw.cache_clear()
+        started = time.perf_counter()
+        size = sum(len(render.to_html(text)) for text in answers)
+        results.append((label, time.perf_counter() - started, size))
+    lines = [f"four answers of {count:,} formulas ({len(answers[0]):,} characters each)"]
+    lines += [f"  {label:<22} {seconds:7.2f} s  {size / 2**20:8.2f} MiB of HTML" for label, seconds, size in results]
+    lines.append(f"  ratio: {results[0][1] / results[1][1]:,.0f}x the time, {results[0][2] / results[1][2]:,.0f}x "
+                 f"the HTML")
+    return lines
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--bounded", action="store_true", help="the slow PDF and the many formulas, before and now")
+    parser.add_argument("--pages", type=int, default=60)
+    parser.add_argument("--strokes", type=int, default=40000)
+    parser.add_argument("--formulas", type=int, default=25000)
     args = parser.parse_args(argv)
+    if args.bounded:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        with tempfile.TemporaryDirectory(prefix="a4-bench-bounded-") as scratch:
+            print("\n".join(bench_formulas(args.formulas) + bench_slow_pdf(scratch, args.pages, args.strokes)))
+        return 0
     with tempfile.TemporaryDirectory(prefix="a4-bench-marking-") as scratch:
         out = Path(scratch) / "out"
         build_batch(out, args.students)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app = create_app(out, token=TOKEN)
         app.updater.flush(300)  # the pages rewritten at start; time requests on a settled app
+        app.batch.pdfs.idle(600)  # and the PDFs drawn in the background
         n, count = args.students, args.requests
         client = app.test_client()
         client.get(f"/?token={TOKEN}")

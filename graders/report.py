@@ -20,13 +20,13 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader
 
 from graders import pictures, policies, scoring
 from graders.marking import cells, pdf, render
 from graders.written import extract_answers
 from graders.discover import MOODLE
 from graders.safe_text import csv_cell
+from graders.templating import environment
 from graders.items import AUTO_ITEMS, WRITTEN_ITEMS
 from graders.childdata import clean_text
 
@@ -119,7 +119,7 @@ class Reporter:
         self.feedback = feedback or (lambda sub_id: {})
         self.pages = {}  # id -> page file name, set for the whole batch by write_all / rewrite_reports
         self.baselines, self.held_out = baselines, held_out
-        self.env = Environment(loader=PackageLoader("graders", "templates"), autoescape=True)
+        self.env = environment()  # every value escaped; answers arrive as Markup from render
         self.answers = model_answers()
         self.graded_at = datetime.now().strftime("%Y-%m-%d %H:%M")
 

@@ -1,4 +1,5 @@
 """The marking app's parts: store (atomic, versioned), rubrics, CSV import/export, rendering, reports."""
+import base64
 import csv
 import json
 import os
@@ -180,9 +181,16 @@ def test_markdown_and_latex_render_offline_and_safely():
     assert 'class="math-error">\\frac{1}{</code>' in render.to_html("$\\frac{1}{$")
 
 
+PNG_HEADER = b"\x89PNG\r\n\x1a\n"
+
+
+def _png64(tag):
+    return base64.b64encode(PNG_HEADER + tag.encode()).decode()
+
+
 def test_plots_belong_to_the_question_whose_heading_precedes_them():
     def code(n):
-        return {"cell_type": "code", "source": "", "outputs": [{"data": {"image/png": f"PNG{n}"}}]}
+        return {"cell_type": "code", "source": "", "outputs": [{"data": {"image/png": _png64(f"PNG{n}")}}]}
     notebook = {"cells": [
         {"cell_type": "markdown", "source": "## Question 3: networks"}, code(1),
         {"cell_type": "markdown", "source": "## Answer q3b\n\ntext"}, code(2),
@@ -190,7 +198,43 @@ def test_plots_belong_to_the_question_whose_heading_precedes_them():
         {"cell_type": "markdown", "source": "## Question 5(d): generating"}, code(4),
         {"cell_type": "markdown", "source": "# Appendix"}, code(5)]}
     found = {item: [p["data"] for p in plots] for item, plots in cells.notebook_images(notebook).items()}
+    found = {item: [base64.b64decode(d)[8:].decode() for d in plots] for item, plots in found.items()}
     assert found == {"q3a": ["PNG1"], "q3b": ["PNG1", "PNG2"], "q3c": ["PNG1"], "q3d": ["PNG1"], "q5d": ["PNG4"]}
+
+
+@pytest.mark.parametrize("mime, payload, problem", [
+    ("image/png", _png64("ok"), ""),
+    ("image/jpeg", base64.b64encode(b"\xff\xd8\xff\xe0 jfif").decode(), ""),
+    ("image/svg+xml", base64.b64encode(b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>').decode(), ""),
+    ("image/png", _png64("x") + '" onerror="alert(1)', "not valid base64"),   # closes the src attribute
+    ("image/png", "AAAA\" x=\"", "not valid base64"),
+    ("image/png", base64.b64encode(b"<script>alert(1)</script>").decode(), "not a PNG image"),
+    ("image/jpeg", _png64("png, not jpeg"), "not a JPEG image"),
+    ("image/svg+xml", base64.b64encode(b"<html><script>alert(1)</script></html>").decode(), "no <svg> root"),
+    ("image/svg+xml", base64.b64encode(b"\xff\xfe<svg>").decode(), "not UTF-8"),
+    ("text/html", _png64("x"), "is not shown"),
+    ("image/png", "", "empty image output"),
+    ("image/png", 12, "empty image output"),
+])
+def test_a_plot_is_shown_only_as_base64_of_its_declared_image_type(mime, payload, problem):
+    checked = cells.checked_plot({"cell": 3, "mime": mime, "data": payload})
+    if problem:
+        assert "data" not in checked and problem in checked["problem"] and checked["cell"] == 3
+    else:
+        assert checked == {"cell": 3, "mime": mime, "data": payload}
+
+
+def test_a_hostile_plot_in_the_cache_file_is_checked_when_read_back(tmp_path):
+    from graders.results import SubmissionResult
+    result = SubmissionResult("ann", {}, [], {"fingerprint": "f1"})
+    cache = tmp_path / "marking" / "cells" / "f1.json"
+    cache.parent.mkdir(parents=True)
+    cache.write_text(json.dumps({"q3a": [{"cell": 2, "mime": "image/png", "data": 'A" onerror="alert(1)'},
+                                         {"cell": 4, "mime": "image/png", "data": _png64("fine")}],
+                                 "not-an-item": [{"cell": 1, "mime": "image/png", "data": _png64("x")}]}))
+    assert cells.images(result, tmp_path) == {"q3a": [
+        {"cell": 2, "mime": "image/png", "problem": "image output is not valid base64, not shown"},
+        {"cell": 4, "mime": "image/png", "data": _png64("fine")}]}
 
 
 def test_pdf_pages_are_rendered_once_and_cached(tmp_path):
@@ -293,3 +337,196 @@ def test_rewrite_reports_follows_hand_marks_without_regrading(batch, tmp_path):
     with open(out / "grades.csv", newline="") as handle:
         grades = {row["Identifier"]: row["Grade"] for row in csv.DictReader(handle)}
     assert grades == {"student1": "", "student2": "", "student3": "100"}
+
+
+# -- bounded work: PDFs drawn once in the background, answers drawn with caps (issue 17, item 8) -----
+# Stand-ins for the PDFium child: argv is [python, -c, SCRIPT, pdf, folder]; each start is logged.
+_CHILD = ("import json, os, pathlib, sys, time\n"
+          "folder = pathlib.Path(sys.argv[2])\n"
+          "with open(os.environ['A4_TEST_PDF_LOG'], 'a') as log: log.write(sys.argv[1] + '\\n')\n"
+          "(folder / 'total.json').write_text(json.dumps({'total': 60}))\n"
+          "for n in range(1, 1 + int(os.environ.get('A4_TEST_FAST_PAGES', '0'))):\n"
+          "    (folder / f'{n}.png').write_bytes(b'\\x89PNG\\r\\n\\x1a\\n')\n"
+          "while True:\n"
+          "    time.sleep(float(os.environ.get('A4_TEST_PAGE_SECONDS', '60')))\n"
+          "    n = len(list(folder.glob('*.png'))) + 1\n"
+          "    (folder / f'{n}.png').write_bytes(b'\\x89PNG\\r\\n\\x1a\\n')\n")
+
+
+@pytest.fixture
+def slow_pdf_child(tmp_path, monkeypatch):
+    """A PDF 'renderer' that never finishes (60 pages, each slower than the test's page limit); returns
+    a function giving how many times it was started."""
+    import sys
+    log = tmp_path / "starts.log"
+    monkeypatch.setenv("A4_TEST_PDF_LOG", str(log))
+    monkeypatch.setattr(pdf, "CHILD", [sys.executable, "-c", _CHILD])
+    monkeypatch.setattr(pdf, "PAGE_TIMEOUT", 2.5)   # > a loaded machine's Python start
+    monkeypatch.setattr(pdf, "TIMEOUT", 6.0)
+    return lambda: len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_a_pdf_whose_pages_hang_is_stopped_recorded_and_never_tried_again(tmp_path, slow_pdf_child, monkeypatch):
+    source = tmp_path / "slow.pdf"
+    source.write_bytes(b"%PDF-1.4 slow")
+    monkeypatch.setenv("A4_TEST_FAST_PAGES", "2")
+    done = pdf.render(source, tmp_path / "pages")
+    assert (done.pages, done.total) == (2, 60)
+    assert done.problem == "page 3 took over 2.5 s to draw; pages 1-2 of 60 are shown"
+    assert slow_pdf_child() == 1
+    assert pdf.render(source, tmp_path / "pages") == done and slow_pdf_child() == 1    # recorded: not drawn again
+    assert pdf.recorded(tmp_path / "pages") == done                                    # also after a restart
+    assert pdf.pages(source, tmp_path / "pages-elsewhere")[1].name == "2.png"          # what is drawn is usable
+    assert slow_pdf_child() == 2
+
+
+def test_a_pdf_drawing_past_the_total_limit_is_stopped(tmp_path, slow_pdf_child, monkeypatch):
+    source = tmp_path / "long.pdf"
+    source.write_bytes(b"%PDF-1.4 long")
+    monkeypatch.setenv("A4_TEST_PAGE_SECONDS", "0.3")   # every page within its limit, but 60 of them
+    done = pdf.render(source, tmp_path / "pages")
+    assert done.problem.startswith("drawing took over 6 s; pages 1-") and done.problem.endswith(" of 60 are shown")
+    assert 5 <= done.pages < 60
+
+
+def test_the_marking_views_never_wait_for_a_slow_pdf_and_show_its_note(batch, tmp_path, slow_pdf_child):
+    import shutil
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    shutil.rmtree(out / "marking" / "pdf", ignore_errors=True)      # nothing drawn yet
+    app = create_app(out, token="t", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=t")
+    started = time.monotonic()
+    with ThreadPoolExecutor(6) as pool:                               # a TA's tabs, all at once
+        pages = list(pool.map(lambda path: client.get(path).get_data(as_text=True),
+                              ["/q/q1a/0", "/s/0", "/q/q3a/0", "/q/q1a/1", "/s/1", "/q/q2a/0"]))
+    assert time.monotonic() - started < 4                            # not one of them waited for the PDF
+    assert all("being drawn in the background" in page for page in pages)
+    assert app.batch.pdfs.idle(30)
+    assert slow_pdf_child() == 2                                     # two students with a PDF: one start each
+    for _ in range(3):
+        page = client.get("/q/q1a/0").get_data(as_text=True)
+        assert 'id="pdf-note">student1.pdf: page 1 took over 2.5 s to draw</p>' in page
+        assert client.get("/pdf/0/1.png").status_code == 404
+    again = create_app(out, token="t", start_updater=False)           # a restart does not try again either
+    assert again.batch.pdfs.idle(10) and slow_pdf_child() == 2
+    assert "student1.pdf: page 1 took over 2.5 s" in again.test_client().get("/s/0?token=t", follow_redirects=True
+                                                                            ).get_data(as_text=True)
+
+
+def test_an_answer_of_a_quarter_million_formulas_is_drawn_capped_with_a_note_and_once():
+    text = " ".join(f"$\\frac{{a_{{{i}}}}}{{b}}$" for i in range(250_000))
+    html = render.to_html(text)
+    assert html.count("<math") == render.MAX_FORMULAS == 400
+    assert f"This answer is {len(text):,} characters long; only the first 50,000 are shown." in html
+    assert "formulas: the first 400 within the limits are drawn, the other" in html
+    assert len(html) < 400_000                                       # a page, not 130 MB
+    assert render.to_html(text) is html                              # drawn once: cached by text
+    long_one = "$" + "x+" * 1500 + "x$ and $y$"
+    drawn = render.to_html(long_one)
+    assert drawn.count("<math") == 1 and "<code>x+x+" in drawn and "the other 1 are shown as LaTeX source" in drawn
+    plain = render.to_html("Bound: $\\sigma(a) \\le 1$")
+    assert "render-note" not in plain and plain.count("<math") == 1
+
+
+# -- a notebook handed in inside a zip shows its plots (issue 17, item 1's separate bug) -----------
+def test_plots_of_a_notebook_handed_in_inside_a_zip_show_in_the_marking_app(tmp_path):
+    """The pipeline records the display name (``alice.zip/A4/A4.ipynb``) as ``source`` and the unpacked
+    file as ``source_path``; the plots are read from the latter while grading, then kept in OUT."""
+    import shutil
+    import zipfile
+    from graders.discover import discover
+    from graders.marking.app import create_app
+    from graders.marking.demo import _notebook, write_pdf
+    from graders.report import Reporter
+    from graders.results import SubmissionResult
+    batch_dir, scratch, out = tmp_path / "batch", tmp_path / "scratch", tmp_path / "out"
+    batch_dir.mkdir()
+    scratch.mkdir()
+    notebook = _notebook("alice")
+    plot = notebook["cells"][1]["outputs"][0]["data"]["image/png"]
+    write_pdf(tmp_path / "w.pdf", "alice")
+    with zipfile.ZipFile(batch_dir / "alice.zip", "w") as archive:
+        archive.writestr("A4/A4.ipynb", json.dumps(notebook))
+        archive.write(tmp_path / "w.pdf", "A4/written answers.pdf")
+    (sub,) = discover(batch_dir, scratch)
+    info = {"source": sub.graded_name, "source_path": str(sub.source), "files": sub.files_json(),
+            "pdf_path": str(sub.pdf), "fingerprint": "zip0001", "notes": [],
+            "markdown": [c["source"] for c in notebook["cells"] if c["cell_type"] == "markdown"]}
+    assert info["source"] == "alice.zip/A4/A4.ipynb"                   # a display name, not a path
+    from graders.items import AUTO_ITEMS
+    from graders.results import ItemResult
+    result = SubmissionResult(sub.id, {i.id: ItemResult(i.marks, "pass", i.marks) for i in AUTO_ITEMS}, [], info)
+    out.mkdir()
+    (out / "results.jsonl").write_text(json.dumps({"fingerprint": "zip0001", "result": result.full_json()}) + "\n")
+    Reporter(out).write_all([result], lambda r: {})                     # at grading time, scratch still there
+    shutil.rmtree(scratch)                                              # then the unpacked zip is gone
+    client = create_app(out, token="t", start_updater=False).test_client()
+    client.get("/?token=t")
+    for path in ("/q/q3a/0", "/q/q3d/0", "/s/0"):
+        page = client.get(path).get_data(as_text=True)
+        assert f'alt="plot from notebook cell 2" src="data:image/png;base64,{plot}"' in page, path
+    assert 'alt="plot from notebook cell 2"' not in client.get("/q/q1a/0").get_data(as_text=True)  # not a Q3 item
+    assert f'src="data:image/png;base64,{plot}"' in (out / "ta" / "alice.html").read_text()
+
+
+# -- the CSP: no inline script or style in the app, the reports' own blocks only (issue 17, item 1) ----
+def _inline_blocks(page):
+    """``(inline scripts and styles, style attributes, event-handler attributes)`` of an HTML page."""
+    from html.parser import HTMLParser
+
+    class Blocks(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=False)
+            self.inline, self.styles, self.handlers, self._open = [], [], [], None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            self.styles += [tag] if "style" in attrs else []
+            self.handlers += [a for a in attrs if a.startswith("on")]
+            executable = tag == "script" and "src" not in attrs and attrs.get("type") != "application/json"
+            self._open = [tag, ""] if executable or tag == "style" else None
+
+        def handle_data(self, data):
+            if self._open:
+                self._open[1] += data
+
+        def handle_endtag(self, tag):
+            if self._open and tag == self._open[0]:
+                self.inline.append(tuple(self._open))
+            self._open = None
+    parser = Blocks()
+    parser.feed(page)
+    return parser.inline, parser.styles, parser.handlers
+
+
+def test_the_csp_allows_no_inline_script_or_style_and_the_pages_have_none(batch, tmp_path):
+    import base64
+    import hashlib
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    client = create_app(out, token="t", start_updater=False).test_client()
+    client.get("/?token=t")
+    for path in ("/", "/q/q1a/0", "/q/q3b/1", "/s/0", "/s/2"):
+        response = client.get(path)
+        csp = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+        assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'" and csp["default-src"] == "'none'"
+        assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+        assert _inline_blocks(response.get_data(as_text=True)) == ([], [], []), path
+    for name in ("marking.js", "question.js", "student.js", "marking.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    # A report page is a self-contained file: its own inline blocks run (by hash), nothing else, sandboxed.
+    for path in ("/reports/index.html", "/reports/ta/student1.html", "/reports/students/student2.html"):
+        response = client.get(path)
+        policy = response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in policy and "sandbox allow-scripts" in policy and "'self'" not in policy
+        inline, _, handlers = _inline_blocks(response.get_data(as_text=True))
+        assert inline and handlers == []
+        for _, body in inline:
+            assert f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" in policy

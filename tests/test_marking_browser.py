@@ -61,13 +61,16 @@ def server(demo):
     httpd.shutdown()
 
 
-def _browser(tmp_path, name):
+def _browser(tmp_path, name, console=False):
+    """Headless Chromium; ``console``: keep the page's console (``driver.get_log("browser")``)."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1400,1000", f"--user-data-dir={tmp_path / name}"):
         options.add_argument(flag)
+    if console:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
 
 
@@ -252,3 +255,143 @@ def test_two_sessions_writing_at_once_lose_nothing(server, demo, browser, tmp_pa
         assert _csv(demo / "written_marks.csv")["student1"]["q1b"] == "2"
     finally:
         other.quit()
+
+
+# -- stored XSS (issue 17, item 1): a hostile plot, id and PDF name are text on every marking page -------
+import base64  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+# What the red team's plot did: close the src attribute, run script that posts marks with the page's token.
+# (The PDF name, limited to 255 bytes, only flags that it ran; the id raises an alert.)
+_ATTACK = ("var t=document.querySelector('meta[name=x-token]').content,"
+           "me=JSON.parse(document.getElementById('state').textContent).student;"
+           "function m(s,i,v){fetch('/api/mark',{method:'POST',credentials:'same-origin',"
+           "headers:{'Content-Type':'application/json','X-Token':t},"
+           "body:JSON.stringify({item:i,student:s,version:0,manual:v})})}"
+           "document.documentElement.dataset.pwned='yes';m(me,'q1a',5);m(me,'q1b',3);m('victim','q1a',0);")
+
+
+HOSTILE_ID = "mallory\"'><img src=x data-hostile=id onerror=alert(document.domain)>"
+HOSTILE_PDF = "answers<img src=x data-hostile=pdf onerror=document.documentElement.dataset.pwned=1>.pdf"  # < 255 bytes
+HOSTILE_PLOT = "iVBORw0KGgo\" data-hostile=\"plot\" onerror=\"" + _ATTACK.replace('"', "'") + "\" x=\""
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A batch of three: ``anna`` (a control), the hostile student and ``victim``, a classmate."""
+    from graders.marking.demo import _notebook, build_batch
+    from graders.report import Reporter, stored_results
+    out = tmp_path_factory.mktemp("hostile") / "out"
+    build_batch(out, 3)
+    results = stored_results(out)
+    for result, sid in zip(results, ["anna", HOSTILE_ID, "victim"]):
+        result.id = sid
+    mallory = results[1]
+    notebook = _notebook("mallory")
+    notebook["cells"][1]["outputs"][0]["data"]["image/png"] = HOSTILE_PLOT
+    source = Path(mallory.info["source"]).with_name("mallory.ipynb")
+    source.write_text(json.dumps(notebook))
+    (out / "pdfs" / HOSTILE_PDF).write_bytes(b"%PDF-1.4 broken on purpose")
+    mallory.info.update(source=str(source), fingerprint="hostile01", pdf=str(out / "pdfs" / HOSTILE_PDF))
+    (out / "results.jsonl").write_text("".join(json.dumps({"fingerprint": r.info["fingerprint"],
+                                                           "result": r.full_json()}) + "\n" for r in results))
+    written.write_marks_file(out / "written_marks.csv", [r.id for r in sorted(results, key=lambda r: r.id)])
+    Reporter(out).write_all(sorted(results, key=lambda r: r.id), lambda r: {})
+    return out
+
+
+def _visit(driver, url):
+    """Load ``url``; ``(alerts seen, what the page's scripts and DOM show)``. Alerts are dismissed as
+    they come (chromedriver's default), so the page's state is still read after one."""
+    from selenium.common.exceptions import UnexpectedAlertPresentException
+    alerts = []
+    for attempt in range(20):
+        try:
+            if attempt == 0:
+                driver.get(url)
+            _wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+            time.sleep(0.4)                               # an onerror handler, had one been injected, has run
+            return alerts, driver.execute_script(
+                "return {pwned: document.documentElement.dataset.pwned || null,"
+                " injected: document.querySelectorAll('[data-hostile]').length,"
+                " text: document.body.innerText, ready: document.body.dataset.ready || null}")
+        except UnexpectedAlertPresentException as error:
+            alerts.append(error.alert_text or "alert")
+    return alerts, {}
+
+
+def _records(out):
+    store = MarkStore(out)
+    return {item: {sid: (m.score, m.version) for sid, m in store.marks_of_item(item).items()} for item in WRITTEN_ITEMS}
+
+
+def test_a_hostile_plot_id_and_pdf_name_are_text_on_every_marking_page(hostile, tmp_path):
+    from werkzeug.serving import make_server
+    from graders.marking.app import create_app
+    app = create_app(hostile, token="hostile-token")
+    renderer = getattr(app.batch, "pdfs", None)
+    if renderer is not None:
+        assert renderer.idle(60)                          # the PDFs drawn (or failed) in the background
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    before = _records(hostile)
+    index = app.batch.ids.index(HOSTILE_ID)
+    driver = _browser(tmp_path, "hostile-profile", console=True)
+    findings = []
+    try:
+        driver.get(f"{base}/?token=hostile-token")
+        pages = ["/", f"/s/{index}", *(f"/q/{item}/{index}" for item in WRITTEN_ITEMS),
+                 *(f"/s/{i}" for i in range(3) if i != index)]
+        for path in pages:
+            alerts, state = _visit(driver, base + path)
+            if alerts or state.get("pwned") or state.get("injected"):
+                findings.append(f"{path}: alerts={alerts} script ran={bool(state.get('pwned'))} "
+                                f"elements injected={state.get('injected')}")
+                continue
+            if path == "/" or path.endswith(f"/{index}"):
+                assert HOSTILE_ID in state["text"], path                         # the id, as text
+            if path.startswith(("/q/", "/s/")):
+                assert state["ready"] == "yes", path                             # the page's own script ran
+        for path in (f"/q/q3a/{index}", f"/s/{index}"):                           # where the plot and PDF show
+            alerts, state = _visit(driver, base + path)
+            if not (alerts or state.get("pwned") or state.get("injected")):
+                assert f"{HOSTILE_PDF}: cannot be rendered" in state["text"], path   # the PDF name, as text
+                assert "notebook cell 2: image output is not valid base64, not shown" in state["text"], path
+        time.sleep(1)
+        console = [entry["message"] for entry in driver.get_log("browser")]
+        findings += [f"console: {m[:200]}" for m in console if "Content Security Policy" in m or "alert" in m]
+        after = _records(hostile)
+        if after != before:
+            findings.append(f"marks changed by visiting the pages: {after} (were {before})")
+        assert findings == [], "\n".join(findings)
+
+        # The pages still work under the CSP, on the hostile student's answer: keys m, c, 1-9, 0, n, j, k.
+        store = MarkStore(hostile)
+        while len(store.rubric("q2a")) < 10:
+            store.add_entry("q2a", 0.5, f"extra entry {len(store.rubric('q2a')) + 1}")
+        driver.get(f"{base}/q/q2a/{index}")
+        _wait(driver, lambda d: _student_on_page(d) == HOSTILE_ID)
+        _press(driver, "0", "0.5")                                              # the 10th entry
+        _press(driver, "1", f"{store.rubric('q2a')[0].points + 0.5:g}")
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys("m")
+        driver.switch_to.active_element.send_keys(Keys.CONTROL, "a")
+        driver.switch_to.active_element.send_keys("3", Keys.TAB)
+        _wait(driver, lambda d: _score(d) == "3" and d.find_element(By.ID, "saved").text == "saved")
+        driver.find_element(By.TAG_NAME, "body").send_keys("c")
+        driver.switch_to.active_element.send_keys("<b>ok</b>", Keys.ESCAPE)
+        _wait(driver, lambda d: d.find_element(By.ID, "saved").text == "saved")
+        mark = MarkStore(hostile).get("q2a", HOSTILE_ID)
+        assert (mark.manual, mark.comment, mark.applied) == (3.0, "<b>ok</b>", ["e10", "e1"])
+        driver.find_element(By.TAG_NAME, "body").send_keys("n")                  # the next unmarked answer
+        _wait(driver, lambda d: _student_on_page(d) == "victim")
+        for key, student in (("k", HOSTILE_ID), ("k", "anna"), ("j", HOSTILE_ID)):
+            driver.find_element(By.TAG_NAME, "body").send_keys(key)
+            _wait(driver, lambda d: _student_on_page(d) == student)
+        assert not [m for m in (e["message"] for e in driver.get_log("browser")) if "Content Security Policy" in m]
+        assert {sid: m.score for sid, m in MarkStore(hostile).marks_of_item("q1a").items()} == {}   # control
+    finally:
+        driver.quit()
+        httpd.shutdown()

@@ -11,6 +11,15 @@ Pages (server-rendered, ``graders/templates/marking_*.html.j2``):
 JSON (POST, each with the version the page saw; 409 with the current record when stale):
 ``/api/mark``, ``/api/rubric``, ``/api/rubric/add``, ``/api/student``; ``/api/status``.
 
+Safety of what the pages show: every template is drawn with ``graders.templating`` (every
+``{{ }}`` escaped; markup only from the sanitising renderer), plots are checked images
+(``cells.checked_plot``), and the CSP allows no inline script or style: the pages' code and
+styles are files under ``static/``, and the report pages served under ``/reports/`` may run
+only the template's own inline blocks (by hash), in a sandbox with an opaque origin.
+
+Bounded work: PDFs are drawn in the background, once each (``pdf.Renderer``); a page view
+never waits for one. Answers are drawn once, with caps (``render``).
+
 Access: a random token, as Jupyter does. The URL printed carries ``?token=...``; the
 first visit sets a cookie (HttpOnly, SameSite=Strict) and redirects to the URL without it;
 every request needs the cookie or the token, and every POST also the ``X-Token`` header
@@ -27,16 +36,19 @@ import webbrowser
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, abort, jsonify, redirect, render_template, request, send_file, send_from_directory
+from flask import Flask, abort, jsonify, redirect, request, send_file, send_from_directory
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking import cells, csvsync, pdf, render, rubrics
 from graders.marking.store import Conflict, MarkStore
 from graders.marking.updater import Updater
 from graders.report import model_answers, stored_results
+from graders.templating import render_page
 from graders.written import extract_answers
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
 class Batch:
@@ -51,26 +63,32 @@ class Batch:
         self.answers = {r.id: extract_answers(r.info.get("markdown", [])) for r in self.results}
         self.models = {item: render.to_html(text) for item, text in model_answers().items()}
         self.store = MarkStore(self.out_dir, seed=rubrics.seed_entries)
-        self._rendered = {}
+        self.pdfs = pdf.Renderer(self.out_dir)
 
     def answer_html(self, sid, item):
-        key = (sid, item)
-        if key not in self._rendered:
-            self._rendered[key] = render.to_html(self.answers[sid].get(item, ""))
-        return self._rendered[key]
+        """The student's answer to ``item`` as safe HTML (drawn once: ``render`` caches it)."""
+        return render.to_html(self.answers[sid].get(item, ""))
 
     def pdf_path(self, result):
         return pdf.locate(result, self.out_dir)[0]
 
+    def queue_pdfs(self):
+        """Ask the renderer for every student's PDF, in id order (the TA's likely order)."""
+        for result in self.results:
+            path = self.pdf_path(result)
+            if path is not None:
+                self.pdfs.request(path)
+
     def pdf_pages(self, result):
-        """``(count, problem)``: how many pages the student's PDF has, or why none are shown."""
+        """``(pages that can be shown, one-line note or "")``; never waits for the PDF to be drawn."""
         path, problem = pdf.locate(result, self.out_dir)
         if path is None:
             return 0, problem
-        try:
-            return len(pdf.pages(path, self.out_dir)), ""
-        except pdf.PdfProblem as problem:
-            return 0, str(problem)
+        done = self.pdfs.status(path)
+        if done.pending:
+            return done.pages, ("The PDF's pages are being drawn in the background"
+                                f"{f' ({done.pages} so far)' if done.pages else ''}; reload in a moment.")
+        return done.pages, f"{pdf.shown_name(result)}: {done.problem}" if done.problem else ""
 
     def progress(self, item):
         marks = self.store.marks_of_item(item)
@@ -87,13 +105,15 @@ def create_app(out_dir, token=None, start_updater=True):
     batch = Batch(out_dir)
     token = token or secrets.token_urlsafe(24)
     cookie = "a4mark-" + hashlib.sha256(token.encode()).hexdigest()[:10]
-    app = Flask(__name__, template_folder=str(TEMPLATES))
+    app = Flask(__name__, static_folder="static", template_folder=None)
     app.config["TOKEN"] = token
     app.batch = batch
     app.notes = csvsync.import_hand_edits(batch.store, batch.out_dir / "written_marks.csv")
     app.updater = Updater(batch.out_dir, batch.store, batch.ids) if start_updater else None
     if app.updater:
         app.updater.rewrite_all()
+    batch.queue_pdfs()
+    report_csp = _report_csp()
 
     def valid(value):
         return bool(value) and hmac.compare_digest(value.encode(), token.encode())
@@ -113,9 +133,7 @@ def create_app(out_dir, token=None, start_updater=True):
 
     @app.after_request
     def headers(response):
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        response.headers["Content-Security-Policy"] = report_csp if request.path.startswith("/reports/") else CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -136,7 +154,7 @@ def create_app(out_dir, token=None, start_updater=True):
                      "written": sum(scores.get(r.id, {}).values()), "marked": len(scores.get(r.id, {}))}
                     for i, r in enumerate(batch.results)]
         status = app.updater.status() if app.updater else {}
-        return render_template("marking_home.html.j2", students=students, notes=app.notes, status=status,
+        return render_page("marking_home.html.j2", students=students, notes=app.notes, status=status,
                                total_items=len(WRITTEN_ITEMS), **common())
 
     @app.get("/q/<item>/")
@@ -164,7 +182,7 @@ def create_app(out_dir, token=None, start_updater=True):
                  "mark": _mark_json(mark), "entries": [e.__dict__ for e in entries],
                  "next_unmarked": next_unmarked, "notes_version": notes.version, "pages": notes.pages,
                  "done": len(batch.ids) - len(unmarked)}
-        return render_template("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
+        return render_page("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
                                index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
                                model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
                                page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
@@ -189,22 +207,17 @@ def create_app(out_dir, token=None, start_updater=True):
         except ImportError:  # pragma: no cover
             from graders.report import report_filename
             page_file = report_filename(result.id)
-        return render_template("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
+        return render_page("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
                                page_count=count, pdf_problem=problem, notes=notes, state=state,
                                page_file=page_file, **common())
 
     @app.get("/pdf/<int:index>/<int:page>.png")
     def pdf_page(index, page):
         path = batch.pdf_path(result_at(index))
-        if path is None:
+        drawn = batch.pdfs.status(path).page(page) if path is not None else None
+        if drawn is None:
             abort(404)
-        try:
-            pages = pdf.pages(path, batch.out_dir)
-        except pdf.PdfProblem:
-            abort(404)
-        if not 1 <= page <= len(pages):
-            abort(404)
-        return send_file(pages[page - 1], mimetype="image/png")
+        return send_file(drawn, mimetype="image/png")
 
     @app.get("/reports/<path:name>")
     def reports(name):
@@ -296,6 +309,23 @@ def create_app(out_dir, token=None, start_updater=True):
         return jsonify({**status, "progress": {item: list(batch.progress(item)) for item in WRITTEN_ITEMS}})
 
     return app
+
+
+def _report_csp():
+    """The CSP of the report pages served under ``/reports/``: they are self-contained files (inline
+    style and script, so they also work opened from disk), so only the templates' own inline blocks
+    may run, by hash, and the page gets an opaque origin (``sandbox``): no cookie, no ``/api``."""
+    import base64
+    import re
+    hashes = {"script": set(), "style": set()}
+    for name in ("base.html.j2", "index.html.j2", "student.html.j2"):
+        for kind, body in re.findall(r"<(script|style)>(.*?)</\1>", (TEMPLATES / name).read_text(), re.DOTALL):
+            if "{{" not in body and "{%" not in body:
+                digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+                hashes[kind].add(f"'sha256-{digest}'")
+    return ("default-src 'none'; img-src data:; style-src " + " ".join(sorted(hashes["style"])) +
+            "; script-src " + " ".join(sorted(hashes["script"])) +
+            "; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox allow-scripts")
 
 
 def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print):

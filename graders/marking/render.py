@@ -7,11 +7,19 @@ and ``\\href`` arguments into its output unescaped, so every formula is re-seria
 through a whitelist of MathML elements and attributes; a formula that does not survive is
 shown as escaped code. Images are kept only when they are ``data:image/...`` URIs, so a page
 never loads anything from outside.
+
+Bounded work: an answer is drawn from at most ``MAX_TEXT`` characters; at most
+``MAX_FORMULAS`` formulas, each at most ``MAX_FORMULA`` characters and ``MAX_MATH`` in all,
+become MathML, the rest are shown as their LaTeX source (escaped code); a one-line note
+in the answer says what was cut. The result is ``Markup`` (the templates escape anything
+else) and is cached by text, so an answer is drawn once per process.
 """
 import html
+from functools import lru_cache
 import xml.etree.ElementTree as ET
 
 from latex2mathml.converter import convert
+from markupsafe import Markup
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
@@ -25,6 +33,10 @@ ATTRIBUTES = {"display", "mathvariant", "mathsize", "mathcolor", "mathbackground
               "accent", "accentunder", "form", "width", "height", "depth", "linethickness", "columnalign",
               "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame", "notation",
               "scriptlevel", "displaystyle", "open", "close", "separators", "encoding", "align"}
+MAX_TEXT = 50_000       # characters of one answer that are drawn at all
+MAX_FORMULAS = 400      # formulas drawn as MathML per answer
+MAX_FORMULA = 2_000     # characters of one formula drawn as MathML
+MAX_MATH = 40_000       # characters of formulas drawn as MathML per answer
 
 
 def _clean(element):
@@ -77,8 +89,41 @@ dollarmath_plugin(_MD, allow_space=True, allow_digits=False, double_inline=True,
 _MD.add_render_rule("image", _image)
 
 
-def to_html(text):
-    """``text`` (markdown, maybe with math) as HTML safe to place inside a page."""
+def _cap_formulas(tokens) -> tuple[int, int]:
+    """Turn the formulas past the caps into code tokens (shown as source); ``(formulas, drawn)``."""
+    seen = drawn = budget = 0
+    for token in tokens:
+        for part in [token, *(token.children or [])]:
+            if not part.type.startswith("math_"):
+                continue
+            seen += 1
+            size = len(part.content)
+            if drawn < MAX_FORMULAS and size <= MAX_FORMULA and budget + size <= MAX_MATH:
+                drawn, budget = drawn + 1, budget + size
+            else:
+                part.type = "code_inline" if part.type.startswith("math_inline") else "code_block"
+    return seen, drawn
+
+
+@lru_cache(maxsize=512)
+def _draw(text: str, cut_from: int) -> Markup:
+    """``text`` (already at most ``MAX_TEXT`` long) as HTML with the notes; ``cut_from``: the original length."""
+    env = {}
+    tokens = _MD.parse(text, env)
+    seen, drawn = _cap_formulas(tokens)
+    notes = []
+    if cut_from > len(text):
+        notes.append(f"This answer is {cut_from:,} characters long; only the first {len(text):,} are shown.")
+    if drawn < seen:
+        notes.append(f"{seen:,} formulas: the first {drawn:,} within the limits are drawn, "
+                     f"the other {seen - drawn:,} are shown as LaTeX source.")
+    body = _MD.renderer.render(tokens, _MD.options, env)
+    shown = "".join(f'<p class="render-note">{html.escape(note)}</p>\n' for note in notes)
+    return Markup(shown + body)
+
+
+def to_html(text: str) -> Markup:
+    """``text`` (markdown, maybe with math) as HTML safe to place inside a page (see the module docstring)."""
     if not text:
-        return ""
-    return _MD.render(text)
+        return Markup("")
+    return _draw(text[:MAX_TEXT], len(text))

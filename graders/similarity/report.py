@@ -6,7 +6,7 @@ pair view is a section shown when its anchor is the URL's fragment
 """
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader
+from graders.templating import environment
 
 from graders.similarity.analysis import SHOWN_PAIRS
 
@@ -52,7 +52,7 @@ def pair_view(report, pair, number):
 
 def render(report):
     """The HTML text of ``similarity.html``."""
-    env = Environment(loader=PackageLoader("graders", "templates"), autoescape=True)
+    env = environment()
     listed = _listed(report)
     shown = listed[:SHOWN_PAIRS]
     numbers = {(p.a, p.b): n for n, p in enumerate(shown, start=1)}
