@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -253,6 +254,7 @@ def _grade(run, sub):
     except source.UnreadableSource as error:
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
     info["markdown"] = cells.markdown  # surrogates and NULs already replaced by source.read_cells
+    info["graded_at"] = datetime.now().astimezone().isoformat(timespec="seconds")  # the pages' "Graded" time
     started = time.perf_counter()
     outcomes, report = run_worker(run, sub.id, cells.code)
     worker_seconds = time.perf_counter() - started
