@@ -76,6 +76,7 @@ def batch(graded, tmp_path):
     return tmp_path / "out", ids
 
 
+@pytest.mark.slow
 def test_publish_refuses_and_lists_what_is_missing(batch):
     out, ids = batch
     on_time = [sid for sid in ids if not sid.startswith("Late")]
@@ -91,6 +92,7 @@ def test_publish_refuses_and_lists_what_is_missing(batch):
     assert not (out / "published").exists() and not (out / "moodle_feedback.zip").exists()
 
 
+@pytest.mark.slow
 def test_the_zip_imports_into_moodle_and_maps_every_folder_to_its_student(batch):
     out, ids = batch
     store = _mark_everything(out, [sid for sid in ids if not sid.startswith("Late")])
@@ -116,6 +118,7 @@ def test_the_zip_imports_into_moodle_and_maps_every_folder_to_its_student(batch)
     assert all(row["Status"] == "final" for row in rows.values())
 
 
+@pytest.mark.slow
 def test_a_comment_that_looks_like_a_formula_stays_text_in_the_worksheet(batch):
     out, ids = batch
     store = _mark_everything(out, [sid for sid in ids if not sid.startswith("Late")])
@@ -127,6 +130,7 @@ def test_a_comment_that_looks_like_a_formula_stays_text_in_the_worksheet(batch):
     assert rows[PLAIN]["Feedback comments"] == "'=HYPERLINK(\"http://x\")"
 
 
+@pytest.mark.slow
 def test_a_published_copy_stands_alone_and_holds_no_model_answer(batch):
     out, ids = batch
     store = _mark_everything(out, [sid for sid in ids if not sid.startswith("Late")])
@@ -152,6 +156,7 @@ def test_a_published_copy_stands_alone_and_holds_no_model_answer(batch):
     assert guide[0].text in ta_copy  # TAs still read the guide's steps
 
 
+@pytest.mark.slow
 def test_copies_change_only_when_published_again(batch):
     out, ids = batch
     store = _mark_everything(out, [sid for sid in ids if not sid.startswith("Late")])
@@ -168,6 +173,7 @@ def test_copies_change_only_when_published_again(batch):
     assert manifest["at"] == again.at and manifest["grades"][student] == again.grades[student]
 
 
+@pytest.mark.slow
 def test_an_extension_moves_the_late_rule_for_that_student_alone(batch, tmp_path):
     out, ids = batch
     extensions = tmp_path / "extensions.csv"
@@ -185,11 +191,13 @@ def test_an_extension_moves_the_late_rule_for_that_student_alone(batch, tmp_path
     assert "Deadline extended for this submission to 2022-12-10 12:00." in page
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text, problem", [
     ("who,when\nAnn Bo_123456,2022-12-10T12:00\n", "expected a header row with the columns id and deadline"),
     ("id,deadline\nNobody,2022-12-10T12:00\n", "line 2: id 'Nobody' matches no submission"),
     ("id,deadline\nann bo,next friday\n", "line 2: deadline 'next friday' is not a date and time"),
 ])
+@pytest.mark.slow
 def test_a_bad_extensions_file_is_one_line_naming_file_and_row(batch, tmp_path, text, problem):
     out, ids = batch
     path = tmp_path / "ext.csv"
@@ -198,6 +206,7 @@ def test_a_bad_extensions_file_is_one_line_naming_file_and_row(batch, tmp_path, 
         read_extensions(path, ids)
 
 
+@pytest.mark.slow
 def test_the_command_line_names_the_extensions_file_in_one_line(batch, tmp_path):
     out, _ = batch
     path = tmp_path / "ext.csv"
@@ -212,6 +221,7 @@ def test_feedback_comments_cell_is_plain_text_in_item_order():
     assert report.feedback_comments(feedback, "Well done overall.") == "q1a: fine\nq2b: step 3 missing\nWell done overall."
 
 
+@pytest.mark.slow
 def test_the_zip_is_replaced_whole(batch):
     out, ids = batch
     _mark_everything(out, [sid for sid in ids if not sid.startswith("Late")])
