@@ -60,3 +60,20 @@ def test_expression_grouping_only_for_items_that_ask_for_one():
     answers = {"a": "$p/4$", "b": r"$\frac{p}{4}$"}
     assert groups.group_answers("q3a", answers) == []
     assert _by_kind(groups.group_answers("q1c", answers)) == {("same result", ("a", "b"))}
+
+
+def test_question_stats_count_marks_means_and_rubric_use(tmp_path):
+    from graders.marking import rubrics
+    from graders.marking.stats import question_stats
+    from graders.marking.store import MarkStore
+    store = MarkStore(tmp_path, seed=rubrics.seed_entries)
+    store.update("q1a", "ann", 0, toggle="e1")                      # 2
+    store.update("q1a", "bo", 0, applied=["e1", "e2"])              # 4
+    store.update("q1a", "chen", 0, manual=5)                        # 5
+    store.update("q1a", "old-student", 0, manual=1)                 # not in this batch
+    stats = {s.item: s for s in question_stats(store, ["ann", "bo", "chen", "dara"])}
+    q1a = stats["q1a"]
+    assert (q1a.marked, q1a.total, q1a.mean) == (3, 4, round(11 / 3, 2))
+    assert q1a.distribution == [(2.0, 1), (4.0, 1), (5.0, 1)]
+    assert [(e, n) for e, _, n in q1a.entries][:3] == [("e1", 2), ("e2", 1), ("e3", 0)]
+    assert (stats["q2b"].marked, stats["q2b"].mean) == (0, None)
