@@ -388,10 +388,25 @@ class Rewriter:
     def __init__(self, out_dir, written, feedback=None, pdf_pages=None):
         self.out_dir = Path(out_dir)
         self.written, self.feedback, self.pdf_pages = written, feedback, pdf_pages
-        self.results = stored_results(out_dir)
+        self._seen = None
+        self.results = []
+        self.refresh()
+
+    def refresh(self):
+        """Read the stored results again if ``results.jsonl`` changed (a regrade into the same folder
+        while the marking app runs), so that no page, grade or roster is written from an old one."""
+        try:
+            stat = (self.out_dir / "results.jsonl").stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._seen:
+            self.results, self._seen = stored_results(self.out_dir), stamp
+        return self.results
 
     def reporter(self):
-        """A ``Reporter`` with the stored settings and the current marks and feedback."""
+        """A ``Reporter`` with the stored settings and the current results, marks and feedback."""
+        self.refresh()
         settings = load_settings(self.out_dir)
         reporter = Reporter(self.out_dir, settings.bins, settings.deadline, self.written(), feedback=self.feedback,
                             extensions=settings.extensions, pdf_pages=self.pdf_pages)

@@ -230,3 +230,27 @@ def test_the_zip_is_replaced_whole(batch):
     publish.publish(out)
     assert zipfile.ZipFile(out / "moodle_feedback.zip").namelist() == first
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder or temporary file left
+
+
+@pytest.mark.slow
+def test_a_regrade_while_marking_keeps_every_student_in_grades_and_index(batch):
+    """A student graded into the folder while the app runs is in grades.csv, written_marks.csv and
+    index.html after the next mark change (the roster is read again, never written from an old one)."""
+    from graders.marking.updater import Updater
+    from graders.results import SubmissionResult
+    out, ids = batch
+    store = MarkStore(out, seed=rubrics.seed_entries)
+    updater = Updater(out, store, ids)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    newcomer = json.loads(lines[0])
+    newcomer["result"]["id"] = "Zed Newcomer_123499"
+    newcomer["fingerprint"] = "regraded"
+    (out / "results.jsonl").write_text("\n".join(lines + [json.dumps(newcomer)]) + "\n")
+    assert SubmissionResult.from_full_json(newcomer["result"]).id == "Zed Newcomer_123499"
+    store.update("q1a", ids[0], 0, toggle="e1")
+    assert updater.flush(60) and updater.status()["error"] == ""
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["Identifier"] for row in csv.DictReader(handle)}
+    assert "Participant 123499" in rows and len(rows) == len(ids) + 1
+    assert "Zed Newcomer_123499" in (out / "index.html").read_text().replace("&#39;", "'")
+    assert "Zed Newcomer_123499" in (out / "written_marks.csv").read_text()
