@@ -9,6 +9,7 @@
   python grade.py similarity PATH [--out DIR] [--json] [--threshold T]
   python grade.py gradescope [--root /autograder]
   python grade.py mark OUT [--port P] [--no-browser]
+  python grade.py publish OUT [--extensions CSV]
 
 Run any command with --help for its options. Errors print one line; --debug
 shows the traceback.
@@ -70,7 +71,18 @@ def _reporter(args, run, out_dir, ids):
         except ValueError:
             raise UserError(f"--deadline {args.deadline!r}: expected a date and time like 2022-12-08T23:59") from None
     bins = scoring.Bins(inclusive=args.boundary == "inclusive")
-    return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.plain_held_out), marks_path
+    extensions = _extensions(args.extensions, ids) if args.extensions else report.load_settings(out_dir).extensions
+    return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.plain_held_out,
+                           extensions={k: v for k, v in extensions.items() if k in set(ids)}), marks_path
+
+
+def _extensions(path, ids):
+    """``{id: deadline}`` from ``--extensions FILE`` (``graders.extensions``), or a one-line error."""
+    from graders.extensions import ExtensionsError, read_extensions
+    try:
+        return read_extensions(path, ids)
+    except ExtensionsError as error:
+        raise UserError(f"{error} (nothing was changed; fix the file and run again)") from None
 
 
 def command_grade(args):
@@ -127,6 +139,31 @@ def command_grade(args):
                     print(f"    {item_id}: {message}")
     print(f"Reports: {out_dir / 'index.html'} (one page per student); gradebook: {out_dir / 'grades.csv'}; "
           f"written marks: {marks_path}", file=sys.stderr)
+    return 0
+
+
+def command_publish(args):
+    from graders import publish, report
+    out_dir = Path(args.out)
+    if not (out_dir / "results.jsonl").is_file():
+        raise UserError(f"{out_dir}: no graded results here (run 'grade.py grade ... --out {out_dir}' first)")
+    extensions = None
+    if args.extensions:
+        extensions = _extensions(args.extensions, [r.id for r in report.stored_results(out_dir)])
+    try:
+        done = publish.publish(out_dir, extensions)
+    except publish.NotReady as refused:
+        print(f"Not published: {refused}. Mark these first (grade.py mark {out_dir}):", file=sys.stderr)
+        for missing in refused.missing:
+            from graders.safe_text import terminal_safe
+            print(f"  {terminal_safe(missing.student)}: {', '.join(missing.items)}", file=sys.stderr)
+        return 1
+    print(f"Published {len(done.pages)} final student copies in {out_dir / publish.PUBLISHED}/ "
+          f"({done.at}); Moodle feedback zip: {out_dir / publish.ZIP_NAME} ({len(done.folders)} students); "
+          f"gradebook: {out_dir / 'grades.csv'}")
+    if done.not_included:
+        print(f"Not in the zip (not graded from a Moodle download, so no participant id): "
+              f"{', '.join(done.not_included)}; send their pages from {out_dir / publish.PUBLISHED}/ yourself.")
     return 0
 
 
@@ -292,6 +329,9 @@ def build_parser():
     grade.add_argument("--deadline", metavar="WHEN", help="submissions stored after this (e.g. 2022-12-08T23:59) "
                                                           "are late and score 0; the time is the file's or the "
                                                           "Moodle folder's as downloaded, never a date inside a zip")
+    grade.add_argument("--extensions", metavar="CSV",
+                       help="per-student deadlines for the late rule: a CSV with columns id and deadline (id as "
+                            "in the reports, or a Moodle participant number or full name); kept for later runs")
     grade.add_argument("--boundary", choices=("inclusive", "exclusive"), default="inclusive",
                        help="whether a raw total equal to a bin's lower bound reaches it (default inclusive)")
     grade.add_argument("--time-limit", type=float, default=30, metavar="S",
@@ -350,6 +390,20 @@ def build_parser():
     mark.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     mark.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     mark.set_defaults(handler=command_mark)
+
+    publish = commands.add_parser("publish", help="TAs: make the marks final and write what students receive",
+                                  description="Check that every written item of every on-time student is marked "
+                                              "(else list what is missing and stop), then write the final student "
+                                              "copies (OUT/published/, one standalone page each: plots and the "
+                                              "PDF pages mapped to each item inside), OUT/moodle_feedback.zip "
+                                              "(Moodle's 'upload multiple feedback files in a zip' layout) and "
+                                              "OUT/grades.csv with a Feedback comments column (Moodle's grading "
+                                              "worksheet). Run it again after any change: the files are replaced; "
+                                              "nothing a student received changes until you do.")
+    publish.add_argument("out", metavar="OUT", help="the output folder of 'grade.py grade'")
+    publish.add_argument("--extensions", metavar="CSV", help="per-student deadlines (as for grade), replacing "
+                                                             "the ones stored")
+    publish.set_defaults(handler=command_publish)
 
     similar = commands.add_parser("similarity", help="compare every pair of submissions for shared code",
                                   description="Compare the code every pair of submissions hands in (template and "

@@ -17,6 +17,7 @@ import os
 import tempfile
 import threading
 import time
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -286,6 +287,7 @@ def _grade(run, sub):
     except source.UnreadableSource as error:
         return _unloadable(sub.id, f"{sub.source.name}: {error}", info, sub.flags)
     info["markdown"] = cells.markdown  # surrogates and NULs already replaced by source.read_cells
+    info["graded_at"] = datetime.now().astimezone().isoformat(timespec="seconds")  # the pages' "Graded" time
     started = time.perf_counter()
     outcomes, report, worker_flags, info["resources"] = run_worker(run, sub.id, cells.code)
     worker_seconds = time.perf_counter() - started

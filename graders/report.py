@@ -17,11 +17,12 @@ import csv
 import html
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 
-from graders import pictures, policies, scoring
+from graders import policies, scoring
 from graders.marking import cells, pdf, render
 from graders.written import extract_answers
 from graders.discover import MOODLE
@@ -51,6 +52,7 @@ def _b64(png):
 
 def _pictures(result, models, baselines, held_out):
     """``{item id: [{"alt", "data"}]}`` for the training items whose model could be loaded."""
+    from graders import pictures  # torch: only when there are models to draw
     from graders.training import load_state
     out = {}
     if baselines is None or held_out is None:
@@ -100,23 +102,62 @@ def _relative_link(path, out_dir):
         return ""
 
 
+def _when(iso):
+    """``"YYYY-MM-DD HH:MM"`` of an ISO time, or ``""``."""
+    try:
+        return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M}" if iso else ""
+    except (TypeError, ValueError):
+        return ""
+
+
 def _flags(result, summary):
     return [f for f in result.flags + ([summary.late] if summary.late else []) if f]
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What a run decided about grades, kept in ``report_settings.json`` so pages can be redone.
+
+    ``extensions``: submission id -> that student's own deadline (``--extensions``), which
+    replaces ``deadline`` in the late rule for that student alone.
+    """
+    bins: scoring.Bins = scoring.Bins()
+    deadline: datetime | None = None
+    extensions: dict[str, datetime] = field(default_factory=dict)
+
+    def deadline_of(self, sub_id: str) -> datetime | None:
+        return self.extensions.get(sub_id, self.deadline)
+
+
+def feedback_comments(feedback: dict, comment: str) -> str:
+    """One plain-text cell for the gradebook's "Feedback comments" column: each written item's
+    comment (``q1a: ...``) in item order, then the general comment."""
+    parts = [f"{item}: {feedback[item]['comment'].strip()}" for item in WRITTEN_ITEMS
+             if item in feedback and (feedback[item].get("comment") or "").strip()]
+    if (comment or "").strip():
+        parts.append(comment.strip())
+    return "\n".join(parts)
 
 
 class Reporter:
     """Renders reports for one run; ``written`` is the TA's marks (``graders.written.read_marks``)."""
 
     def __init__(self, out_dir, bins=scoring.Bins(), deadline=None, written=None, baselines=None, held_out=None,
-                 feedback=None):
-        """``feedback(id) -> {item: {"score", "entries": [(points, text)], "comment"}}``: the marking app's
-        rubric entries and comments (default: read from ``OUT/marking`` when it exists)."""
+                 feedback=None, extensions=None, pdf_pages=None):
+        """``feedback(id) -> {item: {"score", "entries": [(points, text)], "comment", "rubric"}}``: the marking
+        app's rubric entries and comments; ``pdf_pages(id) -> {item: [page]}``: the PDF pages the TA mapped
+        to each item (both default to ``OUT/marking``'s store when it exists); ``extensions``: id -> deadline."""
         self.out_dir = Path(out_dir)
+        self.settings = ReportSettings(bins, deadline, dict(extensions or {}))
         self.bins, self.deadline, self.written = bins, deadline, written or {}
-        if feedback is None and (self.out_dir / "marking" / "items").is_dir():
+        if (feedback is None or pdf_pages is None) and (self.out_dir / "marking" / "items").is_dir():
+            from graders.marking import rubrics
             from graders.marking.store import MarkStore
-            feedback = MarkStore(self.out_dir).feedback
+            store = MarkStore(self.out_dir, seed=rubrics.seed_entries)
+            feedback = feedback or store.feedback
+            pdf_pages = pdf_pages or (lambda sub_id: store.student(sub_id).pages)
         self.feedback = feedback or (lambda sub_id: {})
+        self.pdf_pages_of = pdf_pages or (lambda sub_id: {})
         self.pages = {}  # id -> page file name, set for the whole batch by write_all / rewrite_reports
         self.baselines, self.held_out = baselines, held_out
         self.env = environment()  # every value escaped; answers arrive as Markup from render
@@ -124,21 +165,21 @@ class Reporter:
         self.graded_at = datetime.now().strftime("%Y-%m-%d %H:%M")
 
     def summary(self, result):
-        late = policies.late_flag(result.info.get("submitted_at"), self.deadline)
+        late = policies.late_flag(result.info.get("submitted_at"), self.settings.deadline_of(result.id))
         return scoring.summarise(result, self.written.get(result.id), self.bins, late)
 
     def page_file(self, sub_id):
         return self.pages.get(sub_id) or report_filename(sub_id)
 
-    def student_page(self, result, models):
-        """Write the student's copy and the TA's copy of ``result``'s page; returns the student's copy."""
+    def page_context(self, result, models):
+        """Everything ``student.html.j2`` reads for ``result`` (both copies; ``ta`` is added per copy)."""
         summary = self.summary(result)
         entry = self.written.get(result.id, {})
         answers = extract_answers(result.info.get("markdown", []))
         feedback = self.feedback(result.id)
         plots = cells.images(result, self.out_dir)
         kept = pdf.keep(result, self.out_dir)  # for the marking app, while the file graded from still exists
-        pdf_link = _relative_link(kept, self.out_dir)
+        mapped = self.pdf_pages_of(result.id)
         rows = [{"id": i.id, "kind": "auto", "awarded": f"{result.items[i.id].awarded:g}", "max": i.marks,
                  "status": result.items[i.id].status, "anchor": i.id.replace(".", "-")} for i in AUTO_ITEMS]
         written_rows = []
@@ -149,19 +190,30 @@ class Reporter:
             written_rows.append({"id": item, "max": maximum, "marks": "—" if mark is None else f"{mark:g}",
                                  "answer": render.to_html(answers.get(item, "")),
                                  "model": render.to_html(self.answers.get(item, "")),
-                                 "feedback": feedback.get(item, {}), "plots": plots.get(item, [])})
+                                 "feedback": feedback.get(item, {}), "plots": plots.get(item, []),
+                                 "pdf_pages": mapped.get(item, []), "page_images": []})
         shown = _cached_pictures(self.out_dir, result,
                                  lambda: _pictures(result, models, self.baselines, self.held_out))
-        context = dict(s=result, summary=summary, flags=_flags(result, summary), rows=rows, written=written_rows,
-                       pictures=shown, bins_rule=self.bins.describe(), graded_at=self.graded_at,
-                       source_name=Path(result.info.get("source", "")).name, comment=entry.get("comment", ""),
-                       notes=result.info.get("notes", []), auto_max=f"{result.auto_max:g}",
-                       files=[f for f in result.info.get("files", []) if isinstance(f, dict)][:20], pdf_link=pdf_link)
+        extended = self.settings.extensions.get(result.id)
+        return dict(s=result, summary=summary, flags=_flags(result, summary), rows=rows, written=written_rows,
+                    pictures=shown, bins_rule=self.bins.describe(),
+                    graded_at=_when(result.info.get("graded_at")) or self.graded_at, published_at="",
+                    source_name=Path(result.info.get("source", "")).name, comment=entry.get("comment", ""),
+                    notes=result.info.get("notes", []), auto_max=f"{result.auto_max:g}",
+                    files=[f for f in result.info.get("files", []) if isinstance(f, dict)][:20],
+                    pdf_link=_relative_link(kept, self.out_dir), has_pdf=kept is not None,
+                    extension=f"{extended:%Y-%m-%d %H:%M}" if extended else "")
+
+    def render_page(self, context, ta):
+        return self.env.get_template("student.html.j2").render(ta=ta, **context)
+
+    def student_page(self, result, models):
+        """Write the student's copy and the TA's copy of ``result``'s page; returns the student's copy."""
+        context = self.page_context(result, models)
         name = self.page_file(result.id)
         for folder, ta in (("students", False), ("ta", True)):
             (self.out_dir / folder).mkdir(parents=True, exist_ok=True)
-            html = self.env.get_template("student.html.j2").render(ta=ta, **context)
-            (self.out_dir / folder / name).write_text(html, encoding="utf-8")
+            (self.out_dir / folder / name).write_text(self.render_page(context, ta), encoding="utf-8")
         legacy = self.out_dir / name  # earlier versions wrote one page, with the model answers, here
         if legacy.is_file() and "<h1>Homework 4 report:" in legacy.read_text(encoding="utf-8", errors="replace"):
             legacy.unlink()
@@ -209,19 +261,23 @@ class Reporter:
         return path
 
     def gradebook(self, results):
-        """``grades.csv``: Moodle's offline grading worksheet columns (Identifier, Full name, Grade)."""
+        """``grades.csv``: Moodle's offline grading worksheet columns (Identifier, Full name, Grade, Feedback
+        comments), so that it imports as is; ``Status`` says whether the grade is final or provisional."""
         path = self.out_dir / "grades.csv"
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["Identifier", "Full name", "Grade", "Status"])
+            writer.writerow(["Identifier", "Full name", "Grade", "Status", "Feedback comments"])
             for result in results:
                 summary = self.summary(result)
                 moodle = MOODLE.match(result.id + "_assignsubmission_file_")
                 identifier, name = ((f"Participant {moodle['number']}", moodle["name"]) if moodle
                                     else (result.id, result.id))
                 grade = "" if summary.final is None else f"{summary.final:g}"
+                comments = feedback_comments(self.feedback(result.id),
+                                             self.written.get(result.id, {}).get("comment", ""))
                 writer.writerow([csv_cell(v) for v in (identifier, name, grade,  # no formulas from folder names
-                                                       "final" if summary.final is not None else "provisional")])
+                                                       "final" if summary.final is not None else "provisional",
+                                                       comments)])
         return path
 
     def results_json(self, results):
@@ -240,11 +296,15 @@ class Reporter:
         return path, contract
 
     def settings_json(self):
-        """``report_settings.json``: the bins and deadline of this run, read back by ``rewrite_reports``."""
+        """``report_settings.json``: the bins, deadline and extensions of this run, read back by
+        ``load_settings`` (``rewrite_reports``, ``publish``)."""
         path = self.out_dir / "report_settings.json"
-        path.write_text(json.dumps({"bins": {"edges": [list(e) for e in self.bins.edges],
-                                             "floor_grade": self.bins.floor_grade, "inclusive": self.bins.inclusive},
-                                    "deadline": self.deadline.isoformat() if self.deadline else None}, indent=1))
+        bins = self.bins
+        path.write_text(json.dumps({"bins": {"edges": [list(e) for e in bins.edges],
+                                             "floor_grade": bins.floor_grade, "inclusive": bins.inclusive},
+                                    "deadline": self.deadline.isoformat() if self.deadline else None,
+                                    "extensions": {k: v.isoformat() for k, v in self.settings.extensions.items()}},
+                                   indent=1))
         return path
 
     def set_pages(self, results):
@@ -304,15 +364,16 @@ def stored_results(out_dir):
 
 
 def load_settings(out_dir):
-    """``(Bins, deadline)`` as the last grading run wrote them (defaults when there is no file)."""
+    """The ``ReportSettings`` the last grading run wrote (defaults when there is no file)."""
     try:
         data = json.loads((Path(out_dir) / "report_settings.json").read_text())
     except (OSError, ValueError):
-        return scoring.Bins(), None
+        return ReportSettings()
     bins = data.get("bins", {})
     deadline = datetime.fromisoformat(data["deadline"]) if data.get("deadline") else None
-    return scoring.Bins(tuple(tuple(e) for e in bins.get("edges", scoring.Bins.edges)),
-                        bins.get("floor_grade", 0), bins.get("inclusive", True)), deadline
+    extensions = {k: datetime.fromisoformat(v) for k, v in (data.get("extensions") or {}).items()}
+    return ReportSettings(scoring.Bins(tuple(tuple(e) for e in bins.get("edges", scoring.Bins.edges)),
+                                       bins.get("floor_grade", 0), bins.get("inclusive", True)), deadline, extensions)
 
 
 class Rewriter:
@@ -324,15 +385,36 @@ class Rewriter:
     ``results.json`` (every student: a grade can move the class overview).
     """
 
-    def __init__(self, out_dir, written, feedback=None):
+    def __init__(self, out_dir, written, feedback=None, pdf_pages=None):
         self.out_dir = Path(out_dir)
-        self.written, self.feedback = written, feedback
-        self.results = stored_results(out_dir)
+        self.written, self.feedback, self.pdf_pages = written, feedback, pdf_pages
+        self._seen = None
+        self.results = []
+        self.refresh()
+
+    def refresh(self):
+        """Read the stored results again if ``results.jsonl`` changed (a regrade into the same folder
+        while the marking app runs), so that no page, grade or roster is written from an old one."""
+        try:
+            stat = (self.out_dir / "results.jsonl").stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._seen:
+            self.results, self._seen = stored_results(self.out_dir), stamp
+        return self.results
+
+    def reporter(self):
+        """A ``Reporter`` with the stored settings and the current results, marks and feedback."""
+        self.refresh()
+        settings = load_settings(self.out_dir)
+        reporter = Reporter(self.out_dir, settings.bins, settings.deadline, self.written(), feedback=self.feedback,
+                            extensions=settings.extensions, pdf_pages=self.pdf_pages)
+        reporter.set_pages(self.results)
+        return reporter
 
     def rewrite(self, ids=None):
-        bins, deadline = load_settings(self.out_dir)
-        reporter = Reporter(self.out_dir, bins, deadline, self.written(), feedback=self.feedback)
-        reporter.set_pages(self.results)
+        reporter = self.reporter()
         for result in self.results:
             if ids is None or result.id in ids:
                 reporter.student_page(result, {})
@@ -341,22 +423,28 @@ class Rewriter:
         return reporter.results_json(self.results)[1]
 
 
-def rewrite_reports(out_dir, ids=None):
-    """Rewrite the reports of ``out_dir`` from its stored results and its current written marks."""
+def current_rewriter(out_dir):
+    """A ``Rewriter`` over ``out_dir``'s stored results and its current written marks: the marking
+    app's store when there is one, else ``written_marks.csv``."""
     from graders import written as written_marks
-    from graders.marking.store import MarkStore
     out_dir = Path(out_dir)
-    results = stored_results(out_dir)
-    if (out_dir / "marking" / "items").is_dir():
-        store = MarkStore(out_dir)
+    if (out_dir / "marking" / "items").is_dir() or (out_dir / "marking" / "students.json").is_file():
+        from graders.marking import rubrics
+        from graders.marking.store import MarkStore
+        store = MarkStore(out_dir, seed=rubrics.seed_entries)
 
         def marks():
             comments = {sid: n.comment for sid, n in store.students().items()}
             scores = store.scores()
             return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
                     for sid in set(scores) | set(comments)}
-        rewriter = Rewriter(out_dir, marks, store.feedback)
-    else:
-        csv_marks = written_marks.read_marks(out_dir / "written_marks.csv", {r.id for r in results}, [])
-        rewriter = Rewriter(out_dir, lambda: csv_marks)
-    return rewriter.rewrite(ids)
+        return Rewriter(out_dir, marks, store.feedback, lambda sub_id: store.student(sub_id).pages)
+    rewriter = Rewriter(out_dir, lambda: {})
+    csv_marks = written_marks.read_marks(out_dir / "written_marks.csv", {r.id for r in rewriter.results}, [])
+    rewriter.written = lambda: csv_marks
+    return rewriter
+
+
+def rewrite_reports(out_dir, ids=None):
+    """Rewrite the reports of ``out_dir`` from its stored results and its current written marks."""
+    return current_rewriter(out_dir).rewrite(ids)

@@ -65,6 +65,6 @@ def summarise(result, written_entry, bins, late=""):
     written = round(sum(marks.values()), 6) if marks else None
     complete = len(marks) == len(WRITTEN_ITEMS)
     raw = round(result.auto_awarded + written, 6) if complete else None
-    final = 0 if late and raw is not None else (bins.grade(raw) if raw is not None else None)
+    final = 0 if late else (bins.grade(raw) if raw is not None else None)  # late: 0 at once, marked or not
     return Summary(result.auto_awarded, written, complete, raw, final, bins.grade(result.auto_awarded), late,
                    result.auto_max)

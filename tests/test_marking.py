@@ -300,7 +300,11 @@ def test_app_requires_the_token_and_grades_follow_a_mark(batch, tmp_path):
     assert (grades["student2"]["Grade"], grades["student2"]["Status"]) == ("100", "final")   # 38 + 55 + 2 = 95
     assert grades["student1"]["Status"] == "provisional"
     page = (out / "students" / "student2.html").read_text()
-    assert 'id="final-grade">100<' in page and "+2 gradient of σ(xᵀw) correct" in page.replace("</span> ", " ")
+    assert 'id="final-grade">100<' in page and "+2 part 1 of the marking guide" in " ".join(
+        page.replace("</span>", " ").split())
+    assert "gradient of σ(xᵀw) correct" not in page   # the guide's steps are the model answer: TAs only
+    assert "+2 gradient of σ(xᵀw) correct" in " ".join((out / "ta" / "student2.html").read_text()
+                                                       .replace("</span>", " ").split())
     assert _csv(out / "written_marks.csv")["student2"]["q1a"] == "2"
 
 

@@ -171,7 +171,7 @@ def test_mark_q1a_for_everyone_by_keyboard_then_change_a_rubric_entry(server, de
     browser.get(f"{base}/reports/students/student2.html")
     assert browser.find_element(By.ID, "final-grade").text == "80"
     marking = browser.find_element(By.CSS_SELECTOR, "#q1a .feedback").text
-    assert "+0.5 gradient of σ(xᵀw) correct" in marking and "+1 uses ‖xᵢ‖ ≤ 1 and concludes L = 1" in marking
+    assert "+0.5 part 1 of the marking guide" in marking and "gradient of σ(xᵀw) correct" not in marking  # TAs only
     assert "Model answer" not in browser.page_source and "Marking: gradient" not in browser.page_source
     assert browser.find_elements(By.CSS_SELECTOR, "#q1a math")
     browser.execute_script("document.getElementById('q1a').scrollIntoView()")
@@ -181,6 +181,8 @@ def test_mark_q1a_for_everyone_by_keyboard_then_change_a_rubric_entry(server, de
     assert browser.find_element(By.ID, "final-grade").text == "60"
     browser.get(f"{base}/reports/ta/student2.html")
     assert "Marking: gradient of σ(xᵀw) correct (2)" in browser.page_source
+    marking = browser.find_element(By.CSS_SELECTOR, "#q1a .feedback").text
+    assert "+0.5 gradient of σ(xᵀw) correct" in marking and "+1 uses ‖xᵢ‖ ≤ 1 and concludes L = 1" in marking
 
     # the per-student view: say which PDF pages answer q1a, then see them in the question view
     browser.get(f"{base}/s/0")

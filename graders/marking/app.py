@@ -267,7 +267,8 @@ def create_app(out_dir, token=None, start_updater=True):
         try:
             points = None if data.get("points") in (None, "") else float(data["points"])
             entry, changed = batch.store.set_entry(item, str(data.get("entry")), int(data.get("version", -1)),
-                                                   points=points, text=data.get("text"))
+                                                   points=points, text=data.get("text"),
+                                                   ta_only=None if data.get("ta_only") is None else bool(data["ta_only"]))
         except Conflict as conflict:
             return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
         except (KeyError, ValueError) as error:

@@ -65,7 +65,9 @@ def _notebook(sub_id):
     return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
-def build_batch(out_dir, n=3, pdfs=True):
+def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
+    """``ids`` names the students (default ``student1``...; its length then sets ``n``);
+    ``submitted_at`` maps an id to its stored time (ISO), for the late rule."""
     from graders import written
     from graders.items import AUTO_ITEMS
     from graders.report import Reporter
@@ -75,8 +77,9 @@ def build_batch(out_dir, n=3, pdfs=True):
     sources.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     lines, results = [], []
-    for number in range(n):
-        sub_id = f"student{number + 1}"
+    names = list(ids) if ids else [f"student{number + 1}" for number in range(n)]
+    n = len(names)
+    for number, sub_id in enumerate(names):
         lost = {0: 0, 1: 2, 2: 15}.get(number, number % 7)
         items = {}
         for item in AUTO_ITEMS:
@@ -89,7 +92,8 @@ def build_batch(out_dir, n=3, pdfs=True):
         info = {"source": str(notebook), "markdown": [c["source"] for c in _notebook(sub_id)["cells"]
                                                        if c["cell_type"] == "markdown"],
                 "fingerprint": f"demo{number:04d}", "sandbox": "demo", "data": "demo", "grader_version": "demo",
-                "mode": "full", "seed": 0, "device": "cpu", "torch": "-", "notes": []}
+                "mode": "full", "seed": 0, "device": "cpu", "torch": "-", "notes": [],
+                "submitted_at": (submitted_at or {}).get(sub_id)}
         if pdfs and number < n - 1:
             write_pdf(out_dir / "pdfs" / f"{sub_id}.pdf", sub_id)
             info["pdf"] = str(out_dir / "pdfs" / f"{sub_id}.pdf")

@@ -11,6 +11,10 @@ The guide comes in three forms, all read here:
 When what is read does not add up to the item's marks (or nothing is found, as for
 q5b) the item gets one entry "Fully correct" worth all its marks. Every item also gets
 a last entry "No answer / no credit" worth 0, so that a zero is a key press too.
+
+The guide's parts are the model answer in steps, so the entries read from it are
+``ta_only``: a student's copy shows their points and whether they were applied, not
+their text. "Fully correct" and "No answer / no credit" say nothing of the answer.
 """
 import functools
 import re
@@ -81,8 +85,9 @@ def _default_parts(item):
 
 
 def _parts(item, answers):
-    parts = parse_guide(item, answers.get(item, "")) or [(float(WRITTEN_ITEMS[item]), "Fully correct")]
-    return parts + [(0.0, "No answer / no credit")]
+    """``[(points, text, ta_only)]``: the guide's parts (TA-only), else "Fully correct"; then "No credit"."""
+    guide = [(points, text, True) for points, text in parse_guide(item, answers.get(item, ""))]
+    return (guide or [(float(WRITTEN_ITEMS[item]), "Fully correct", False)]) + [(0.0, "No answer / no credit", False)]
 
 
 def seed_entries(item, answers=None):
@@ -91,4 +96,6 @@ def seed_entries(item, answers=None):
     ``answers`` defaults to ``reference/answers.md``, read once per process.
     """
     parts = _default_parts(item) if answers is None else _parts(item, answers)
-    return [Entry(f"e{number}", points, text) for number, (points, text) in enumerate(parts, start=1)]
+    return [Entry(f"e{number}", points, text, ta_only=ta_only)
+            for number, (points, text, ta_only) in enumerate(parts, start=1)]
+

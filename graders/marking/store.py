@@ -43,11 +43,17 @@ class Conflict(Exception):
 
 @dataclass
 class Entry:
-    """A rubric entry: ``points`` awarded when applied (may be 0 or negative)."""
+    """A rubric entry: ``points`` awarded when applied (may be 0 or negative).
+
+    ``ta_only``: the text is for TAs alone (a step of the marking guide, which is the model
+    answer in parts): a student's copy shows the entry's points and whether it was applied,
+    never its text.
+    """
     id: str
     points: float
     text: str
     version: int = 1
+    ta_only: bool = False
 
 
 @dataclass
@@ -151,8 +157,12 @@ class MarkStore:
     def _item_data(self, item):
         data = self._read(self._item_path(item), None)
         if data is None:
-            data = {"item": item, "max": WRITTEN_ITEMS[item],
+            return {"item": item, "max": WRITTEN_ITEMS[item],
                     "rubric": [asdict(e) for e in self.seed(item)], "records": {}}
+        if any("ta_only" not in e for e in data["rubric"]):  # written before ``ta_only`` existed
+            guide = {e.text for e in self.seed(item) if e.ta_only}
+            for entry in data["rubric"]:
+                entry.setdefault("ta_only", entry.get("text") in guide)
         return data
 
     def _notify(self, kind, students):
@@ -182,18 +192,26 @@ class MarkStore:
         return out
 
     def feedback(self, student):
-        """``{item: {"score", "entries": [(points, text)], "comment", "manual"}}`` for a student's pages."""
+        """``{item: {"score", "entries": [(points, text)], "comment", "manual", "rubric"}}`` for a student's pages.
+
+        ``entries``: the entries applied, in the order applied; ``rubric``: every entry of the
+        item in rubric order as ``{"points", "text", "applied", "ta_only"}`` (a student's copy
+        shows those not applied too, and hides the text of ``ta_only`` ones).
+        """
         out = {}
         for item in WRITTEN_ITEMS:
             data = self._item_data(item)
             record = data["records"].get(student)
             if not record:
                 continue
-            entries = {e["id"]: e for e in data["rubric"]}
+            rubric = [Entry(**e) for e in data["rubric"]]
+            entries = {e.id: e for e in rubric}
+            applied = [e for e in record.get("applied", []) if e in entries]
             out[item] = {"score": record.get("score"), "comment": record.get("comment", ""),
                          "manual": record.get("manual"),
-                         "entries": [(entries[e]["points"], entries[e]["text"]) for e in record.get("applied", [])
-                                     if e in entries]}
+                         "entries": [(entries[e].points, entries[e].text) for e in applied],
+                         "rubric": [{"points": e.points, "text": e.text, "applied": e.id in applied,
+                                     "ta_only": e.ta_only} for e in rubric]}
         return out
 
     def student(self, student):
@@ -249,7 +267,7 @@ class MarkStore:
         self._notify("mark", [student])
         return mark
 
-    def set_entry(self, item, entry_id, version, *, points=None, text=None):
+    def set_entry(self, item, entry_id, version, *, points=None, text=None, ta_only=None):
         """Change a rubric entry (at ``version``) and re-score every record that applies it.
 
         Returns ``(Entry, [students whose score changed])``; raises ``Conflict`` (current ``Entry``).
@@ -268,6 +286,8 @@ class MarkStore:
                 entry.points = float(points)
             if text is not None:
                 entry.text = str(text)[:2000]
+            if ta_only is not None:
+                entry.ta_only = bool(ta_only)
             entry.version += 1
             data["rubric"][index] = asdict(entry)
             changed = self._rescore(item, data)
@@ -276,7 +296,7 @@ class MarkStore:
         self._notify("rubric", users)
         return entry, changed
 
-    def add_entry(self, item, points, text):
+    def add_entry(self, item, points, text, ta_only=False):
         """Append a rubric entry; returns it."""
         path = self._item_path(item)
         with self._locked(path):
@@ -285,7 +305,7 @@ class MarkStore:
             number = len(taken) + 1
             while f"e{number}" in taken:
                 number += 1
-            entry = Entry(f"e{number}", float(points), str(text)[:2000])
+            entry = Entry(f"e{number}", float(points), str(text)[:2000], ta_only=bool(ta_only))
             data["rubric"].append(asdict(entry))
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         return entry

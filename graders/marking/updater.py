@@ -22,7 +22,7 @@ class Updater:
     def __init__(self, out_dir, store, ids=(), marks_path=None):
         self.out_dir, self.store, self.ids = out_dir, store, list(ids)
         self.marks_path = marks_path or out_dir / "written_marks.csv"
-        self.rewriter = report.Rewriter(out_dir, self.written, store.feedback)
+        self.rewriter = report.Rewriter(out_dir, self.written, store.feedback, lambda sid: store.student(sid).pages)
         self._cond = threading.Condition()
         self._dirty, self._all, self._busy = set(), False, False
         self.generation, self.error = 0, ""
@@ -57,6 +57,7 @@ class Updater:
                 ids, everything = self._dirty, self._all
                 self._dirty, self._all = set(), False
             try:
+                self.ids = [r.id for r in self.rewriter.refresh()]   # a regrade may have added students
                 csvsync.export(self.store, self.marks_path, self.ids)
                 self.rewriter.rewrite(None if everything else ids)
                 self.error = ""
