@@ -370,3 +370,17 @@ def test_nearest_neighbour_stands_out_for_a_copier_not_for_an_honest_student(cal
     assert loner.partner == "tutorial~a" and loner.standout > 3
     lonely = [n for sub_id, n in report.neighbours.items() if not n.flagged]
     assert all(n.standout is None or n.standout < copier.standout for n in lonely)
+
+
+@pytest.mark.slow
+def test_hostile_code_neither_crashes_nor_hangs_the_analysis():
+    """An expression nested too deep for the parser, and helpers that call each other 50 times a level."""
+    deep = "def elbo(vae, x):\n    return " + "+".join(["x"] * 30000) + "\n"
+    helpers = "def h0(x):\n    return x.exp()\n" + "".join(
+        f"def h{i}(x):\n    return " + " + ".join([f"h{i - 1}(x)"] * 50) + "\n" for i in range(1, 8))
+    blow = helpers + "def reconstruct(vae, x):\n    return " + " + ".join(["h7(x)"] * 50) + "\n"
+    named = [(name, SourceCells([("cell 1", code)], []), "") for name, code in
+             (("deep", deep), ("blow", blow), ("blow2", blow))]
+    report = analyse_cells(named, template_cells())
+    assert report.pair("blow", "blow2").flagged and not report.pair("deep", "blow").flagged
+    assert 0 < len(report.structures["blow"].functions["reconstruct"]) <= 5000

@@ -35,7 +35,9 @@ from graders.similarity.tokenise import parse
 
 CONTRACT = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "train_mnist_vae", "creconstruct",
             "celbo", "train_mnist_cvae")
-MAX_DEPTH = 4
+MAX_DEPTH = 4          # helpers inlined at most this deep
+MAX_OPS = 5000         # operations kept per function
+MAX_INLINED = 20000    # AST nodes of helpers inlined per function at most (a hostile file cannot blow it up)
 GLUE = {"range", "enumerate", "zip", "len", "list", "tuple", "float", "int", "iter", "next", "Sequential",
         "super", "__init__", "print", "isinstance", "dict", "str", "format", "items", "append", "extend",
         "set_postfix", "set_description", "tqdm", "trange", "item", "detach", "cpu", "to", "numpy", "train",
@@ -137,16 +139,22 @@ class _Flattener:
     def __init__(self, definitions):
         self.defs = definitions
         self.stack = []
+        self.sizes = {}          # helper node -> its number of AST nodes
+        self.budget = MAX_OPS
 
     def function(self, node):
         self.stack = [node]
         self.constants = {}   # name -> number token: a constant given a name is read where it is used
+        self.budget = MAX_INLINED
         out = []
         self._body(node.body, out)
         return tuple(out)
 
     def _inline(self, node, out):
-        if node in self.stack or len(self.stack) > MAX_DEPTH:
+        if node not in self.sizes:
+            self.sizes[node] = sum(1 for _ in ast.walk(node))
+        self.budget -= self.sizes[node]
+        if node in self.stack or len(self.stack) > MAX_DEPTH or self.budget < 0:
             out.append("call:?")
             return
         self.stack.append(node)
@@ -418,7 +426,12 @@ def read_structure(cell_texts, template_names=frozenset(), template_texts=frozen
     cells = [cell for cell in map(_cell, cell_texts) if cell is not None]
     definitions = _collect(cells, set(template_names))
     flattener = _Flattener(definitions)
-    functions = {name: flattener.function(definitions.functions[name])
-                 for name in CONTRACT if name in definitions.functions}
+    functions = {}
+    for name in CONTRACT:
+        if name in definitions.functions:
+            try:
+                functions[name] = flattener.function(definitions.functions[name])[:MAX_OPS]
+            except RecursionError:   # an expression nested thousands deep: this function says nothing
+                functions[name] = ()
     texts = set().union(*(cell.texts for cell in cells)) if cells else set()
     return StructureDocument({n: ops for n, ops in functions.items() if ops}, texts - set(template_texts))

@@ -114,7 +114,7 @@ def parse(text):
         with warnings.catch_warnings():   # a student's "\m" in a string is their business, not a warning here
             warnings.simplefilter("ignore")
             return ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):   # nested too deep for the parser: not read
         return None
 
 
