@@ -88,6 +88,9 @@ def _extensions(path, ids):
 def command_grade(args):
     from graders import batch, discover, pipeline
     out_dir = Path(args.out)
+    if args.scheduler and args.sandbox == "none":  # before anything is read: a cluster never runs unsandboxed
+        from graders.cluster import UNSANDBOXED
+        raise UserError(UNSANDBOXED)
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
             submissions = discover.discover(args.path, Path(scratch))
@@ -320,7 +323,7 @@ def build_parser():
                        help="bubblewrap isolation: auto (use it when it works), bwrap (require it), none")
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade on an existing Dask cluster (e.g. tcp://10.0.0.5:8786); every worker needs "
-                            "this grader installed (same version) and bubblewrap unless --sandbox none")
+                            "this grader installed (same version) and bubblewrap (--sandbox none is refused)")
     grade.add_argument("-q", "--quiet", action="store_true",
                        help="no progress lines on stderr (progress never goes to stdout, also with --json)")
     grade.add_argument("--fresh", action="store_true", help="grade again even if results are stored")

@@ -37,7 +37,8 @@ ITEMS = {item.conditional: item for item in AUTO_ITEMS if item.trains}
 def _row(label, evidence):
     flags = "FLAGGED" if evidence.flags() else "-"
     print(f"{label:44s} held-out {evidence.held_out:6.1f}  training {evidence.training:6.1f}  "
-          f"excess gap {evidence.excess_gap:6.2f}  below reference {evidence.below_reference:6.1f}  {flags}", flush=True)
+          f"excess gap {evidence.excess_gap:6.2f}  below reference {evidence.below_reference:6.1f}  {flags}",
+          flush=True)
 
 
 def _train(conditional, data, epochs, activation=nn.Tanh):
@@ -88,8 +89,8 @@ def main():
                 structure = {"features": ["Linear", name], "decoder": ["Linear", name, "Linear", "Sigmoid"]}
                 _row(f"honest, {name} {item.id}", suspicious.evidence(run, item, state, structure))
         (tx, ty), (hx, hy) = scaffold.get_mnist_data("train"), scaffold.get_mnist_data("test")
-        for name, data in (("held-out images", (hx, hy)), ("all public images", (torch.cat([tx, hx]), torch.cat([ty, hy]))),
-                           ("training split", (tx, ty))):
+        everything = (torch.cat([tx, hx]), torch.cat([ty, hy]))
+        for name, data in (("held-out images", (hx, hy)), ("all public images", everything), ("training split", (tx, ty))):
             for conditional, item in ITEMS.items():
                 model = _train(conditional, data, args.epochs)
                 _row(f"home, {name}, {args.epochs} ep {item.id}", suspicious.evidence(run, item, model.state_dict()))

@@ -31,7 +31,7 @@ def resume_key(run):
     from graders.cluster import code_digest
     settings = {k: v for k, v in sorted(asdict(run.settings).items()) if k not in NOT_IN_KEY}
     return {"version": GRADER_VERSION, "code": code_digest(), "sandbox": run.sandbox.description,
-            "secret": run.permutation.digest, "data": run.data_source, "settings": json.dumps(settings)}
+            "secret": run.permutation.digest, "data": run.data_source, "settings": json.dumps(settings, default=str)}
 
 
 def fingerprint(sub, run):

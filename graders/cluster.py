@@ -2,7 +2,7 @@
 
 The machine running ``grade.py`` (the client) reads each submission's file and ships its bytes in a
 ``Payload`` (the workers share no file system with it). On a Dask worker, ``grade_remote`` checks the
-worker once (same grader code and version, bubblewrap unless ``--sandbox none``, same data), prepares
+worker once (same grader code and version, bubblewrap in use, same data), prepares
 one ``pipeline.Run`` per worker process and settings (cached), writes the bytes to a temporary file,
 grades it exactly as a local run does (``batch.grade_one``: sandboxed workers, judge) and returns a
 ``Reply`` of plain data: the result's full JSON and the trained models as safetensors bytes. The
@@ -48,20 +48,31 @@ class Expected:
 
 @dataclass
 class Payload:
-    """One submission as shipped to a worker: its file's bytes and what ``discover`` found about it."""
+    """One submission as shipped to a worker: its file's bytes and everything ``discover`` found about
+    it (notes, problem, the files list with roles and reasons, the flags), so that the worker's result
+    is the local run's. Local paths (the PDF, the source) stay on the client, which adds them back."""
     id: str
     filename: str           # the source file's name (its suffix decides how it is read)
     data: bytes | None      # None when discovery found nothing gradable
     mtime: float = 0.0
     notes: list = field(default_factory=list)
     problem: str = ""
+    files: list = field(default_factory=list)   # SubmittedFile.to_json() of every file found
+    flags: list = field(default_factory=list)   # discovery's flags for the TA
 
     @classmethod
     def of(cls, sub):
+        found = {"notes": list(sub.notes), "problem": sub.problem, "files": sub.files_json(), "flags": list(sub.flags)}
         if sub.source is None:
-            return cls(sub.id, "", None, 0.0, list(sub.notes), sub.problem)
-        return cls(sub.id, sub.source.name, sub.source.read_bytes(), sub.source.stat().st_mtime,
-                   list(sub.notes), sub.problem)
+            return cls(sub.id, "", None, 0.0, **found)
+        return cls(sub.id, sub.source.name, sub.source.read_bytes(), sub.source.stat().st_mtime, **found)
+
+    def submission(self, source, origin):
+        """The ``discover.Submission`` this payload stands for, its file at ``source`` on this worker."""
+        from graders import discover
+        files = [discover.SubmittedFile(f["path"], f["role"], f.get("reason", "")) for f in self.files]
+        return discover.Submission(self.id, source, origin, list(self.notes), self.problem, files,
+                                   flags=list(self.flags))
 
 
 @dataclass
@@ -106,17 +117,35 @@ def describe_worker():
             "python": sys.version.split()[0], "host": socket.gethostname()}
 
 
+UNSANDBOXED = ("--scheduler needs the sandbox: without it a submission can reach the Dask scheduler, which "
+               "runs any client's code on every worker (a submission patched the grader there); drop --sandbox none")
+
+
+def refuse_unsandboxed(sandbox):
+    """Raise ``ClusterError`` (one line) when ``sandbox`` (the --sandbox option) is ``"none"``.
+
+    Dask's scheduler runs code for whoever connects (``client.run``); a submission graded with process
+    limits only has the network, so it could connect and rewrite the grader inside every worker (the
+    template went to 40/40, the control to 0/40). Under bubblewrap a submission has no network (its
+    own network namespace), so it cannot reach the scheduler. Checked by the client before it connects
+    and again by every task on its worker."""
+    if sandbox == "none":
+        raise ClusterError(UNSANDBOXED)
+
+
 def problems(expected, described):
     """Why a worker described by ``describe_worker`` cannot grade for ``expected`` (empty: it can)."""
     found = []
+    if expected.sandbox == "none":
+        found.append("the sandbox is off (--sandbox none): refused on a cluster")
     if described["version"] != expected.version:
         found.append(f"grader version {described['version']} (this one is {expected.version})")
     elif described["code"] != expected.code:
         found.append(f"different grader code (digest {described['code']}, here {expected.code}); "
                      f"install the same revision on every worker")
-    if expected.sandbox != "none" and not described["bwrap"]:
-        found.append("bubblewrap cannot start there (install the bubblewrap package on every worker, "
-                     "or pass --sandbox none to grade with process limits only)")
+    if not described["bwrap"]:
+        found.append("bubblewrap cannot start there (install the bubblewrap package on every worker; a cluster "
+                     "never grades without the sandbox)")
     return found
 
 
@@ -131,6 +160,8 @@ def _worker_run(settings_fields, expected):
     """This worker process's ``Run`` for these settings, prepared once and checked once."""
     from graders.pipeline import Run, Settings
     key = tuple(sorted(settings_fields.items()))
+    if settings_fields.get("sandbox") == "none" or expected.sandbox == "none":
+        raise WorkerMismatch(f"worker {socket.gethostname()} (pid {os.getpid()}): {UNSANDBOXED}")
     with _runs_lock:
         if key not in _checked:
             found = problems(expected, describe_worker())
@@ -143,6 +174,8 @@ def _worker_run(settings_fields, expected):
             _runs[key] = Run.prepare(Settings(**settings_fields))
             _data[key] = data_digest(_runs[key])
         run = _runs[key]
+    if not run.sandbox.uses_bwrap:
+        raise WorkerMismatch(f"worker {socket.gethostname()} (pid {os.getpid()}): bubblewrap is not in use there")
     if expected.data and _data[key] != expected.data:
         raise WorkerMismatch(f"worker {socket.gethostname()} reads different MNIST data ({run.data_source}); "
                              f"give every worker the same data (A4_MNIST_DIR)")
@@ -153,7 +186,7 @@ def grade_remote(payload, settings_fields, expected):
     """The task run on a Dask worker: grade one ``Payload`` as a local run would; returns a ``Reply``."""
     from safetensors.torch import save
 
-    from graders import batch, discover
+    from graders import batch
     run = _worker_run(settings_fields, expected)
     with tempfile.TemporaryDirectory(prefix="a4-remote-") as scratch:
         source = None
@@ -161,8 +194,7 @@ def grade_remote(payload, settings_fields, expected):
             source = Path(scratch) / (Path(payload.filename).name or "submission.py")
             source.write_bytes(payload.data)
             os.utime(source, (payload.mtime, payload.mtime))
-        sub = discover.Submission(payload.id, source, source or Path(scratch), list(payload.notes), payload.problem)
-        result = batch.grade_one(run, sub)
+        result = batch.grade_one(run, payload.submission(source, source or Path(scratch)))
     models = {item: save({k: v.contiguous() for k, v in state.items()}) for item, state in result.models.items()}
     return Reply(result.full_json(), models, f"{socket.gethostname()}:{os.getpid()}")
 
@@ -173,7 +205,8 @@ def _to_result(reply, sub):
     from graders.results import SubmissionResult
     result = SubmissionResult.from_full_json(reply.result)
     result.models = {item: load(data) for item, data in reply.models.items()}
-    result.info["source"] = str(sub.source or sub.origin)   # as a local run writes them
+    result.info["source_path"] = str(sub.source or "")      # this machine's paths, as a local run writes them
+    result.info["pdf_path"] = str(sub.pdf) if sub.pdf else ""
     result.info["submitted_at"] = sub.submitted_at
     result.info["worker"] = reply.worker
     return result
@@ -197,6 +230,7 @@ class DaskExecutor(concurrent.futures.Executor):
     def __init__(self, address, run, retries=2, resubmits=1, connect_timeout=30, wait_for_workers=60):
         """Connect to the scheduler at ``address``; ``retries``: Dask's per task (on an exception);
         ``resubmits``: further sends of a submission once Dask gives up after worker deaths."""
+        refuse_unsandboxed(run.settings.sandbox)
         try:
             from distributed import Client
         except ImportError:

@@ -429,7 +429,7 @@ def _digest(text):
 @dataclass
 class _ParseBudget:
     """Characters of code that may still be parsed while choosing one submission's file."""
-    left: int = FOLDER_PARSE_CHARS
+    left: int = field(default_factory=lambda: FOLDER_PARSE_CHARS)
     unparsed: int = 0            # cells compared by their text only, for the note
 
 

@@ -638,7 +638,8 @@ def test_choosing_among_huge_notebooks_parses_a_bounded_amount(tmp_path, monkeyp
         write(folder / f"A4 ({i}).ipynb", json.dumps(filler))
     write(folder / "A4.ipynb", DONE)
     parsed, real_parse = [], module.ast.parse
-    monkeypatch.setattr(module.ast, "parse", lambda text, *a, **k: parsed.append(len(text)) or real_parse(text, *a, **k))
+    monkeypatch.setattr(module.ast, "parse",
+                        lambda text, *a, **k: parsed.append(len(text)) or real_parse(text, *a, **k))
     sub = only(tmp_path, folder)
     assert sub.source == folder / "A4.ipynb"
     assert sum(parsed) <= module.FOLDER_PARSE_CHARS and max(parsed) <= module.CELL_PARSE_CHARS
