@@ -32,6 +32,13 @@ PARTIAL_SHARE = 0.5   # half marks: at least 50%
 LABEL_GAP_SHARE = 0.4  # CVAE uses labels: wrong labels cost at least 40% of what they cost the reference
 
 
+# torch's default generator is one per process, shared by every thread. The reference baselines train in
+# a background thread from ``torch.manual_seed(args.seed)`` on; a judge thread that builds a model meanwhile
+# (``nn.Linear`` draws its initial weights from that generator) would shift the baseline's stream and so
+# every "learns" mark with it. Whatever draws from the default generator in the grader holds this lock.
+GLOBAL_RNG = threading.RLock()
+
+
 def _reference():
     """The reference answers: imported only in full mode (the students' bundle does not ship them)."""
     from reference import vae
@@ -41,7 +48,8 @@ def _reference():
 def empty_model(conditional, seed=None):
     """The contract's layout with default sizes, untrained; with ``seed``, its weights drawn as
     ``nn.Linear`` draws them but from a generator of its own (the global one is left alone)."""
-    model = _reference()._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
+    with GLOBAL_RNG:   # nn.Linear draws its first weights from the default generator
+        model = _reference()._mlp_vae(CVAE if conditional else VAE, MNISTArgs(), 10 if conditional else 0)
     if seed is not None:
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -255,7 +263,8 @@ class ReferenceBaselines:
         torch.set_num_threads(1)
         started = time.perf_counter()
         try:
-            with mock.patch.object(reference, "get_mnist_data", lambda split="train": (X.clone(), Y.clone())), \
+            with GLOBAL_RNG, \
+                    mock.patch.object(reference, "get_mnist_data", lambda split="train": (X.clone(), Y.clone())), \
                     mock.patch.object(reference, loss_name, recording):
                 train = reference.train_mnist_cvae if conditional else reference.train_mnist_vae
                 model = train(**BUDGET)
