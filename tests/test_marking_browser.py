@@ -328,6 +328,7 @@ def _records(out):
     return {item: {sid: (m.score, m.version) for sid, m in store.marks_of_item(item).items()} for item in WRITTEN_ITEMS}
 
 
+@pytest.mark.slow
 def test_a_hostile_plot_id_and_pdf_name_are_text_on_every_marking_page(hostile, tmp_path):
     from werkzeug.serving import make_server
     from graders.marking.app import create_app
@@ -361,6 +362,19 @@ def test_a_hostile_plot_id_and_pdf_name_are_text_on_every_marking_page(hostile, 
             if not (alerts or state.get("pwned") or state.get("injected")):
                 assert f"{HOSTILE_PDF}: cannot be rendered" in state["text"], path   # the PDF name, as text
                 assert "notebook cell 2: image output is not valid base64, not shown" in state["text"], path
+        from graders.safe_text import page_names
+        page = page_names(app.batch.ids)[HOSTILE_ID]
+        for path in ("/reports/index.html", f"/reports/ta/{page}", f"/reports/students/{page}"):   # served by the app
+            alerts, state = _visit(driver, base + path)
+            if alerts or state.get("pwned") or state.get("injected") or HOSTILE_ID not in state.get("text", ""):
+                findings.append(f"{path}: alerts={alerts} script ran={bool(state.get('pwned'))} "
+                                f"elements injected={state.get('injected')}")
+        _visit(driver, base + "/reports/index.html")
+        driver.find_element(By.CSS_SELECTOR, "#students th.sortable").click()     # the report's own script runs
+        driver.find_element(By.CSS_SELECTOR, "#students th.sortable").click()
+        first = driver.find_element(By.CSS_SELECTOR, "#students tbody tr td").text
+        if not first.startswith("victim"):
+            findings.append(f"/reports/index.html: sorting by id (descending) put {first!r} first")
         time.sleep(1)
         console = [entry["message"] for entry in driver.get_log("browser")]
         findings += [f"console: {m[:200]}" for m in console if "Content Security Policy" in m or "alert" in m]

@@ -72,7 +72,7 @@ class Batch:
     def pdf_path(self, result):
         return pdf.locate(result, self.out_dir)[0]
 
-    def queue_pdfs(self):
+    def queue_pdfs(self) -> None:
         """Ask the renderer for every student's PDF, in id order (the TA's likely order)."""
         for result in self.results:
             path = self.pdf_path(result)
@@ -155,7 +155,7 @@ def create_app(out_dir, token=None, start_updater=True):
                     for i, r in enumerate(batch.results)]
         status = app.updater.status() if app.updater else {}
         return render_page("marking_home.html.j2", students=students, notes=app.notes, status=status,
-                               total_items=len(WRITTEN_ITEMS), **common())
+                           total_items=len(WRITTEN_ITEMS), **common())
 
     @app.get("/q/<item>/")
     def first_unmarked(item):
@@ -183,10 +183,10 @@ def create_app(out_dir, token=None, start_updater=True):
                  "next_unmarked": next_unmarked, "notes_version": notes.version, "pages": notes.pages,
                  "done": len(batch.ids) - len(unmarked)}
         return render_page("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
-                               index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
-                               model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
-                               page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
-                               state=state, current_item=item, **common())
+                           index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
+                           model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
+                           page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
+                           state=state, current_item=item, **common())
 
     @app.get("/s/<int:index>")
     def student(index):
@@ -208,8 +208,8 @@ def create_app(out_dir, token=None, start_updater=True):
             from graders.report import report_filename
             page_file = report_filename(result.id)
         return render_page("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
-                               page_count=count, pdf_problem=problem, notes=notes, state=state,
-                               page_file=page_file, **common())
+                           page_count=count, pdf_problem=problem, notes=notes, state=state,
+                           page_file=page_file, **common())
 
     @app.get("/pdf/<int:index>/<int:page>.png")
     def pdf_page(index, page):
