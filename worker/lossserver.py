@@ -111,7 +111,8 @@ class Functions:
     def evaluate(self, op, tensors, wants):
         """``op`` on ``tensors`` (``{name: Tensor}``); returns the output(s) and the gradients of the wanted
         inputs: for the scalar losses ``grad_<name>``, for ``sample`` the element-wise derivatives."""
-        leaves = {k: v.clone().requires_grad_(k in wants and v.is_floating_point()) for k, v in tensors.items()}
+        # the tensors were just deserialized: this request's own, no copy needed
+        leaves = {k: v.requires_grad_(k in wants and v.is_floating_point()) for k, v in tensors.items()}
         if op == "sample":
             mu, logvar = (leaves[k].detach().requires_grad_(leaves[k].is_floating_point()) for k in ("mu", "logvar"))
             eps = leaves["eps"].detach()
@@ -133,20 +134,30 @@ class Functions:
         return out
 
     def _reparameterize(self, mu, logvar, eps):
-        """The reference ``reconstruct``'s draw of ``z``, with ``torch.randn_like`` giving ``eps``."""
-        captured = {}
-
-        class _Parts:
-            encoder = staticmethod(lambda x: (mu, logvar))
-            decoder = staticmethod(lambda z: captured.setdefault("z", z))
-
+        """The reference ``reconstruct``'s draw of ``z``, with ``torch.randn_like`` giving ``eps``: run on a
+        stand-in model whose encoder returns ``(mu, logvar)`` and whose decoder returns its ``z``."""
+        parts = _StandIn(mu, logvar)
         original = self.ns["torch"]
         self.ns["torch"] = _TorchWithNoise(eps)
         try:
-            self.ns["reconstruct"](_Parts, None)
+            return self.ns["reconstruct"](parts, None)[2]
         finally:
             self.ns["torch"] = original
-        return captured["z"]
+
+
+class _StandIn:
+    """A model for the reference ``reconstruct``: the encoder gives fixed ``(mu, logvar)``, the decoder is
+    the identity (so the third value returned is the ``z`` drawn)."""
+
+    def __init__(self, mu, logvar):
+        self.parts = (mu, logvar)
+
+    def encoder(self, x):
+        return self.parts
+
+    @staticmethod
+    def decoder(z):
+        return z
 
 
 _ARGUMENTS = {"kl_divergence": ("mu", "logvar"), "binary_cross_entropy": ("x_hat", "x")}
