@@ -338,9 +338,9 @@ def build_parser():
     grade.add_argument("--boundary", choices=("inclusive", "exclusive"), default="inclusive",
                        help="whether a raw total equal to a bin's lower bound reaches it (default inclusive)")
     grade.add_argument("--time-limit", type=float, default=30, metavar="S",
-                       help="seconds each function item may run (default 30)")
+                       help="CPU seconds each function item may use (default 30; wall-clock: 3 times that)")
     grade.add_argument("--train-time-limit", type=float, default=120, metavar="S",
-                       help="seconds each training item may run (default 120)")
+                       help="CPU seconds each training item may use (default 120; wall-clock: 3 times that)")
     grade.add_argument("-v", "--verbose", action="store_true", help="print every lost mark's reason")
     grade.set_defaults(handler=command_grade)
 

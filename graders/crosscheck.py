@@ -22,6 +22,7 @@ class WorkerFacts:
     load_stopped: str = ""           # why the worker stopped the load from outside, or ""
     load_cpu_seconds: float = 0.0
     load_wall_seconds: float = 0.0
+    job_stopped: str = ""            # why the worker stopped the whole job (its CPU or wall-clock total), or ""
 
 
 def _json(path: Path) -> dict:
@@ -35,8 +36,9 @@ def _json(path: Path) -> dict:
 def worker_facts(job_dir: Path) -> WorkerFacts:
     """The worker's own measurements of the load; defaults when it wrote none."""
     view = View(_json(Path(job_dir) / "out" / "worker.json"))
+    stopped = View(_json(Path(job_dir) / "out" / "budget.json")).text("job_stopped")
     return WorkerFacts(view.text("load_stopped"), view.number("load_cpu_seconds", 0.0),
-                       view.number("load_wall_seconds", 0.0))
+                       view.number("load_wall_seconds", 0.0), stopped)
 
 
 def server_counts(job_dir: Path, item_id: str) -> dict | None:

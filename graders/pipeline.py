@@ -232,11 +232,13 @@ def run_worker(run, sub_id, cells):
         timeout = 60 + WALL_BACKSTOP * (settings.load_seconds + sum(_time_limit(run, item) for item in AUTO_ITEMS))
         problem = run.sandbox.run(job_dir, timeout, settings.disk_mb, _sandbox_limits(settings))
         report = _load_report(job_dir)
-        stopped = crosscheck.worker_facts(job_dir).load_stopped
+        facts = crosscheck.worker_facts(job_dir)
         if report is None and not problem:
-            problem = (f"{stopped}: the grader stopped it" if stopped else
+            problem = (f"{facts.load_stopped}: the grader stopped it" if facts.load_stopped else
                        "loading the notebook's top-level code did not finish (a statement ended the process, "
                        "or loading ran past its limits)")
+        elif facts.job_stopped and not problem:
+            problem = f"{facts.job_stopped}: the grader stopped it before this item"
         outcomes, flags = _outcomes(job_dir, problem)
         return outcomes, report, flags, _resources(job_dir)
     finally:

@@ -39,7 +39,8 @@ import torch
 from reference import scaffold
 from worker import channel, confine, loader, lossclient, probes
 from worker.protocol import WALL_BACKSTOP, ItemRecord, Job
-from worker.supervise import LoadWatch, LossServer, _write, is_training, merged_report, parse_failure, plan_load
+from worker.supervise import (JOB_MARGIN, JobBudget, LoadWatch, LossServer, _write, is_training, merged_report,
+                              parse_failure, plan_load)
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
@@ -321,21 +322,21 @@ def _start_loader(job, inputs, loss_socket):
     return pid, control_read, ack_write
 
 
-def _serve(job, out, pid, control_read, deadline, first_load, on_item, spare, plan):
+def _serve(job, out, pid, control_read, budget, first_load, on_item, spare, plan):
     """Write what one loader sends into ``out`` until it ends; returns ``(item ids done, item started
     but not done or None)``. ``on_item(item id)`` runs after each item written; the processes in
     ``spare`` (the loss server) outlive the loader."""
     inbox, done, started, failures = Inbox(), set(), None, []
     wanted = {item.id for item in job.items}
     watch = LoadWatch(pid, job.limits.load_seconds)  # a fresh loader after a lost item loads again: bounded too
-    while time.monotonic() < deadline:
+    while budget.left() > 0:
         if watch is not None:
             problem = watch.problem()
             if problem:
                 if first_load:
                     _write(out / "worker.json", json.dumps({"load_stopped": problem, **watch.facts()}).encode())
                 break
-        ready, _, _ = select.select([control_read], [], [], min(0.5, max(0.0, deadline - time.monotonic())))
+        ready, _, _ = select.select([control_read], [], [], min(0.5, budget.left()))
         if not ready:
             continue
         chunk = os.read(control_read, 1 << 20)
@@ -387,8 +388,8 @@ def main(job_dir):
     server = LossServer(job_dir, inputs, job.limits.run_as) if (job_dir / "losses.bin").exists() else None
     spare = frozenset([server.pid] if server is not None else [])
     plan = plan_load(job)
-    budget = job.limits.load_seconds + sum(i.time_limit for i in job.items)
-    deadline = time.monotonic() + budget * WALL_BACKSTOP + 30
+    seconds = job.limits.load_seconds + sum(i.time_limit for i in job.items)
+    budget = JobBudget(seconds + JOB_MARGIN, seconds * WALL_BACKSTOP + JOB_MARGIN)
     remaining, first, finished = list(job.items), True, set()
 
     def on_item(item_id):
@@ -397,7 +398,7 @@ def main(job_dir):
             server.after(job, finished, out, item_id)
 
     try:
-        while remaining and time.monotonic() < deadline:
+        while remaining and budget.left() > 0:
             part = replace(job, items=remaining)
             if server is not None and first:
                 server.after(job, finished, out, None)  # open at once when the job has only training items
@@ -406,7 +407,7 @@ def main(job_dir):
                 server.ack_fd = ack_write
                 if server.is_open:
                     server.acknowledge()
-            done, lost = _serve(part, out, pid, control_read, deadline, first, on_item, spare, plan)
+            done, lost = _serve(part, out, pid, control_read, budget, first, on_item, spare, plan)
             os.close(ack_write)
             first = False
             if lost is not None:
@@ -416,6 +417,8 @@ def main(job_dir):
                 break  # no item ran (loading failed, or ran past its budget): a new loader would do the same
             remaining = [item for item in remaining if item.id not in done and item.id != lost]
     finally:
+        if budget.stopped:
+            _write(out / "budget.json", json.dumps({"job_stopped": budget.stopped}).encode())
         if server is not None:
             server.stop()
         confine.kill_descendants()

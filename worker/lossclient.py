@@ -15,7 +15,7 @@ import socket
 import torch
 
 from reference.scaffold import append_class_to_data
-from worker.lossserver import pack, receive
+from worker.lossserver import SOCKET_BUFFER, pack, receive
 
 
 class Client:
@@ -30,6 +30,8 @@ class Client:
             self.sock = None  # a fork (a probe run) gets a connection of its own: never one shared stream
         if self.sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
             try:
                 sock.connect(self.socket_path)
             except OSError:

@@ -13,7 +13,8 @@ student had to write. It also counts, for each training item, the loss calls wit
 backward passes the stubs report and the rows (and rows of the training split) in those calls: facts
 measured outside the student's processes, which the grader cross-checks against the child's.
 
-Messages both ways: ``MESSAGE`` header (tag, JSON length, safetensors length), JSON, safetensors.
+Messages both ways: ``MESSAGE`` header (tag, JSON length, data length), JSON (the facts, and each
+tensor's name, dtype and shape), the tensors' raw bytes.
 """
 import json
 import marshal
@@ -26,13 +27,12 @@ import sys
 from dataclasses import asdict, dataclass
 
 import torch
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save as save_tensors
 
 MESSAGE = struct.Struct("<4sII")
 TAG = b"A4L1"
 MAX_JSON = 1 << 16
 MAX_BLOB = 256 * 2**20            # one request's tensors (a batch of 60,000 images is 188 MB in float32)
+SOCKET_BUFFER = 4 * 2**20         # bytes: a batch's images pass in one write
 MAX_CLIENTS = 16
 OPS = ("sample", "kl_divergence", "binary_cross_entropy", "elbo", "celbo")
 OPEN, CLOSE, REPORT, QUIT = b"O", b"C", b"R", b"Q"   # commands from the worker, one byte each
@@ -52,24 +52,58 @@ class ServerCounts:
 
 # --- framing, shared with the client ------------------------------------------------------------
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "int64": torch.int64, "int32": torch.int32, "uint8": torch.uint8, "bool": torch.bool}
+NAMES = {dtype: name for name, dtype in DTYPES.items()}
+MAX_TENSORS = 16
+
+
 def pack(meta, tensors):
-    """One message: ``meta`` (JSON-able) and ``tensors`` (``{name: Tensor}``)."""
-    blob = save_tensors({k: v.detach().contiguous() for k, v in tensors.items()}) if tensors else b""
-    text = json.dumps(meta).encode()
+    """One message: ``meta`` (JSON-able) and ``tensors`` (``{name: Tensor}``) as raw bytes, described in
+    the JSON (name, dtype, shape): plain data, nothing to unpickle or execute."""
+    layout, blobs = [], []
+    for name, tensor in tensors.items():
+        tensor = tensor.detach().contiguous()
+        if tensor.dtype not in NAMES:
+            tensor = tensor.to(torch.float32 if tensor.is_floating_point() else torch.int64)
+        layout.append([name, NAMES[tensor.dtype], list(tensor.shape)])
+        blobs.append(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    text = json.dumps({"meta": meta, "tensors": layout}).encode()
+    blob = b"".join(blobs)
     return MESSAGE.pack(TAG, len(text), len(blob)) + text + blob
 
 
 def receive(sock):
-    """``(meta, tensors)`` of the next message on ``sock``; raises ``ConnectionError`` on EOF or garbage."""
+    """``(meta, tensors)`` of the next message on ``sock``; raises ``ConnectionError`` on EOF or anything
+    malformed (a dtype not allowed, sizes that do not add up)."""
     tag, text_len, blob_len = MESSAGE.unpack(_exactly(sock, MESSAGE.size))
     if tag != TAG or text_len > MAX_JSON or blob_len > MAX_BLOB:
         raise ConnectionError("malformed message")
-    meta = json.loads(_exactly(sock, text_len))
-    blob = _exactly(sock, blob_len) if blob_len else b""
-    tensors = load_tensors(blob) if blob else {}
-    if not isinstance(meta, dict):
+    head = json.loads(_exactly(sock, text_len))
+    blob = bytearray(_exactly(sock, blob_len)) if blob_len else bytearray()
+    if not isinstance(head, dict) or not isinstance(head.get("meta"), dict) or \
+            not isinstance(head.get("tensors"), list) or len(head["tensors"]) > MAX_TENSORS:
         raise ConnectionError("malformed message")
-    return meta, tensors
+    tensors, offset = {}, 0
+    for entry in head["tensors"]:
+        try:
+            name, dtype, shape = entry
+            dtype = DTYPES[dtype]
+            shape = [int(n) for n in shape]
+        except (TypeError, ValueError, KeyError):
+            raise ConnectionError("malformed message") from None
+        count = 1
+        for n in shape:
+            count *= n
+        size = count * torch.empty(0, dtype=dtype).element_size()
+        if not isinstance(name, str) or min(shape, default=1) < 0 or offset + size > len(blob):
+            raise ConnectionError("malformed message")
+        flat = torch.frombuffer(blob, dtype=dtype, count=count, offset=offset) if count else torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(shape)
+        offset += size
+    if offset != len(blob):
+        raise ConnectionError("malformed message")
+    return head["meta"], tensors
 
 
 def _exactly(sock, size):
@@ -111,7 +145,8 @@ class Functions:
     def evaluate(self, op, tensors, wants):
         """``op`` on ``tensors`` (``{name: Tensor}``); returns the output(s) and the gradients of the wanted
         inputs: for the scalar losses ``grad_<name>``, for ``sample`` the element-wise derivatives."""
-        leaves = {k: v.clone().requires_grad_(k in wants and v.is_floating_point()) for k, v in tensors.items()}
+        # the tensors were just deserialized: this request's own, no copy needed
+        leaves = {k: v.requires_grad_(k in wants and v.is_floating_point()) for k, v in tensors.items()}
         if op == "sample":
             mu, logvar = (leaves[k].detach().requires_grad_(leaves[k].is_floating_point()) for k in ("mu", "logvar"))
             eps = leaves["eps"].detach()
@@ -133,20 +168,30 @@ class Functions:
         return out
 
     def _reparameterize(self, mu, logvar, eps):
-        """The reference ``reconstruct``'s draw of ``z``, with ``torch.randn_like`` giving ``eps``."""
-        captured = {}
-
-        class _Parts:
-            encoder = staticmethod(lambda x: (mu, logvar))
-            decoder = staticmethod(lambda z: captured.setdefault("z", z))
-
+        """The reference ``reconstruct``'s draw of ``z``, with ``torch.randn_like`` giving ``eps``: run on a
+        stand-in model whose encoder returns ``(mu, logvar)`` and whose decoder returns its ``z``."""
+        parts = _StandIn(mu, logvar)
         original = self.ns["torch"]
         self.ns["torch"] = _TorchWithNoise(eps)
         try:
-            self.ns["reconstruct"](_Parts, None)
+            return self.ns["reconstruct"](parts, None)[2]
         finally:
             self.ns["torch"] = original
-        return captured["z"]
+
+
+class _StandIn:
+    """A model for the reference ``reconstruct``: the encoder gives fixed ``(mu, logvar)``, the decoder is
+    the identity (so the third value returned is the ``z`` drawn)."""
+
+    def __init__(self, mu, logvar):
+        self.parts = (mu, logvar)
+
+    def encoder(self, x):
+        return self.parts
+
+    @staticmethod
+    def decoder(z):
+        return z
 
 
 _ARGUMENTS = {"kl_divergence": ("mu", "logvar"), "binary_cross_entropy": ("x_hat", "x")}
@@ -315,6 +360,8 @@ def serve(job_dir, socket_path, command_fd, inputs, allowed_uid):
             functions = Functions(handle.read(), scaffold.append_class_to_data)
         X = next((v for k, v in inputs.items() if k.endswith(":X")), torch.zeros(0, 784))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         listener.bind(socket_path)
         os.chmod(socket_path, 0o666)
         listener.listen(MAX_CLIENTS)

@@ -18,6 +18,7 @@ from worker.items import PROBE_BY_ID
 from worker.protocol import LOAD_WALL_BACKSTOP, LoadReport, Skip
 
 LOSS_SOCKET = "losses.sock"        # the loss server's socket, in the job folder
+JOB_MARGIN = 30.0                  # seconds beyond the load's and the items' budgets, for the whole job
 
 def is_training(item):
     return PROBE_BY_ID[item.id].kind == "train" if item.id in PROBE_BY_ID else bool(item.params)
@@ -189,3 +190,25 @@ class LoadWatch:
 
     def facts(self):
         return {"load_cpu_seconds": round(self.cpu, 3), "load_wall_seconds": round(time.monotonic() - self.started, 3)}
+
+
+class JobBudget:
+    """The whole job's limits, the worker's own (the loader, which runs student code, measures each item;
+    this holds if it lies): all the worker's processes together may use ``cpu_seconds`` of CPU time, and
+    the job ``wall_seconds`` of wall-clock time."""
+
+    def __init__(self, cpu_seconds, wall_seconds):
+        self.cpu_seconds, self.deadline = cpu_seconds, time.monotonic() + wall_seconds
+        self.next_check, self.stopped = 0.0, ""
+
+    def left(self):
+        """Wall-clock seconds left, or 0 once either limit is passed (then ``stopped`` says which)."""
+        now = time.monotonic()
+        if not self.stopped and now >= self.next_check:
+            self.next_check = now + 0.5
+            used = confine.tree_cpu_seconds(os.getpid(), include_self=False)
+            if used > self.cpu_seconds:
+                self.stopped = f"the submission's processes used more than {self.cpu_seconds:g} s of CPU time in all"
+        if not self.stopped and now >= self.deadline:
+            self.stopped = "the submission ran past its wall-clock limit"
+        return 0.0 if self.stopped else self.deadline - now
