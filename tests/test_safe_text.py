@@ -175,11 +175,14 @@ def _report_contexts():
                 "answer": render.to_html(h("answer")), "model": render.to_html(h("model")),
                 "plots": [{"cell": 2, "mime": h("plot-mime"), "data": h("plot-data")},
                           {"cell": 3, "mime": "image/png", "problem": h("plot-problem")}],
-                "feedback": {"entries": [(1.0, h("entry-text"))], "manual": 2.0, "comment": h("feedback-comment")}}]
+                "pdf_pages": [1], "page_images": [{"page": 1, "mime": h("page-mime"), "data": h("page-data")}],
+                "feedback": {"entries": [(1.0, h("entry-text"))], "manual": 2.0, "comment": h("feedback-comment"),
+                             "rubric": [{"points": 1.0, "text": h("rubric-text"), "applied": False, "ta_only": False}]}}]
     student = dict(s=s, summary=summary, flags=[h("flag")], ta=True, graded_at=h("graded-at"),
                    source_name=h("source-name"), bins_rule=h("bins-rule"), comment=h("comment"), notes=[h("note")],
                    files=[{"path": h("file-path"), "role": h("file-role"), "reason": h("file-reason")}],
-                   pdf_link=h("pdf-link"),
+                   pdf_link=h("pdf-link"), auto_max=h("auto-max"), has_pdf=True, extension=h("extension"),
+                   published_at=h("published-at"),
                    rows=[{"id": h("row-id"), "kind": h("row-kind"), "awarded": h("row-awarded"), "max": 5,
                           "status": h("row-status"), "anchor": h("row-anchor")}],
                    pictures={"q4.train": [{"alt": h("picture-alt"), "mime": h("picture-mime"),
@@ -223,15 +226,18 @@ def _marking_contexts():
 def _similarity_contexts():
     h = _hostile
     pair = NS(a=h("pair-a"), b=h("pair-b"), similarity=0.9, longest=40, flagged=True, written=0.5,
-              written_items={h("written-item"): 0.5})
+              written_items={h("written-item"): 0.5}, structure=0.8, tokens=0.7, texts=2.0, reason=h("pair-reason"),
+              pdf=0.4)
     row = NS(header=True, number=1, region=0, text=h("code-line"))
     view = {"number": 1, "pair": pair, "more_regions": 2, "problems": [h("pair-problem")],
             "regions": [{"a": (1, 2), "b": (3, 4), "tokens": 30, "colour": 0}], "left": [row], "right": [row]}
     report = NS(ids=[h("report-id")], pairs=[pair, pair], threshold=0.5, min_longest=20, template_statements=3,
-                clusters=[[h("cluster-a"), h("cluster-b")]])
+                clusters=[NS(label=h("cluster-label"), lowest=0.95, members=[h("cluster-a"), h("cluster-b")])])
     overview = dict(report=report, listed=[pair], numbers={(pair.a, pair.b): 1}, views=[view], flagged=2,
                     written=[pair], unreadable=[NS(id=h("unreadable-id"), problem=h("unreadable-problem"))],
-                    boilerplate=4)
+                    boilerplate=4, pdfs=[NS(a=h("pdf-a"), b=h("pdf-b"), pdf=0.4)],
+                    neighbours=[(h("neighbour-id"), NS(partner=h("neighbour-partner"), similarity=0.9, standout=3.5,
+                                                       flagged=True))])
     return {"similarity.html.j2": overview, "similarity_pair.html.j2": {"view": view}}
 
 
@@ -248,7 +254,9 @@ def _variables(env, name):
 
 # Fields a template reads but does not show in the context given (a branch not taken there).
 # ``current_item`` and ``mark.applied`` are only compared with other values, ``report.ids`` only counted.
-NOT_SHOWN = {"similarity.html.j2": {"report-id"}, "similarity_pair.html.j2": {"written-item"},  # the pair view shows no per-item scores
+# ``student.html.j2``: ``feedback.entries`` only says whether there is marking to show (the rubric list
+# shows it); ``auto_max`` only on a final grade without written marks (a late one), not this summary.
+NOT_SHOWN = {"student.html.j2": {"entry-text", "auto-max"}, "similarity.html.j2": {"report-id"}, "similarity_pair.html.j2": {"written-item"},  # the pair view shows no per-item scores
              "marking_base.html.j2": {"current-item"}, "marking_home.html.j2": {"current-item"},
              "marking_question.html.j2": {"current-item", "applied"}, "marking_student.html.j2": {"current-item"}}
 
