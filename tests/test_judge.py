@@ -381,3 +381,18 @@ def test_worker_package_imports_nothing_of_the_grader():
             for module in modules:
                 assert not module.startswith("graders"), (path.name, module)
                 assert not module.startswith("reference") or module == "reference.scaffold", (path.name, module)
+
+
+@pytest.mark.slow
+def test_the_label_check_says_what_the_batches_show(full):
+    """Issue 16: the CVAE's label check blames misaligned labels only when the training batches show them
+    (rows paired with another image's label); aligned code that did not learn is told so, not to align."""
+    shuffled = grade(catalogue.case_source(_mutant("train cvae: labels shuffled apart from images")), full,
+                     ["q5.train"])["q5.train"]
+    labels = _check(shuffled, "uses the labels")
+    assert not labels.passed and "training rows went to the loss with another image's label" in labels.hint, \
+        labels.message()
+    stuck = grade(catalogue.case_source(_mutant("train cvae: no optimizer step")), full, ["q5.train"])["q5.train"]
+    labels = _check(stuck, "uses the labels")
+    assert not labels.passed and labels.hint.startswith("every training row went to the loss with its own label")
+    assert "aligned" not in labels.hint
