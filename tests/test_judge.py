@@ -396,3 +396,18 @@ def test_the_label_check_says_what_the_batches_show(full):
     labels = _check(stuck, "uses the labels")
     assert not labels.passed and labels.hint.startswith("every training row went to the loss with its own label")
     assert "aligned" not in labels.hint
+
+
+@pytest.mark.parametrize("states, passed, words", [
+    ({0: 1.0, 1: 1.0, 2: 3.0}, True, ""),
+    ({0: 1.0, 1: 1.0, 2: 1.0}, False, "runs with seed=2 and seed=3 (all else equal) returned identical weights"),
+    ({0: 1.0, 1: 2.0, 2: 3.0}, False, "two VAE runs with the same seed=2 (all else equal) returned different weights"),
+    ({0: 1.0, 2: 3.0}, False, "no weights came back from 1 of the 3 short runs (seeds 2)"),
+])
+def test_the_seed_check_compares_the_probe_runs_weights(states, passed, words):
+    """Same seed, same weights; another seed, other weights; a run without weights is said once."""
+    from graders import judge_training
+    tensors = {f"run{i}/state/encoder.mu.bias": torch.full((3,), v) for i, v in states.items()}
+    check = judge_training._seed_check(tensors, judge.Context({}, public=False), 0.5, "VAE")
+    assert check.passed == passed and check.awarded == (0.5 if passed else 0)
+    assert words in check.received, check.received
