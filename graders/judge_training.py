@@ -157,16 +157,16 @@ def _seed_check(tensors, context, marks, kind):
     name = "seeds torch with args.seed: same seed, same weights; another seed, other weights"
     fix = "seed torch with args.seed before building the model: if args.seed > 0: torch.manual_seed(args.seed)"
     pairs = [(i, j) for i in range(len(plan.probes)) for j in range(i + 1, len(plan.probes))]
-    problems = []
+    missing = [i for i in range(len(plan.probes)) if not states[i]]
+    problems = ([f"no weights came back from {len(missing)} of the {len(plan.probes)} short runs (seeds "
+                 f"{', '.join(str(plan.probes[i]['seed']) for i in missing)}): see 'follows args'"] if missing else [])
     for i, j in pairs:
         a, b = plan.probes[i], plan.probes[j]
-        if {k: v for k, v in a.items() if k != "seed"} != {k: v for k, v in b.items() if k != "seed"}:
+        if i in missing or j in missing or ({k: v for k, v in a.items() if k != "seed"}
+                                            != {k: v for k, v in b.items() if k != "seed"}):
             continue
         same = _same_weights(states[i], states[j])
-        if not states[i] or not states[j]:
-            problems.append(f"no weights came back from the short run{'s' if not states[i] and not states[j] else ''}"
-                            f" with seed={a['seed'] if not states[i] else b['seed']}")
-        elif same is None:
+        if same is None:
             problems.append(f"the weights of two short runs with seed={a['seed']} and seed={b['seed']} could not be "
                             "compared")
         elif a["seed"] == b["seed"] and not same:

@@ -381,3 +381,33 @@ def test_worker_package_imports_nothing_of_the_grader():
             for module in modules:
                 assert not module.startswith("graders"), (path.name, module)
                 assert not module.startswith("reference") or module == "reference.scaffold", (path.name, module)
+
+
+@pytest.mark.slow
+def test_the_label_check_says_what_the_batches_show(full):
+    """Issue 16: the CVAE's label check blames misaligned labels only when the training batches show them
+    (rows paired with another image's label); aligned code that did not learn is told so, not to align."""
+    shuffled = grade(catalogue.case_source(_mutant("train cvae: labels shuffled apart from images")), full,
+                     ["q5.train"])["q5.train"]
+    labels = _check(shuffled, "uses the labels")
+    assert not labels.passed and "training rows went to the loss with another image's label" in labels.hint, \
+        labels.message()
+    stuck = grade(catalogue.case_source(_mutant("train cvae: no optimizer step")), full, ["q5.train"])["q5.train"]
+    labels = _check(stuck, "uses the labels")
+    assert not labels.passed and labels.hint.startswith("every training row went to the loss with its own label")
+    assert "aligned" not in labels.hint
+
+
+@pytest.mark.parametrize("states, passed, words", [
+    ({0: 1.0, 1: 1.0, 2: 3.0}, True, ""),
+    ({0: 1.0, 1: 1.0, 2: 1.0}, False, "runs with seed=2 and seed=3 (all else equal) returned identical weights"),
+    ({0: 1.0, 1: 2.0, 2: 3.0}, False, "two VAE runs with the same seed=2 (all else equal) returned different weights"),
+    ({0: 1.0, 2: 3.0}, False, "no weights came back from 1 of the 3 short runs (seeds 2)"),
+])
+def test_the_seed_check_compares_the_probe_runs_weights(states, passed, words):
+    """Same seed, same weights; another seed, other weights; a run without weights is said once."""
+    from graders import judge_training
+    tensors = {f"run{i}/state/encoder.mu.bias": torch.full((3,), v) for i, v in states.items()}
+    check = judge_training._seed_check(tensors, judge.Context({}, public=False), 0.5, "VAE")
+    assert check.passed == passed and check.awarded == (0.5 if passed else 0)
+    assert words in check.received, check.received
