@@ -24,9 +24,9 @@
 # You can run the public checks from a terminal too: `python grade.py check A4.ipynb` (see README.md).
 #
 # **How long it takes.** Top to bottom with the default settings the notebook trains eleven small
-# networks for Question 3 (200 epochs each) and two VAEs (20 epochs each): about 25 minutes on one CPU
-# core. For a quick first pass, start Jupyter with `A4_EPOCHS=1 A4_Q3_EPOCH_SCALE=0.01` set (about
-# 20 seconds); hand in plots made with the default settings.
+# networks for Question 3 (200 epochs each) and two VAEs (20 epochs each): about 12 minutes on one CPU
+# core (Question 3 is most of it). For a quick first pass, start Jupyter with
+# `A4_EPOCHS=1 A4_Q3_EPOCH_SCALE=0.01` set (under a minute); hand in plots made with the default settings.
 #
 # **Written answers.** Put each written answer in a markdown cell that starts with
 # its heading, for example `## Answer q1a` (items q1a, q1b, q1c, q2a, q2b, q3a, q3b,

@@ -76,7 +76,7 @@ def judge_training(item: dict, t: dict, meta: dict, train: dict) -> tuple[list, 
                               "for the data, torch.optim.Adam(model.parameters(), lr=args.lr) with no scheduler or "
                               "weight decay, and one optimizer step per minibatch" if args else ""))
     for key in ("learns", "labels"):
-        if key in marks:
+        if key in marks:   # any other check of the grader's is added by ``verdicts.judge`` as not checked here
             checks.append(CheckResult(key, NAMES[key], marks[key], "not_here", hint=NOT_HERE))
     losses = [v for v in meta.get("losses", []) if isinstance(v, float)]
     notes = []

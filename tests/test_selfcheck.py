@@ -110,3 +110,18 @@ def test_marks_print_as_the_contract_writes_them():
                                   "14.0091", "your value has no factor 1/2"))
     assert line == ("✘ value on fixed inputs: lost 3 of 3; expected 7.00457 for inputs of shape (3, 10); got 14.0091. "
                     "Hint: your value has no factor 1/2")
+
+
+def test_a_check_the_grader_adds_is_shown_as_not_checked_here():
+    """The registry's marks travel in the data; a check key the self-check does not know (say a seed check
+    added to the training items) costs nothing here and keeps the item's marks summing up."""
+    from selfcheck.verdicts import judge
+    item = {"id": "q4.train", "function": "train_mnist_vae", "kind": "train", "conditional": False, "args": [],
+            "marks": 10, "checks": [["layout", 2], ["args", 1.5], ["seed", 0.5], ["learns", 6]], "time_limit": 60}
+    train = {"rows": 1000, "budget": {"epochs": 2, "batch_size": 100}, "steps": [20], "lr": 1e-3,
+             "shapes": {"vae": {}}, "structure": {"features": [], "decoder": []}}
+    verdict = judge(item, {}, {"probe": {"steps": 20, "data_calls": ["train"], "optimizers": []}}, {},
+                    {"train": train})
+    seed = next(c for c in verdict.checks if c.key == "seed")
+    assert seed.state == "not_here" and seed.marks == 0.5
+    assert sum(c.marks for c in verdict.checks) == 10
