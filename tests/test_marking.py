@@ -534,3 +534,66 @@ def test_the_csp_allows_no_inline_script_or_style_and_the_pages_have_none(batch,
         assert inline and handlers == []
         for _, body in inline:
             assert f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" in policy
+
+
+# -- issue 18: changes from a stale tab merged when they undo nothing; the token kept; who marked -----
+def test_a_stale_apply_or_remove_is_merged_and_is_idempotent(store):
+    store.update("q1a", "ann", 0, apply=["e1"])                       # TA one
+    merged = store.update("q1a", "ann", 0, apply=["e2"])               # TA two, still at version 0
+    assert (merged.applied, merged.score, merged.version, merged.merged) == (["e1", "e2"], 4.0, 2, True)
+    again = store.update("q1a", "ann", 0, apply=["e2"])                # the same change sent twice
+    assert again.applied == ["e1", "e2"] and again.score == 4.0
+    assert store.update("q1a", "ann", 3, remove=["e1"]).applied == ["e2"]
+    assert store.update("q1a", "ann", 1, remove=["e1"]).applied == ["e2"]   # stale and repeated: same state
+    with pytest.raises(Conflict):
+        store.update("q1a", "ann", 1, toggle="e3")                     # a toggle depends on what was seen
+    with pytest.raises(ValueError, match="no rubric entry 'e99'"):
+        store.update("q1a", "ann", 5, apply=["e99"])
+    assert "merged" not in json.dumps(store._item_data("q1a"))        # never written to disk
+
+
+def test_a_stale_comment_is_merged_only_when_nobody_else_changed_the_comment(store):
+    store.update("q1a", "ann", 0, apply=["e1"])
+    merged = store.update("q1a", "ann", 0, comment="mine", base_comment="")   # only the rubric moved on
+    assert (merged.comment, merged.applied) == ("mine", ["e1"])
+    with pytest.raises(Conflict) as refused:
+        store.update("q1a", "ann", 1, comment="another", base_comment="")     # typed on "", now "mine"
+    assert refused.value.current.comment == "mine"
+    assert store.update("q1a", "ann", 1, comment="mine", base_comment="").comment == "mine"   # sent twice
+    assert store.update("q1a", "ann", 3, comment="mine\n\nanother", base_comment="mine").comment == "mine\n\nanother"
+    store.update("q1a", "ann", 4, manual=3)
+    with pytest.raises(Conflict):
+        store.update("q1a", "ann", 4, manual=2, base_manual=None)              # someone set 3 meanwhile
+    assert store.update("q1a", "ann", 4, manual=2, base_manual=3).score == 2.0
+
+
+def test_the_token_is_kept_across_restarts_in_a_private_file(tmp_path):
+    import stat
+    from graders.marking.access import kept_token
+    first = kept_token(tmp_path)
+    path = tmp_path / "marking" / "token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(first) >= 16
+    assert kept_token(tmp_path) == first                              # a restart: the same URL
+    assert kept_token(tmp_path, "my-own-token-of-20ch") == "my-own-token-of-20ch"
+    with pytest.raises(ValueError, match="--token: use at least 16"):
+        kept_token(tmp_path, "short")
+
+
+def test_each_record_says_which_ta_marked_it(batch, tmp_path):
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    app = create_app(out, token="secret-token-1234", start_updater=False, marker="Ada L.")
+    client = app.test_client()
+    client.get("/?token=secret-token-1234")
+    reply = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 0, "apply": ["e1"]},
+                        headers={"X-Token": "secret-token-1234"})
+    assert reply.status_code == 200 and reply.json["merged"] is False
+    assert MarkStore(out).get("q1a", "student1").by == "Ada L."
+    stale = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 0, "comment": "x",
+                                           "base_comment": "old"}, headers={"X-Token": "secret-token-1234"})
+    assert stale.status_code == 409 and stale.json["current"]["applied"] == ["e1"]
+    bad = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 1, "apply": "e1"},
+                      headers={"X-Token": "secret-token-1234"})
+    assert bad.status_code == 400 and "expected a list" in bad.json["error"]

@@ -32,6 +32,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 import webbrowser
 from pathlib import Path
 from urllib.parse import urlencode
@@ -100,13 +101,44 @@ def _mark_json(mark):
             "manual": mark.manual, "score": mark.score, "version": mark.version}
 
 
-def create_app(out_dir, token=None, start_updater=True):
-    """The Flask app for ``out_dir``; ``app.config["TOKEN"]``, ``app.batch`` and ``app.updater`` are set."""
+def _mark_changes(data):
+    """The keyword arguments of ``MarkStore.update`` that a ``/api/mark`` body asks for.
+
+    ``toggle`` (one entry id), ``apply`` / ``remove`` (lists of entry ids: the wanted state,
+    safe to send twice), ``comment`` with ``base_comment`` (the stored text it was typed on),
+    ``manual`` ("" or null clears it) with ``base_manual``. Raises ``ValueError`` on bad input.
+    """
+    changes = {}
+    if "toggle" in data:
+        changes["toggle"] = str(data["toggle"])
+    for key in ("apply", "remove"):
+        if key in data:
+            if not isinstance(data[key], list):
+                raise ValueError(f"{key}: expected a list of rubric entry ids")
+            changes[key] = [str(e) for e in data[key]]
+    if "comment" in data:
+        changes["comment"] = str(data["comment"])
+        if isinstance(data.get("base_comment"), str):
+            changes["base_comment"] = data["base_comment"]
+    if "manual" in data:
+        changes["manual"] = None if data["manual"] in (None, "") else float(data["manual"])
+        if "base_manual" in data:
+            changes["base_manual"] = None if data["base_manual"] in (None, "") else float(data["base_manual"])
+    return changes
+
+
+def create_app(out_dir, token=None, start_updater=True, marker=None):
+    """The Flask app for ``out_dir``; ``app.config["TOKEN"]``, ``app.batch`` and ``app.updater`` are set.
+
+    ``marker``: the TA's name, written as ``by`` on each record (else the client's address).
+    ``app.config["INJECT_LATENCY_S"]`` (tests and benchmarks only): each request first sleeps that long.
+    """
     batch = Batch(out_dir)
     token = token or secrets.token_urlsafe(24)
     cookie = "a4mark-" + hashlib.sha256(token.encode()).hexdigest()[:10]
     app = Flask(__name__, static_folder="static", template_folder=None)
     app.config["TOKEN"] = token
+    app.config["INJECT_LATENCY_S"] = 0.0
     app.batch = batch
     app.notes = csvsync.import_hand_edits(batch.store, batch.out_dir / "written_marks.csv")
     app.updater = Updater(batch.out_dir, batch.store, batch.ids) if start_updater else None
@@ -118,8 +150,13 @@ def create_app(out_dir, token=None, start_updater=True):
     def valid(value):
         return bool(value) and hmac.compare_digest(value.encode(), token.encode())
 
+    def who():
+        return marker or request.remote_addr or ""
+
     @app.before_request
     def check_token():
+        if app.config["INJECT_LATENCY_S"]:
+            time.sleep(app.config["INJECT_LATENCY_S"])
         if valid(request.args.get("token")):
             if request.method == "GET":  # set the cookie; show a URL without the token
                 rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
@@ -242,21 +279,15 @@ def create_app(out_dir, token=None, start_updater=True):
         item, sid = data.get("item"), known_student(data.get("student"))
         if item not in WRITTEN_ITEMS:
             abort(404)
-        changes = {}
-        if "toggle" in data:
-            changes["toggle"] = str(data["toggle"])
-        if "comment" in data:
-            changes["comment"] = str(data["comment"])
-        if "manual" in data:
-            changes["manual"] = None if data["manual"] in (None, "") else data["manual"]
         try:
-            mark = batch.store.update(item, sid, int(data.get("version", -1)), by=request.remote_addr or "", **changes)
+            changes = _mark_changes(data)
+            mark = batch.store.update(item, sid, int(data.get("version", -1)), by=who(), **changes)
         except Conflict as conflict:
             return jsonify({"error": "conflict", "current": _mark_json(conflict.current)}), 409
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             return jsonify({"error": str(error)}), 400
         done, total = batch.progress(item)
-        return jsonify({"mark": _mark_json(mark), "progress": [done, total]})
+        return jsonify({"mark": _mark_json(mark), "progress": [done, total], "merged": mark.merged})
 
     @app.post("/api/rubric")
     def api_rubric():
@@ -329,16 +360,23 @@ def _report_csp():
             "; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox allow-scripts")
 
 
-def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print):
-    """Run the app until interrupted; prints the URL (with its token) first."""
+def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print, token=None, marker=None):
+    """Run the app until interrupted; prints the URL (with its token) first.
+
+    ``token``: the access token (else the one kept in ``OUT/marking/token``, see ``access``);
+    ``marker``: the TA's name, recorded as ``by`` on each mark (else the client's address).
+    """
     from werkzeug.serving import make_server
-    app = create_app(out_dir)
+    from graders.marking.access import kept_token
+    app = create_app(out_dir, token=kept_token(Path(out_dir), token), marker=marker)
     for note in app.notes:
         echo(f"note: {note}", file=sys.stderr)
     server = make_server(host, port, app, threaded=True)
     url = f"http://{'127.0.0.1' if host in ('127.0.0.1', '0.0.0.0') else host}:{server.server_port}/?token={app.config['TOKEN']}"
     echo(f"Marking {len(app.batch.ids)} students' written answers in {out_dir}")
     echo(f"Open: {url}")
+    if marker:
+        echo(f"Marks are recorded as by {marker!r}.", file=sys.stderr)
     echo("Every change is saved at once in OUT/marking/; grades, pages and written_marks.csv follow. "
          "Ctrl-C stops.", file=sys.stderr)
     if open_browser:
