@@ -597,3 +597,68 @@ def test_each_record_says_which_ta_marked_it(batch, tmp_path):
     bad = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 1, "apply": "e1"},
                       headers={"X-Token": "secret-token-1234"})
     assert bad.status_code == 400 and "expected a list" in bad.json["error"]
+
+
+def test_late_work_is_flagged_skipped_by_next_unmarked_and_a_regrade_appears_in_navigation(tmp_path):
+    from datetime import datetime
+    from graders import report
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    out = tmp_path / "out"
+    ids = ["ann", "bob", "cat"]
+    build_batch(out, ids=ids, submitted_at={"ann": "2022-12-01T10:00:00", "bob": "2022-12-03T10:00:00",
+                                            "cat": "2022-12-01T11:00:00"})
+    report.Reporter(out, deadline=datetime(2022, 12, 2, 12, 0)).settings_json()
+    app = create_app(out, token="late-token-123456", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=late-token-123456")
+    bob = client.get("/q/q1a/1").get_data(as_text=True)
+    assert 'id="late-flag">late: submitted 2022-12-03 10:00, 22.0 h after the deadline' in bob
+    assert 'id="late-flag"' not in client.get("/q/q1a/0").get_data(as_text=True)
+    assert 'id="late-flag"' in client.get("/s/1").get_data(as_text=True)
+    ann = client.get("/q/q1a/0").get_data(as_text=True)
+    assert 'id="next-unmarked" href="/q/q1a/2"' in ann                 # bob (late) skipped
+    post = {"item": "q1a", "student": "cat", "version": 0, "apply": ["e1"]}
+    assert client.post("/api/mark", json=post, headers={"X-Token": "late-token-123456"}).status_code == 200
+    assert client.get("/q/q1a/").headers["Location"].endswith("/q/q1a/0")
+    assert "no other unmarked answer" in client.get("/q/q1a/0").get_data(as_text=True)
+    late = {"item": "q1a", "student": "bob", "version": 0, "apply": ["e1"]}   # still markable on request
+    assert client.post("/api/mark", json=late, headers={"X-Token": "late-token-123456"}).status_code == 200
+
+    lines = (out / "results.jsonl").read_text().splitlines()             # a regrade adds a student meanwhile
+    newcomer = json.loads(lines[0])
+    newcomer["result"]["id"], newcomer["fingerprint"] = "dan", "regraded"
+    (out / "results.jsonl").write_text("\n".join(lines + [json.dumps(newcomer)]) + "\n")
+    assert client.get("/q/q1a/3").status_code == 200 and "dan" in client.get("/q/q1a/3").get_data(as_text=True)
+    assert app.batch.ids == ["ann", "bob", "cat", "dan"]
+    assert 'href="/s/3">dan</a>' in client.get("/").get_data(as_text=True)
+
+
+def test_one_action_marks_a_whole_answer_group_and_reports_members_it_left(tmp_path):
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    out = tmp_path / "out"
+    ids = build_batch(out, 4)
+    app = create_app(out, token="group-token-123456", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=group-token-123456")
+    groups = app.batch.groups("q1a")
+    assert groups and groups[0].students == sorted(ids)              # the demo's four answers are identical
+    page = client.get("/q/q1a/0").get_data(as_text=True)
+    assert "apply to all 4" in page and "identical answers" in page
+    store = MarkStore(out, seed=rubrics.seed_entries)
+    store.update("q1a", ids[1], 0, comment="own words")
+    headers = {"X-Token": "group-token-123456"}
+    reply = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e1"]}, headers=headers)
+    assert reply.status_code == 200 and sorted(reply.json["done"]) == sorted(ids) and reply.json["progress"] == [4, 4]
+    again = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e1"]}, headers=headers)
+    assert {m["applied"] == ["e1"] for m in again.json["done"].values()} == {True}   # the wanted state: no toggle
+    said = client.post("/api/group", json={"item": "q1a", "students": ids, "comment": "see the bound"}, headers=headers)
+    assert said.json["conflicts"] == {ids[1]: "has its own comment (kept; add to it on its page)"}
+    marks = MarkStore(out).marks_of_item("q1a")
+    assert [marks[sid].comment for sid in ids] == ["see the bound", "own words", "see the bound", "see the bound"]
+    assert {marks[sid].score for sid in ids} == {2.0}
+    one = {"item": "q1a", "student": ids[2], "version": marks[ids[2]].version, "remove": ["e1"]}
+    assert client.post("/api/mark", json=one, headers=headers).json["mark"]["score"] is None   # still editable alone
+    bad = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e99"]}, headers=headers)
+    assert bad.status_code == 400 and "e99" in bad.json["error"]

@@ -41,9 +41,12 @@ from flask import Flask, abort, jsonify, redirect, request, send_file, send_from
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking import cells, csvsync, pdf, render, rubrics
+from graders.marking.bulk import apply_to_group
+from graders.marking.groups import group_answers
 from graders.marking.store import Conflict, MarkStore
 from graders.marking.updater import Updater
-from graders.report import model_answers, stored_results
+from graders.policies import late_flag
+from graders.report import load_settings, model_answers, stored_results
 from graders.templating import render_page
 from graders.written import extract_answers
 
@@ -57,14 +60,55 @@ class Batch:
 
     def __init__(self, out_dir):
         self.out_dir = Path(out_dir)
-        self.results = stored_results(self.out_dir)
+        self._seen, self._groups = None, {}
+        self._load()
         if not self.results:
             raise FileNotFoundError(f"{self.out_dir}: no graded results (results.jsonl); run grade.py grade first")
-        self.ids = [r.id for r in self.results]
-        self.answers = {r.id: extract_answers(r.info.get("markdown", [])) for r in self.results}
         self.models = {item: render.to_html(text) for item, text in model_answers().items()}
         self.store = MarkStore(self.out_dir, seed=rubrics.seed_entries)
         self.pdfs = pdf.Renderer(self.out_dir)
+
+    def _stamp(self):
+        try:
+            stat = (self.out_dir / "results.jsonl").stat()
+            return stat.st_mtime_ns, stat.st_size
+        except OSError:
+            return None
+
+    def _load(self):
+        """Read the results, answers and late flags (``late: ...`` or "" per id) from ``OUT``."""
+        self._seen = self._stamp()
+        results = stored_results(self.out_dir)
+        settings = load_settings(self.out_dir)
+        self.answers = {r.id: extract_answers(r.info.get("markdown", [])) for r in results}
+        self.late = {r.id: late_flag(r.info.get("submitted_at"), settings.deadline_of(r.id)) for r in results}
+        self.results, self.ids = results, [r.id for r in results]
+
+    def refresh(self):
+        """Re-read if ``results.jsonl`` changed (a regrade into the same folder while the app runs):
+        the new students appear in navigation at once. Returns whether anything was re-read."""
+        if self._stamp() == self._seen:
+            return False
+        self._load()
+        if self.results:
+            self.queue_pdfs()
+        return True
+
+    def to_mark(self, item):
+        """Indices of the answers to ``item`` still to mark, late work left out (final 0 already)."""
+        marks = self.store.marks_of_item(item)
+        return [i for i, sid in enumerate(self.ids)
+                if not (sid in marks and marks[sid].marked) and not self.late.get(sid)]
+
+    def groups(self, item):
+        """``groups.group_answers`` for ``item`` over the current answers and page maps (cached until
+        either changes: SymPy is not run on every page view)."""
+        pages = {sid: notes.pages.get(item, []) for sid, notes in self.store.students().items()}
+        key = (item, self._seen, repr(sorted(pages.items())))
+        if self._groups.get(item, (None,))[0] != key:
+            answers = {sid: self.answers[sid].get(item, "") for sid in self.ids}
+            self._groups[item] = (key, group_answers(item, answers, pages))
+        return self._groups[item][1]
 
     def answer_html(self, sid, item):
         """The student's answer to ``item`` as safe HTML (drawn once: ``render`` caches it)."""
@@ -157,6 +201,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
     def check_token():
         if app.config["INJECT_LATENCY_S"]:
             time.sleep(app.config["INJECT_LATENCY_S"])
+        batch.refresh()
         if valid(request.args.get("token")):
             if request.method == "GET":  # set the cookie; show a URL without the token
                 rest = urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "token"])
@@ -188,6 +233,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
     def home():
         scores = batch.store.scores()
         students = [{"index": i, "id": r.id, "auto": r.auto_awarded, "auto_max": r.auto_max,
+                     "late": batch.late.get(r.id, ""),
                      "written": sum(scores.get(r.id, {}).values()), "marked": len(scores.get(r.id, {}))}
                     for i, r in enumerate(batch.results)]
         status = app.updater.status() if app.updater else {}
@@ -198,32 +244,32 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
     def first_unmarked(item):
         if item not in WRITTEN_ITEMS:
             abort(404)
-        marks = batch.store.marks_of_item(item)
-        index = next((i for i, sid in enumerate(batch.ids) if not (sid in marks and marks[sid].marked)), 0)
-        return redirect(f"/q/{item}/{index}")
+        return redirect(f"/q/{item}/{next(iter(batch.to_mark(item)), 0)}")
 
     @app.get("/q/<item>/<int:index>")
     def question(item, index):
         if item not in WRITTEN_ITEMS:
             abort(404)
         result = result_at(index)
-        marks = batch.store.marks_of_item(item)
         mark = batch.store.get(item, result.id)
         entries = batch.store.rubric(item)
         notes = batch.store.student(result.id)
         count, problem = batch.pdf_pages(result)
-        unmarked = [i for i, sid in enumerate(batch.ids) if not (sid in marks and marks[sid].marked)]
-        others = [i for i in unmarked if i != index]
+        done, _ = batch.progress(item)
+        others = [i for i in batch.to_mark(item) if i != index]
         next_unmarked = next((i for i in others if i > index), others[0] if others else None)
         state = {"item": item, "student": result.id, "index": index, "count": len(batch.ids),
                  "mark": _mark_json(mark), "entries": [e.__dict__ for e in entries],
                  "next_unmarked": next_unmarked, "notes_version": notes.version, "pages": notes.pages,
-                 "done": len(batch.ids) - len(unmarked)}
+                 "done": done, "late": batch.late.get(result.id, "")}
+        groups = [{"kind": g.kind, "label": g.label, "students": g.students,
+                   "members": [(batch.ids.index(sid), sid) for sid in g.students if sid in batch.ids],
+                   "here": result.id in g.students} for g in batch.groups(item)]
         return render_page("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
                                index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
                                model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
                                page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
-                               state=state, current_item=item, **common())
+                               state=state, groups=groups, current_item=item, **common())
 
     @app.get("/s/<int:index>")
     def student(index):
@@ -236,7 +282,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
                  "pages": notes.pages.get(item, [])} for item, maximum in WRITTEN_ITEMS.items()]
         feedback = batch.store.feedback(result.id)
         state = {"student": result.id, "index": index, "notes_version": notes.version, "pages": notes.pages,
-                 "comment": notes.comment}
+                 "comment": notes.comment, "late": batch.late.get(result.id, "")}
         page_file = result.id
         try:
             from graders.safe_text import page_names
@@ -288,6 +334,25 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
             return jsonify({"error": str(error)}), 400
         done, total = batch.progress(item)
         return jsonify({"mark": _mark_json(mark), "progress": [done, total], "merged": mark.merged})
+
+    @app.post("/api/group")
+    def api_group():
+        """One action on every member of an answer group: ``apply``/``remove`` (entry ids), ``comment``
+        or ``manual``; answers ``done`` (records) and ``conflicts`` (member -> reason)."""
+        data = body()
+        item = data.get("item")
+        if item not in WRITTEN_ITEMS:
+            abort(404)
+        students = data.get("students")
+        if not isinstance(students, list) or not students:
+            return jsonify({"error": "students: expected a list of ids"}), 400
+        try:
+            changes = _mark_changes({k: v for k, v in data.items() if k in ("apply", "remove", "comment", "manual")})
+            done = apply_to_group(batch.store, item, [known_student(str(s)) for s in students], who(), **changes)
+        except ValueError as error:
+            return jsonify({"error": str(error)}), 400
+        return jsonify({"done": {sid: _mark_json(m) for sid, m in done.done.items()}, "conflicts": done.conflicts,
+                        "progress": list(batch.progress(item))})
 
     @app.post("/api/rubric")
     def api_rubric():

@@ -178,4 +178,20 @@ document.addEventListener("keydown", function (e) {
     if (li) toggle(li.dataset.entry);
   }
 });
+/* Answer groups: one POST changes every member (each keeps its own record); conflicts are listed. */
+document.querySelectorAll("#groups .group").forEach(function (g) {
+  var students = JSON.parse(g.dataset.students), out = g.querySelector(".group-result");
+  function post(fields) {
+    out.textContent = "saving…";
+    api("/api/group", Object.assign({item: S.item, students: students}, fields)).then(function (r) {
+      if (r.status !== 200) { out.textContent = "Not saved: " + (r.body.error || r.status); return; }
+      var problems = Object.keys(r.body.conflicts).map(function (sid) { return sid + ": " + r.body.conflicts[sid]; });
+      out.textContent = Object.keys(r.body.done).length + " answer(s) changed" + (problems.length ? "; left alone: " + problems.join("; ") : "");
+      if (r.body.done[S.student] && !pending()) { received(r.body.done[S.student], r.body.progress); }
+    });
+  }
+  g.querySelector(".group-apply").addEventListener("click", function () { post({apply: [g.querySelector(".group-entry").value]}); });
+  g.querySelector(".group-set-mark").addEventListener("click", function () { post({manual: g.querySelector(".group-mark").value}); });
+  g.querySelector(".group-set-comment").addEventListener("click", function () { post({comment: g.querySelector(".group-comment").value}); });
+});
 document.body.dataset.ready = "yes";  /* keys work from here on (tests wait for it) */
