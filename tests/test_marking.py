@@ -662,3 +662,62 @@ def test_one_action_marks_a_whole_answer_group_and_reports_members_it_left(tmp_p
     assert client.post("/api/mark", json=one, headers=headers).json["mark"]["score"] is None   # still editable alone
     bad = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e99"]}, headers=headers)
     assert bad.status_code == 400 and "e99" in bad.json["error"]
+
+
+def test_the_student_page_proposes_the_pdf_page_map_to_confirm_in_one_action(tmp_path):
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    from graders.report import stored_results
+    from pathlib import Path
+    from tests.pdf_answers import student_pdf
+    out = tmp_path / "out"
+    build_batch(out, 3)
+    pdf_path = Path(stored_results(out)[0].info["pdf"])
+    truth = student_pdf(pdf_path, 3)                                   # labelled answers, several pages
+    app = create_app(out, token="pages-token-123456", start_updater=False)
+    assert app.batch.pdfs.idle(120)
+    client = app.test_client()
+    client.get("/?token=pages-token-123456")
+    page = client.get("/s/0").get_data(as_text=True)
+    state = json.loads(page.split('id="state">')[1].split("</script>")[0])
+    assert state["proposed"] == truth and 'id="use-proposal">use this map' in page
+    assert page.count('class="proposed"') == sum(len(p) for p in truth.values())
+    confirm = client.post("/api/student", json={"student": "student1", "version": 0, "pages": state["proposed"]},
+                          headers={"X-Token": "pages-token-123456"})           # what the button sends
+    assert confirm.status_code == 200 and MarkStore(out).student("student1").pages == truth
+    assert "this is the map in use" in client.get("/s/0").get_data(as_text=True)
+    assert json.loads(client.get("/s/2").get_data(as_text=True).split('id="state">')[1].split("</script>")[0]
+                      )["proposed"] == {}                               # no PDF: nothing proposed
+
+
+def test_an_entry_with_empty_points_is_refused_and_the_home_page_has_question_stats(tmp_path):
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    out = tmp_path / "out"
+    build_batch(out, 3, pdfs=False)
+    app = create_app(out, token="stats-token-123456", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=stats-token-123456")
+    headers = {"X-Token": "stats-token-123456"}
+    empty = client.post("/api/rubric/add", json={"item": "q1a", "points": "", "text": "partial"}, headers=headers)
+    assert empty.status_code == 400 and empty.json["error"] == "points: enter a number for the new entry (an empty box is not 0)"
+    assert client.post("/api/rubric/add", json={"item": "q1a", "points": "x", "text": "t"}, headers=headers).status_code == 400
+    assert [e.text for e in MarkStore(out, seed=rubrics.seed_entries).rubric("q1a")][-1] == "No answer / no credit"
+    for sid, entries in (("student1", ["e1", "e2"]), ("student2", ["e1"])):
+        client.post("/api/mark", json={"item": "q1a", "student": sid, "version": 0, "apply": entries}, headers=headers)
+    home = client.get("/").get_data(as_text=True)
+    row = home.split('id="stats-q1a">')[1].split("</tr>")[0]
+    assert "2/3" in row and "3/5" in row and "2×1, 4×1" in row and "gradient of σ(xᵀw) correct: 2" in row
+
+
+def test_a_rubric_entry_is_deleted_only_when_unused_and_entries_reorder(store):
+    store.update("q1a", "ann", 0, apply=["e1"])
+    e1, e2 = store.rubric("q1a")[:2]
+    with pytest.raises(ValueError, match=r"entry e1 is applied to 1 answer\(s\) \(ann\); remove it there first"):
+        store.delete_entry("q1a", "e1", e1.version)
+    left = store.delete_entry("q1a", "e2", e2.version)
+    assert [e.id for e in left] == ["e1", "e3", "e4"] and store.get("q1a", "ann").score == 2.0
+    assert [e.id for e in store.reorder("q1a", ["e3", "e1", "e4"])] == ["e3", "e1", "e4"]
+    with pytest.raises(ValueError, match="each entry once"):
+        store.reorder("q1a", ["e3", "e1"])
+    assert store.get("q1a", "ann").applied == ["e1"] and store.get("q1a", "ann").score == 2.0

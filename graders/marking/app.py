@@ -40,9 +40,10 @@ from urllib.parse import urlencode
 from flask import Flask, abort, jsonify, redirect, request, send_file, send_from_directory
 
 from graders.items import WRITTEN_ITEMS
-from graders.marking import cells, csvsync, pdf, render, rubrics
+from graders.marking import cells, csvsync, pagemap, pdf, render, rubrics
 from graders.marking.bulk import apply_to_group
 from graders.marking.groups import group_answers
+from graders.marking.stats import question_stats
 from graders.marking.store import Conflict, MarkStore
 from graders.marking.updater import Updater
 from graders.policies import late_flag
@@ -109,6 +110,17 @@ class Batch:
             answers = {sid: self.answers[sid].get(item, "") for sid in self.ids}
             self._groups[item] = (key, group_answers(item, answers, pages))
         return self._groups[item][1]
+
+    def proposed_pages(self, result):
+        """``pagemap.propose`` on the student's PDF text, ``{item: [page]}``; ``{}`` while its pages are
+        still being drawn, for a PDF without text, or one whose text cannot be read (the TA maps by hand)."""
+        path = self.pdf_path(result)
+        if path is None or self.pdfs.status(path).pending:
+            return {}
+        try:
+            return pagemap.propose(pagemap.read_texts(path, self.out_dir))
+        except pdf.PdfProblem:
+            return {}
 
     def answer_html(self, sid, item):
         """The student's answer to ``item`` as safe HTML (drawn once: ``render`` caches it)."""
@@ -238,6 +250,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
                     for i, r in enumerate(batch.results)]
         status = app.updater.status() if app.updater else {}
         return render_page("marking_home.html.j2", students=students, notes=app.notes, status=status,
+                           stats=question_stats(batch.store, batch.ids),
                                total_items=len(WRITTEN_ITEMS), **common())
 
     @app.get("/q/<item>/")
@@ -281,8 +294,9 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
                  "answer": batch.answer_html(result.id, item), "plots": plots.get(item, []),
                  "pages": notes.pages.get(item, [])} for item, maximum in WRITTEN_ITEMS.items()]
         feedback = batch.store.feedback(result.id)
+        proposed = batch.proposed_pages(result) if count else {}
         state = {"student": result.id, "index": index, "notes_version": notes.version, "pages": notes.pages,
-                 "comment": notes.comment, "late": batch.late.get(result.id, "")}
+                 "comment": notes.comment, "late": batch.late.get(result.id, ""), "proposed": proposed}
         page_file = result.id
         try:
             from graders.safe_text import page_names
@@ -292,7 +306,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
             page_file = report_filename(result.id)
         return render_page("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
                                page_count=count, pdf_problem=problem, notes=notes, state=state,
-                               page_file=page_file, **common())
+                               page_file=page_file, proposed=proposed, **common())
 
     @app.get("/pdf/<int:index>/<int:page>.png")
     def pdf_page(index, page):
@@ -377,12 +391,42 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
         item = data.get("item")
         if item not in WRITTEN_ITEMS:
             abort(404)
+        if str(data.get("points", "")).strip() == "":
+            return jsonify({"error": "points: enter a number for the new entry (an empty box is not 0)"}), 400
         try:
-            entry = batch.store.add_entry(item, float(data.get("points", 0)), str(data.get("text", "")).strip()
+            entry = batch.store.add_entry(item, float(data["points"]), str(data.get("text", "")).strip()
                                           or "(no text)")
-        except ValueError as error:
+        except ValueError:
+            return jsonify({"error": f"points: {str(data['points'])[:20]!r} is not a number"}), 400
+        except KeyError as error:
             return jsonify({"error": str(error)}), 400
         return jsonify({"entry": entry.__dict__})
+
+    @app.post("/api/rubric/delete")
+    def api_rubric_delete():
+        """Delete an unused entry (``entry``, ``version``); 400 naming the answers that use it."""
+        data = body()
+        if data.get("item") not in WRITTEN_ITEMS:
+            abort(404)
+        try:
+            left = batch.store.delete_entry(data["item"], str(data.get("entry")), int(data.get("version", -1)))
+        except Conflict as conflict:
+            return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
+        except (KeyError, ValueError) as error:
+            return jsonify({"error": str(error).strip("'\"")}), 400
+        return jsonify({"entries": [e.__dict__ for e in left]})
+
+    @app.post("/api/rubric/order")
+    def api_rubric_order():
+        """Reorder the rubric: ``order`` lists every entry id once."""
+        data = body()
+        if data.get("item") not in WRITTEN_ITEMS:
+            abort(404)
+        try:
+            entries = batch.store.reorder(data["item"], [str(e) for e in data.get("order") or []])
+        except ValueError as error:
+            return jsonify({"error": str(error)}), 400
+        return jsonify({"entries": [e.__dict__ for e in entries]})
 
     @app.post("/api/student")
     def api_student():

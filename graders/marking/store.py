@@ -337,6 +337,39 @@ class MarkStore:
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         return entry
 
+    def delete_entry(self, item, entry_id, version):
+        """Remove an unused rubric entry (at ``version``); returns the remaining ``[Entry]``.
+
+        Raises ``ValueError`` naming the answers that apply it (remove it from them first, or set
+        its points to 0: marks are never changed silently), ``KeyError``, ``Conflict``."""
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            entry = next((Entry(**e) for e in data["rubric"] if e["id"] == entry_id), None)
+            if entry is None:
+                raise KeyError(f"{item} has no rubric entry {entry_id!r}")
+            if version != entry.version:
+                raise Conflict(entry)
+            users = sorted(sid for sid, r in data["records"].items() if entry_id in r.get("applied", []))
+            if users:
+                raise ValueError(f"{item}: entry {entry_id} is applied to {len(users)} answer(s) "
+                                 f"({', '.join(users[:5])}{', ...' if len(users) > 5 else ''}); remove it there first")
+            data["rubric"] = [e for e in data["rubric"] if e["id"] != entry_id]
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        return [Entry(**e) for e in data["rubric"]]
+
+    def reorder(self, item, order):
+        """Put the rubric in ``order`` (every entry id once; number keys follow positions); returns it."""
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            by_id = {e["id"]: e for e in data["rubric"]}
+            if sorted(order) != sorted(by_id):
+                raise ValueError(f"{item}: the new order must list each entry once ({', '.join(by_id)})")
+            data["rubric"] = [by_id[e] for e in order]
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        return [Entry(**e) for e in data["rubric"]]
+
     def _rescore(self, item, data):
         entries = {e["id"]: Entry(**e) for e in data["rubric"]}
         changed = []

@@ -114,7 +114,9 @@ document.querySelectorAll("#rubric li").forEach(function (li) {
 });
 document.getElementById("add-entry").addEventListener("click", function () {
   api("/api/rubric/add", {item: S.item, points: document.getElementById("new-points").value,
-                          text: document.getElementById("new-text").value}).then(function () { location.reload(); });
+                          text: document.getElementById("new-text").value}).then(function (r) {
+    if (r.status !== 200) { banner("Entry not added: " + (r.body.error || r.status)); return; }
+    location.reload(); });
 });
 function draft() {
   if (comment.value === commentBase) sessionStorage.removeItem(DRAFT);
