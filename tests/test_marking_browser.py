@@ -346,6 +346,28 @@ def test_two_tas_commenting_on_one_answer_keep_both_texts(server, demo, browser,
         other.quit()
 
 
+def test_a_group_is_marked_in_one_action_a_used_entry_is_not_deleted_and_pages_zoom(server, demo, browser):
+    app, base = server
+    browser.get(f"{base}/?token=browser-test-token")
+    _open(browser, f"{base}/q/q5b/0", "student1")
+    group = browser.find_element(By.CSS_SELECTOR, "#groups .group.here")   # the demo has no q5b answers
+    assert "no answer (blank, 3 answers, this one among them)" in group.text
+    group.find_element(By.CSS_SELECTOR, "button.group-apply").click()      # entry 1 is selected
+    _wait(browser, lambda d: "3 answer(s) changed" in group.find_element(By.CSS_SELECTOR, ".group-result").text)
+    _wait(browser, lambda d: _score(d) == "2")
+    assert {sid: m.applied for sid, m in MarkStore(demo).marks_of_item("q5b").items()} == {
+        "student1": ["e1"], "student2": ["e1"], "student3": ["e1"]}
+    _press(browser, "1", "unmarked")                                        # each answer still editable alone
+    assert MarkStore(demo).get("q5b", "student2").applied == ["e1"]
+    browser.find_element(By.CSS_SELECTOR, '#rubric li[data-entry="e1"] button.delete-entry').click()
+    _wait(browser, lambda d: "Not deleted: q5b: entry e1 is applied to 2 answer(s) (student2, student3)"
+          in d.find_element(By.ID, "banner").text)
+    page = browser.find_element(By.CSS_SELECTOR, "#pdf img.page")
+    narrow = page.size["width"]
+    page.click()
+    _wait(browser, lambda d: "zoomed" in page.get_attribute("class") and page.size["width"] > narrow)
+
+
 # -- stored XSS (issue 17, item 1): a hostile plot, id and PDF name are text on every marking page -------
 import base64  # noqa: E402
 import json  # noqa: E402

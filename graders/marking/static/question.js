@@ -100,6 +100,21 @@ document.querySelectorAll("#rubric li").forEach(function (li) {
     api("/api/rubric", {item: S.item, entry: li.dataset.entry, version: Number(li.dataset.version), text: text})
       .then(function (r) { if (r.status === 409) return stale(); location.reload(); });
   });
+  li.querySelector("button.move-up").addEventListener("click", function () {
+    var ids = Array.prototype.map.call(document.querySelectorAll("#rubric li"), function (x) { return x.dataset.entry; });
+    var at = ids.indexOf(li.dataset.entry); if (at < 1) return;
+    ids.splice(at, 1); ids.splice(at - 1, 0, li.dataset.entry);
+    flushed().then(function () { return api("/api/rubric/order", {item: S.item, order: ids}); }).then(function (r) {
+      if (r.status !== 200) { banner("Not moved: " + (r.body.error || r.status)); return; }
+      location.reload(); });
+  });
+  li.querySelector("button.delete-entry").addEventListener("click", function () {
+    flushed().then(function () {
+      return api("/api/rubric/delete", {item: S.item, entry: li.dataset.entry, version: Number(li.dataset.version)});
+    }).then(function (r) {
+      if (r.status !== 200) { banner("Not deleted: " + (r.body.error || r.status)); return; }
+      location.reload(); });
+  });
   var points = li.querySelector("input.points");
   points.addEventListener("change", function () {
     if (points.value === "" || isNaN(Number(points.value))) return;
