@@ -8,7 +8,7 @@
   python grade.py figures [OUT_DIR]
   python grade.py similarity PATH [--out DIR] [--json] [--threshold T]
   python grade.py gradescope [--root /autograder]
-  python grade.py mark OUT [--port P] [--no-browser]
+  python grade.py mark OUT [--port P] [--no-browser] [--token T] [--as NAME]
   python grade.py publish OUT [--extensions CSV]
 
 Run any command with --help for its options. Errors print one line; --debug
@@ -259,8 +259,9 @@ def command_mark(args):
         raise UserError(f"{out_dir}: no results.jsonl here; run 'grade.py grade PATH --out {out_dir}' first")
     from graders.marking.app import serve
     try:
-        return serve(out_dir, host=args.host, port=args.port, open_browser=not args.no_browser)
-    except FileNotFoundError as error:
+        return serve(out_dir, host=args.host, port=args.port, open_browser=not args.no_browser,
+                     token=args.token, marker=args.marker)
+    except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from None
 
 
@@ -392,6 +393,10 @@ def build_parser():
     mark.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     mark.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     mark.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
+    mark.add_argument("--token", help="the access token in the URL (16+ characters A-Z a-z 0-9 - _); default: "
+                                      "the one kept in OUT/marking/token (mode 0600), so a restart keeps URLs")
+    mark.add_argument("--as", dest="marker", metavar="NAME",
+                      help="your name, recorded on each mark you make (default: the browser's address)")
     mark.set_defaults(handler=command_mark)
 
     publish = commands.add_parser("publish", help="TAs: make the marks final and write what students receive",

@@ -13,7 +13,11 @@ visit while it was drawing did the same) beside the view now (the background ren
 then what is recorded. Answers of ``--formulas`` formulas: drawn with the caps lifted (as
 before) beside drawn with them, time and page size.
 
-  .venv/bin/python bench/bench_marking.py [--students 40] [--requests 50]
+  .venv/bin/python bench/bench_marking.py [--students 40] [--requests 50] [--latency 0.3]
+
+The HTTP part also times what the page's queue sends for a burst of three rubric keys (three
+POSTs in order, each with the version of the previous reply, as "apply"/"remove") and a change
+from a stale tab merged by the server (issue 18).
   .venv/bin/python bench/bench_marking.py --bounded [--pages 60] [--strokes 40000] [--formulas 25000]
 """
 import argparse
@@ -128,6 +132,8 @@ def main(argv=None):
     parser.add_argument("--pages", type=int, default=60)
     parser.add_argument("--strokes", type=int, default=40000)
     parser.add_argument("--formulas", type=int, default=25000)
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds each request first sleeps (the app's INJECT_LATENCY_S: an SSH tunnel)")
     args = parser.parse_args(argv)
     if args.bounded:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -193,8 +199,27 @@ def main(argv=None):
                                                                "version": versions.get(("b", sid), 0), "toggle": "e1"}))
             versions[("b", sid)] = reply["mark"]["version"]
 
+        def http_burst(i):  # keys "1", "2", "3" at once: the page's queue sends them in order
+            sid = f"student{i % n + 1}"
+            for entry in ("e1", "e2", "e3"):
+                wanted = "remove" if (i // n) % 2 else "apply"
+                reply = json.loads(http_call("POST", "/api/mark", {"item": "q3b", "student": sid, wanted: [entry],
+                                                                   "version": versions.get(("c", sid), 0)}))
+                versions[("c", sid)] = reply["mark"]["version"]
+
+        def http_stale(i):  # another TA's tab, still at version 0: "apply e1" merged on the newer record
+            reply = json.loads(http_call("POST", "/api/mark", {"item": "q2b", "student": f"student{i % n + 1}",
+                                                               "version": 0, "apply": ["e2"]}))
+            assert reply["merged"], reply
+
+        app.config["INJECT_LATENCY_S"] = args.latency
+        if args.latency:
+            lines.append(f"(each HTTP request first sleeps {args.latency * 1000:.0f} ms: injected latency)")
         lines += [_summary("HTTP: next answer (GET page)", _time(http_next, count)),
-                  _summary("HTTP: apply rubric entry (POST)", _time(http_apply, count))]
+                  _summary("HTTP: apply rubric entry (POST)", _time(http_apply, count)),
+                  _summary("HTTP: burst of 3 keys, queued in order", _time(http_burst, count)),
+                  _summary("HTTP: stale apply, merged by the server", _time(http_stale, count))]
+        app.config["INJECT_LATENCY_S"] = 0.0
         started = time.perf_counter()
         app.updater.flush(120)
         lines.append(f"background: pages, grades.csv and written_marks.csv caught up "

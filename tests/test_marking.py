@@ -533,3 +533,190 @@ def test_the_csp_allows_no_inline_script_or_style_and_the_pages_have_none(batch,
         assert inline and handlers == []
         for _, body in inline:
             assert f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'" in policy
+
+
+# -- issue 18: changes from a stale tab merged when they undo nothing; the token kept; who marked -----
+def test_a_stale_apply_or_remove_is_merged_and_is_idempotent(store):
+    store.update("q1a", "ann", 0, apply=["e1"])                       # TA one
+    merged = store.update("q1a", "ann", 0, apply=["e2"])               # TA two, still at version 0
+    assert (merged.applied, merged.score, merged.version, merged.merged) == (["e1", "e2"], 4.0, 2, True)
+    again = store.update("q1a", "ann", 0, apply=["e2"])                # the same change sent twice
+    assert again.applied == ["e1", "e2"] and again.score == 4.0
+    assert store.update("q1a", "ann", 3, remove=["e1"]).applied == ["e2"]
+    assert store.update("q1a", "ann", 1, remove=["e1"]).applied == ["e2"]   # stale and repeated: same state
+    with pytest.raises(Conflict):
+        store.update("q1a", "ann", 1, toggle="e3")                     # a toggle depends on what was seen
+    with pytest.raises(ValueError, match="no rubric entry 'e99'"):
+        store.update("q1a", "ann", 5, apply=["e99"])
+    assert "merged" not in json.dumps(store._item_data("q1a"))        # never written to disk
+
+
+def test_a_stale_comment_is_merged_only_when_nobody_else_changed_the_comment(store):
+    store.update("q1a", "ann", 0, apply=["e1"])
+    merged = store.update("q1a", "ann", 0, comment="mine", base_comment="")   # only the rubric moved on
+    assert (merged.comment, merged.applied) == ("mine", ["e1"])
+    with pytest.raises(Conflict) as refused:
+        store.update("q1a", "ann", 1, comment="another", base_comment="")     # typed on "", now "mine"
+    assert refused.value.current.comment == "mine"
+    assert store.update("q1a", "ann", 1, comment="mine", base_comment="").comment == "mine"   # sent twice
+    assert store.update("q1a", "ann", 3, comment="mine\n\nanother", base_comment="mine").comment == "mine\n\nanother"
+    store.update("q1a", "ann", 4, manual=3)
+    with pytest.raises(Conflict):
+        store.update("q1a", "ann", 4, manual=2, base_manual=None)              # someone set 3 meanwhile
+    assert store.update("q1a", "ann", 4, manual=2, base_manual=3).score == 2.0
+
+
+def test_the_token_is_kept_across_restarts_in_a_private_file(tmp_path):
+    import stat
+    from graders.marking.access import kept_token
+    first = kept_token(tmp_path)
+    path = tmp_path / "marking" / "token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(first) >= 16
+    assert kept_token(tmp_path) == first                              # a restart: the same URL
+    assert kept_token(tmp_path, "my-own-token-of-20ch") == "my-own-token-of-20ch"
+    with pytest.raises(ValueError, match="--token: use at least 16"):
+        kept_token(tmp_path, "short")
+
+
+def test_each_record_says_which_ta_marked_it(batch, tmp_path):
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    app = create_app(out, token="secret-token-1234", start_updater=False, marker="Ada L.")
+    client = app.test_client()
+    client.get("/?token=secret-token-1234")
+    reply = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 0, "apply": ["e1"]},
+                        headers={"X-Token": "secret-token-1234"})
+    assert reply.status_code == 200 and reply.json["merged"] is False
+    assert MarkStore(out).get("q1a", "student1").by == "Ada L."
+    stale = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 0, "comment": "x",
+                                           "base_comment": "old"}, headers={"X-Token": "secret-token-1234"})
+    assert stale.status_code == 409 and stale.json["current"]["applied"] == ["e1"]
+    bad = client.post("/api/mark", json={"item": "q1a", "student": "student1", "version": 1, "apply": "e1"},
+                      headers={"X-Token": "secret-token-1234"})
+    assert bad.status_code == 400 and "expected a list" in bad.json["error"]
+
+
+def test_late_work_is_flagged_skipped_by_next_unmarked_and_a_regrade_appears_in_navigation(tmp_path):
+    from datetime import datetime
+    from graders import report
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    out = tmp_path / "out"
+    ids = ["ann", "bob", "cat"]
+    build_batch(out, ids=ids, submitted_at={"ann": "2022-12-01T10:00:00", "bob": "2022-12-03T10:00:00",
+                                            "cat": "2022-12-01T11:00:00"})
+    report.Reporter(out, deadline=datetime(2022, 12, 2, 12, 0)).settings_json()
+    app = create_app(out, token="late-token-123456", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=late-token-123456")
+    bob = client.get("/q/q1a/1").get_data(as_text=True)
+    assert 'id="late-flag">late: submitted 2022-12-03 10:00, 22.0 h after the deadline' in bob
+    assert 'id="late-flag"' not in client.get("/q/q1a/0").get_data(as_text=True)
+    assert 'id="late-flag"' in client.get("/s/1").get_data(as_text=True)
+    ann = client.get("/q/q1a/0").get_data(as_text=True)
+    assert 'id="next-unmarked" href="/q/q1a/2"' in ann                 # bob (late) skipped
+    post = {"item": "q1a", "student": "cat", "version": 0, "apply": ["e1"]}
+    assert client.post("/api/mark", json=post, headers={"X-Token": "late-token-123456"}).status_code == 200
+    assert client.get("/q/q1a/").headers["Location"].endswith("/q/q1a/0")
+    assert "no other unmarked answer" in client.get("/q/q1a/0").get_data(as_text=True)
+    late = {"item": "q1a", "student": "bob", "version": 0, "apply": ["e1"]}   # still markable on request
+    assert client.post("/api/mark", json=late, headers={"X-Token": "late-token-123456"}).status_code == 200
+
+    lines = (out / "results.jsonl").read_text().splitlines()             # a regrade adds a student meanwhile
+    newcomer = json.loads(lines[0])
+    newcomer["result"]["id"], newcomer["fingerprint"] = "dan", "regraded"
+    (out / "results.jsonl").write_text("\n".join(lines + [json.dumps(newcomer)]) + "\n")
+    assert client.get("/q/q1a/3").status_code == 200 and "dan" in client.get("/q/q1a/3").get_data(as_text=True)
+    assert app.batch.ids == ["ann", "bob", "cat", "dan"]
+    assert 'href="/s/3">dan</a>' in client.get("/").get_data(as_text=True)
+
+
+def test_one_action_marks_a_whole_answer_group_and_reports_members_it_left(tmp_path):
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    out = tmp_path / "out"
+    ids = build_batch(out, 4)
+    app = create_app(out, token="group-token-123456", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=group-token-123456")
+    groups = app.batch.groups("q1a")
+    assert groups and groups[0].students == sorted(ids)              # the demo's four answers are identical
+    page = client.get("/q/q1a/0").get_data(as_text=True)
+    assert "apply to all 4" in page and "identical answers" in page
+    store = MarkStore(out, seed=rubrics.seed_entries)
+    store.update("q1a", ids[1], 0, comment="own words")
+    headers = {"X-Token": "group-token-123456"}
+    reply = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e1"]}, headers=headers)
+    assert reply.status_code == 200 and sorted(reply.json["done"]) == sorted(ids) and reply.json["progress"] == [4, 4]
+    again = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e1"]}, headers=headers)
+    assert {m["applied"] == ["e1"] for m in again.json["done"].values()} == {True}   # the wanted state: no toggle
+    said = client.post("/api/group", json={"item": "q1a", "students": ids, "comment": "see the bound"}, headers=headers)
+    assert said.json["conflicts"] == {ids[1]: "has its own comment (kept; add to it on its page)"}
+    marks = MarkStore(out).marks_of_item("q1a")
+    assert [marks[sid].comment for sid in ids] == ["see the bound", "own words", "see the bound", "see the bound"]
+    assert {marks[sid].score for sid in ids} == {2.0}
+    one = {"item": "q1a", "student": ids[2], "version": marks[ids[2]].version, "remove": ["e1"]}
+    assert client.post("/api/mark", json=one, headers=headers).json["mark"]["score"] is None   # still editable alone
+    bad = client.post("/api/group", json={"item": "q1a", "students": ids, "apply": ["e99"]}, headers=headers)
+    assert bad.status_code == 400 and "e99" in bad.json["error"]
+
+
+def test_the_student_page_proposes_the_pdf_page_map_to_confirm_in_one_action(tmp_path):
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    from graders.report import stored_results
+    from pathlib import Path
+    from tests.pdf_answers import student_pdf
+    out = tmp_path / "out"
+    build_batch(out, 3)
+    pdf_path = Path(stored_results(out)[0].info["pdf"])
+    truth = student_pdf(pdf_path, 3)                                   # labelled answers, several pages
+    app = create_app(out, token="pages-token-123456", start_updater=False)
+    assert app.batch.pdfs.idle(120)
+    client = app.test_client()
+    client.get("/?token=pages-token-123456")
+    page = client.get("/s/0").get_data(as_text=True)
+    state = json.loads(page.split('id="state">')[1].split("</script>")[0])
+    assert state["proposed"] == truth and 'id="use-proposal">use this map' in page
+    assert page.count('class="proposed"') == sum(len(p) for p in truth.values())
+    confirm = client.post("/api/student", json={"student": "student1", "version": 0, "pages": state["proposed"]},
+                          headers={"X-Token": "pages-token-123456"})           # what the button sends
+    assert confirm.status_code == 200 and MarkStore(out).student("student1").pages == truth
+    assert "this is the map in use" in client.get("/s/0").get_data(as_text=True)
+    assert json.loads(client.get("/s/2").get_data(as_text=True).split('id="state">')[1].split("</script>")[0]
+                      )["proposed"] == {}                               # no PDF: nothing proposed
+
+
+def test_an_entry_with_empty_points_is_refused_and_the_home_page_has_question_stats(tmp_path):
+    from graders.marking.app import create_app
+    from graders.marking.demo import build_batch
+    out = tmp_path / "out"
+    build_batch(out, 3, pdfs=False)
+    app = create_app(out, token="stats-token-123456", start_updater=False)
+    client = app.test_client()
+    client.get("/?token=stats-token-123456")
+    headers = {"X-Token": "stats-token-123456"}
+    empty = client.post("/api/rubric/add", json={"item": "q1a", "points": "", "text": "partial"}, headers=headers)
+    assert empty.status_code == 400 and empty.json["error"] == "points: enter a number for the new entry (an empty box is not 0)"
+    assert client.post("/api/rubric/add", json={"item": "q1a", "points": "x", "text": "t"}, headers=headers).status_code == 400
+    assert [e.text for e in MarkStore(out, seed=rubrics.seed_entries).rubric("q1a")][-1] == "No answer / no credit"
+    for sid, entries in (("student1", ["e1", "e2"]), ("student2", ["e1"])):
+        client.post("/api/mark", json={"item": "q1a", "student": sid, "version": 0, "apply": entries}, headers=headers)
+    home = client.get("/").get_data(as_text=True)
+    row = home.split('id="stats-q1a">')[1].split("</tr>")[0]
+    assert "2/3" in row and "3/5" in row and "2×1, 4×1" in row and "gradient of σ(xᵀw) correct: 2" in row
+
+
+def test_a_rubric_entry_is_deleted_only_when_unused_and_entries_reorder(store):
+    store.update("q1a", "ann", 0, apply=["e1"])
+    e1, e2 = store.rubric("q1a")[:2]
+    with pytest.raises(ValueError, match=r"entry e1 is applied to 1 answer\(s\) \(ann\); remove it there first"):
+        store.delete_entry("q1a", "e1", e1.version)
+    left = store.delete_entry("q1a", "e2", e2.version)
+    assert [e.id for e in left] == ["e1", "e3", "e4"] and store.get("q1a", "ann").score == 2.0
+    assert [e.id for e in store.reorder("q1a", ["e3", "e1", "e4"])] == ["e3", "e1", "e4"]
+    with pytest.raises(ValueError, match="each entry once"):
+        store.reorder("q1a", ["e3", "e1"])
+    assert store.get("q1a", "ann").applied == ["e1"] and store.get("q1a", "ann").score == 2.0

@@ -103,7 +103,7 @@ def read_texts(pdf_path, out_dir) -> list[str]:
         cache.parent.mkdir(parents=True, exist_ok=True)
         try:
             child = subprocess.run([sys.executable, "-m", "graders.marking.pagemap", str(pdf_path), str(cache)],
-                                   capture_output=True, text=True, timeout=pdf.TIMEOUT, preexec_fn=pdf._limit,
+                                   capture_output=True, text=True, timeout=pdf.TIMEOUT,
                                    cwd=Path(__file__).resolve().parents[2])
         except subprocess.TimeoutExpired:
             raise pdf.PdfProblem(f"{pdf_path.name}: reading its text took over {pdf.TIMEOUT} s") from None
@@ -130,4 +130,5 @@ def _extract(pdf_path, target):
 
 
 if __name__ == "__main__":
+    pdf._limit_self()   # the same memory and CPU limits as the page pictures' child
     _extract(sys.argv[1], sys.argv[2])

@@ -68,6 +68,7 @@ class Mark:
     version: int = 0                              # 0: never written
     updated: str = ""
     by: str = ""
+    merged: bool = field(default=False, repr=False, compare=False)   # set by ``update``; never stored
 
     @property
     def marked(self):
@@ -102,6 +103,23 @@ def atomic_write(path, text):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _stale_conflicts(mark, toggle, applied, comment, manual, base_comment, base_manual):
+    """Whether a change based on an older version than ``mark`` would undo someone's work.
+
+    A toggle or a full ``applied`` list depends on what the TA saw, so it always conflicts; a
+    comment (or manual mark) conflicts unless its base is still the stored value or the new
+    value is already stored (the same change sent twice)."""
+    if toggle is not None or applied is not None:
+        return True
+    if comment is not None and str(comment)[:20000] != mark.comment and base_comment != mark.comment:
+        return True
+    if manual is not ...:
+        new = None if manual is None else float(manual)
+        if new != mark.manual and (base_manual is ... or base_manual != mark.manual):
+            return True
+    return False
 
 
 def score_of(mark, entries, maximum):
@@ -222,13 +240,19 @@ class MarkStore:
         return {sid: StudentNotes(sid, **d) for sid, d in self._read(self.root / "students.json", {}).items()}
 
     # -- changing --------------------------------------------------------------
-    def update(self, item, student, version, *, toggle=None, applied=None, comment=None, manual=...,
-               by=""):
+    def update(self, item, student, version, *, toggle=None, applied=None, apply=(), remove=(), comment=None,
+               manual=..., base_comment=None, base_manual=..., by=""):
         """Change one record if it is still at ``version``; returns the new ``Mark``.
 
         ``toggle``: an entry id to apply or remove (clears a manual mark: the TA is using the
-        rubric); ``applied``: the full list; ``comment``; ``manual``: a number or None to clear.
-        Raises ``Conflict`` when the record is past ``version``, ``ValueError`` for bad input.
+        rubric); ``applied``: the full list; ``apply`` / ``remove``: entry ids wanted applied or
+        not (idempotent; they clear a manual mark too); ``comment``; ``manual``: a number or None.
+
+        A change based on an old version is merged on the current record when it cannot undo
+        anyone's work (see ``_stale_conflicts``): ``apply``/``remove`` always; ``comment`` when
+        ``base_comment`` (the text the TA started from) is still the stored one, or equals the
+        new one; ``manual`` likewise with ``base_manual``. ``Mark.merged`` then says so.
+        Raises ``Conflict`` otherwise, ``ValueError`` for bad input.
         """
         path = self._item_path(item)
         with self._locked(path):
@@ -236,19 +260,21 @@ class MarkStore:
             entries = {e["id"]: Entry(**e) for e in data["rubric"]}
             record = data["records"].get(student)
             mark = Mark(student, item, **record) if record else Mark(student, item)
-            if version != mark.version:
+            merged = version != mark.version
+            if merged and _stale_conflicts(mark, toggle, applied, comment, manual, base_comment, base_manual):
                 raise Conflict(mark)
+            wanted = [e for e in (toggle, *(applied or ()), *apply, *remove) if e is not None]
+            unknown = [e for e in wanted if e not in entries]
+            if unknown:
+                raise ValueError(f"{item} has no rubric entry {unknown[0]!r}")
             if toggle is not None:
-                if toggle not in entries:
-                    raise ValueError(f"{item} has no rubric entry {toggle!r}")
                 mark.applied = ([e for e in mark.applied if e != toggle] if toggle in mark.applied
                                 else mark.applied + [toggle])
-                mark.manual = None
             if applied is not None:
-                unknown = [e for e in applied if e not in entries]
-                if unknown:
-                    raise ValueError(f"{item} has no rubric entries {unknown}")
                 mark.applied = list(dict.fromkeys(applied))
+            mark.applied = [e for e in mark.applied if e not in remove] + [e for e in apply if e not in mark.applied]
+            if toggle is not None or apply or remove:
+                mark.manual = None
             if comment is not None:
                 mark.comment = str(comment)[:20000]
             if manual is not ...:
@@ -261,10 +287,11 @@ class MarkStore:
             mark.version += 1
             mark.updated, mark.by = _now(), by
             record = asdict(mark)
-            del record["student"], record["item"]
+            del record["student"], record["item"], record["merged"]
             data["records"][student] = record
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         self._notify("mark", [student])
+        mark.merged = merged
         return mark
 
     def set_entry(self, item, entry_id, version, *, points=None, text=None, ta_only=None):
@@ -309,6 +336,39 @@ class MarkStore:
             data["rubric"].append(asdict(entry))
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         return entry
+
+    def delete_entry(self, item, entry_id, version):
+        """Remove an unused rubric entry (at ``version``); returns the remaining ``[Entry]``.
+
+        Raises ``ValueError`` naming the answers that apply it (remove it from them first, or set
+        its points to 0: marks are never changed silently), ``KeyError``, ``Conflict``."""
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            entry = next((Entry(**e) for e in data["rubric"] if e["id"] == entry_id), None)
+            if entry is None:
+                raise KeyError(f"{item} has no rubric entry {entry_id!r}")
+            if version != entry.version:
+                raise Conflict(entry)
+            users = sorted(sid for sid, r in data["records"].items() if entry_id in r.get("applied", []))
+            if users:
+                raise ValueError(f"{item}: entry {entry_id} is applied to {len(users)} answer(s) "
+                                 f"({', '.join(users[:5])}{', ...' if len(users) > 5 else ''}); remove it there first")
+            data["rubric"] = [e for e in data["rubric"] if e["id"] != entry_id]
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        return [Entry(**e) for e in data["rubric"]]
+
+    def reorder(self, item, order):
+        """Put the rubric in ``order`` (every entry id once; number keys follow positions); returns it."""
+        path = self._item_path(item)
+        with self._locked(path):
+            data = self._item_data(item)
+            by_id = {e["id"]: e for e in data["rubric"]}
+            if sorted(order) != sorted(by_id):
+                raise ValueError(f"{item}: the new order must list each entry once ({', '.join(by_id)})")
+            data["rubric"] = [by_id[e] for e in order]
+            atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
+        return [Entry(**e) for e in data["rubric"]]
 
     def _rescore(self, item, data):
         entries = {e["id"]: Entry(**e) for e in data["rubric"]}

@@ -12,3 +12,7 @@ function stale() {  /* someone else changed this record: show theirs, never over
   setTimeout(function () { location.reload(); }, 600);
 }
 (function () { var t = sessionStorage.getItem("a4-banner"); if (t) { sessionStorage.removeItem("a4-banner"); banner(t); } })();
+/* PDF pages zoom on click (full width, and back). */
+document.addEventListener("click", function (e) {
+  if (e.target.tagName === "IMG" && e.target.classList.contains("page")) e.target.classList.toggle("zoomed");
+});

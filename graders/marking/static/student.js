@@ -16,6 +16,14 @@ document.querySelectorAll("input.map").forEach(function (box) {
     saveStudent({pages: pages});
   });
 });
+var use = document.getElementById("use-proposal");
+if (use) use.addEventListener("click", function () {   /* confirm the proposed page map in one action */
+  saveStudent({pages: S.proposed}).then(function () {
+    document.querySelectorAll("input.map").forEach(function (b) {
+      b.checked = (S.proposed[b.dataset.item] || []).indexOf(Number(b.value)) >= 0; });
+    use.textContent = "this is the map in use";
+  });
+});
 var general = document.getElementById("general-comment"), timer = null;
 function saveGeneral() { clearTimeout(timer); timer = null; if (general.value !== S.comment) return saveStudent({comment: general.value}); }
 general.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(saveGeneral, 700); });
