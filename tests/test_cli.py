@@ -37,7 +37,8 @@ def test_example_submissions_get_their_marks(graded):
     assert subs["reference"]["auto_awarded"] == 40.0
     assert subs["template"]["auto_awarded"] == 0.0
     mistakes = subs["mistakes"]["items"]
-    assert mistakes["q4.kl_divergence"]["status"] == "fail" and mistakes["q4.kl_divergence"]["awarded"] == 0
+    # the value's 3 marks lost; its form and gradients are judged on any value and are right (issue 15)
+    assert mistakes["q4.kl_divergence"]["status"] == "partial" and mistakes["q4.kl_divergence"]["awarded"] == 1.0
     assert "sums over the batch" in " ".join(mistakes["q4.kl_divergence"]["messages"])
     assert mistakes["q4.reconstruct"]["awarded"] < 5.0
     assert "exp(0.5 * logvar)" in " ".join(mistakes["q4.reconstruct"]["messages"])
