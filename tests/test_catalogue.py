@@ -1,10 +1,10 @@
-"""`grade.py validate --repeat 2`: the reference earns 40/40, the template 0, each of the catalogue's
-mutants loses marks on its own item only, each correct variant earns 40/40, and two runs agree."""
+"""`grade.py validate`: the reference earns 40/40, the template 0, each of the catalogue's
+mutants loses marks on its own item only, each correct variant earns 40/40 (and, with A4_PROOF=full, two runs agree)."""
 import pytest
 
 from graders.catalogue import MUTANTS, VARIANTS
 from graders.items import AUTO_ITEMS
-from tests.conftest import run_grade
+from tests.conftest import PROOF_FULL, run_grade
 
 
 def test_catalogue_is_large_and_covers_every_item():
@@ -40,9 +40,13 @@ def test_issue_16_cases():
 
 
 @pytest.mark.slow
-def test_validate_holds_twice():
-    done = run_grade("validate", "--repeat", "2", "--workers", "2", timeout=2400)
+def test_validate_holds():
+    """Every expectation of the catalogue, graded once (twice, marks compared, with ``A4_PROOF=full``:
+    CI's determinism check is the real-code corpus graded idle and beside busy loops, tests/test_real_code.py)."""
+    repeat = 2 if PROOF_FULL else 1
+    done = run_grade("validate", "--repeat", repeat, "--workers", "2", timeout=4800)
     lines = done.stdout.splitlines()
     assert done.returncode == 0, "\n".join(line for line in lines if not line.startswith("ok "))[-3000:]
     assert sum(line.startswith("ok ") for line in lines) == len(MUTANTS) + len(VARIANTS) + 2
-    assert lines[-1].endswith("marks identical over 2 runs")
+    if repeat > 1:
+        assert lines[-1].endswith(f"marks identical over {repeat} runs")
