@@ -202,23 +202,29 @@ def _marking_contexts():
     h = _hostile
     common = {"token": h("token"), "current_item": h("current-item"), "items": [(h("nav-item"), 5, 1, 3)]}
     mark = NS(marked=True, score=2.0, applied=[h("applied")], manual=1.0, comment=h("mark-comment"))
-    state = {"student": h("state-student"), "count": 3, "next_unmarked": 2, "done": 1, "item": h("state-item")}
+    state = {"student": h("state-student"), "count": 3, "next_unmarked": 2, "done": 1, "item": h("state-item"),
+             "late": h("state-late")}
     result = NS(id=h("student-id"), auto_awarded=30.0, auto_max=40.0)
     home = dict(common, students=[{"index": 0, "id": h("home-id"), "auto": 1.0, "auto_max": 40.0, "written": 2.0,
-                                   "marked": 1}],
+                                   "marked": 1, "late": h("home-late")}],
+                stats=[NS(item=h("stats-item"), marked=1, total=2, mean=1.5, max=5.0, distribution=[(1.0, 2)],
+                          entries=[("e1", h("stats-entry"), 2)])],
                 notes=[h("csv-note")], status={"pending": True, "error": h("updater-error")}, total_items=16)
     question = dict(common, item=h("item"), maximum=5, result=result, index=1, state=state, mark=mark,
                     answer=render.to_html(h("q-answer")), model=render.to_html(h("q-model")), page_count=2,
                     plots=[{"cell": 2, "mime": h("q-plot-mime"), "data": h("q-plot-data")},
                            {"cell": 3, "mime": "image/png", "problem": h("q-plot-problem")}],
                     assigned=[1], pdf_problem=h("pdf-problem"),
-                    entries=[NS(id=h("entry-id"), version=1, points=1.0, text=h("entry-text"))])
+                    entries=[NS(id=h("entry-id"), version=1, points=1.0, text=h("entry-text"))],
+                    groups=[{"kind": h("group-kind"), "label": h("group-label"), "students": [h("group-student")],
+                             "members": [(0, h("group-member"))], "here": True}])
     student = dict(common, result=result, index=1, page_file=h("page-file"), page_count=1, pdf_problem=h("s-pdf"),
                    rows=[{"item": h("s-item"), "max": 5, "mark": NS(score=None), "answer": render.to_html(h("s-answer")),
                           "plots": [{"cell": 2, "mime": h("s-plot-mime"), "data": h("s-plot-data")},
                                     {"cell": 3, "mime": "image/png", "problem": h("s-plot-problem")}], "pages": [1]}],
                    feedback={h("s-item"): {"entries": [(1.0, h("s-entry"))], "comment": h("s-comment")}},
-                   notes=NS(comment=h("general-comment"), pages={h("s-item"): [1]}), state=state)
+                   notes=NS(comment=h("general-comment"), pages={h("s-item"): [1]}), state=state,
+                   proposed={h("proposed-item"): [1]})
     return {"marking_base.html.j2": common, "marking_home.html.j2": home, "marking_question.html.j2": question,
             "marking_student.html.j2": student}
 
@@ -257,7 +263,8 @@ def _variables(env, name):
 # ``student.html.j2``: ``feedback.entries`` only says whether there is marking to show (the rubric list
 # shows it); ``auto_max`` only on a final grade without written marks (a late one), not this summary.
 NOT_SHOWN = {"student.html.j2": {"entry-text", "auto-max"}, "similarity.html.j2": {"report-id"}, "similarity_pair.html.j2": {"written-item"},  # the pair view shows no per-item scores
-             "marking_base.html.j2": {"current-item"}, "marking_home.html.j2": {"current-item"},
+             "marking_base.html.j2": {"current-item"},
+             "marking_home.html.j2": {"current-item", "stats-entry"},   # an entry's text is cut to 40 characters there
              "marking_question.html.j2": {"current-item", "applied"}, "marking_student.html.j2": {"current-item"}}
 
 
