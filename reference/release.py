@@ -36,15 +36,12 @@ def _registry() -> list[dict]:
 def _known_values(expected: float, rows: int, columns: int, what: str, mistakes=(), args=()) -> list:
     """``[[value, message]]``: the grader's diagnoses of wrong values (multiples, catalogued mistakes) on
     these inputs, worded by the grader (``graders.judge``); empty where the judge offers none."""
-    from graders import judge
+    from graders import judge_scalar
     known = []
     factors = {rows, 1 / columns, rows * columns, 1 / rows, columns, 2.0, 0.5}
     for factor in sorted(factors):
-        try:
-            message = judge.scale_hint(torch.tensor(expected * factor, dtype=torch.float64),
-                                       torch.tensor(expected, dtype=torch.float64), rows, columns, what)
-        except Exception:  # noqa: BLE001 - the judge's helper changed: no diagnosis, never a wrong one
-            message = ""
+        message = judge_scalar.scale_hint(torch.tensor(expected * factor, dtype=torch.float64),
+                                          torch.tensor(expected, dtype=torch.float64), rows, columns, what)
         if message:
             known.append([expected * factor, message])
     for name, make, hint in mistakes:
@@ -54,7 +51,7 @@ def _known_values(expected: float, rows: int, columns: int, what: str, mistakes=
 
 
 def _scalar_data(tensors: dict, expected: dict):
-    from graders import judge
+    from graders import judge_scalar
     from reference import selfcheck, vae
     mu, logvar, x_hat, x = selfcheck._self_check_inputs()
     for item_id, names, values, reference, mistakes, what in (
@@ -69,7 +66,7 @@ def _scalar_data(tensors: dict, expected: dict):
         doubles = [v.double() for v in values]
         expected[item_id] = {"value": value.item(), "shape": list(values[0].shape),
                              "known": _known_values(value.item(), len(values[0]), values[0].shape[1], what,
-                                                    getattr(judge, mistakes, []), doubles)}
+                                                    getattr(judge_scalar, mistakes), doubles)}
 
 
 def _sampler_inputs(tensors: dict, generator) -> None:
@@ -107,7 +104,7 @@ def _loss_data(tensors: dict, expected: dict, generator) -> None:
 def _training_data() -> dict:
     from graders import judge, training
     return {"rows": TRAIN_ROWS, "budget": dict(training.PUBLIC_BUDGET),
-            "steps": sorted(training.expected_steps(TRAIN_ROWS, public=True)),
+            "steps": sorted(training.expected_steps(TRAIN_ROWS, training.PUBLIC_BUDGET)),
             "lr": getattr(judge, "CONTRACT_LR", 1e-3),
             "shapes": {"vae": training.expected_shapes(False), "cvae": training.expected_shapes(True)},
             "structure": dict(training.TABLE_STRUCTURE)}
