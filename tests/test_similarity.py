@@ -260,6 +260,12 @@ REAL_CODE = ROOT / "tests" / "real_code"
 SAME_ORIGIN = ("pytorch_examples", "jackson_kang")   # variants of one public source, ported separately
 
 
+REFERENCE_FILLED = {"amandev_sigmoid_in_forward", "avandekleut_blog", "cern1710_log_std_kl", "jhashekhar_uniform_eps",
+                    "julyfun_sampling_module", "lzmingyue_sigma_head", "martinyanev_hardcoded_args",
+                    "mwortsma_mse_loglik", "pavlo_summed_mse_loss", "scriptyang_diagonal_gaussian",
+                    "zhonghuayi_mean_mse"}
+
+
 @pytest.mark.skipif(not REAL_CODE.is_dir(), reason="tests/real_code (issue 8's ported public code) is absent")
 def test_real_code_corpus():
     """Ported public implementations: variants of one source are flagged, different sources are not."""
@@ -271,8 +277,11 @@ def test_real_code_corpus():
 
     with __import__("tempfile").TemporaryDirectory() as scratch:
         report = analyse(discover.discover(REAL_CODE, Path(scratch)), template_cells())
-    same = [p for p in report.pairs if origin(p.a) == origin(p.b)]
-    different = [p for p in report.pairs if origin(p.a) != origin(p.b)]
+    # The issue-16 ports port only the functions their source gets wrong (or right) and keep the reference's
+    # code for the rest, so two of them share most of their code: neither independent nor copies of each other.
+    pairs = [p for p in report.pairs if not (p.a in REFERENCE_FILLED and p.b in REFERENCE_FILLED)]
+    same = [p for p in pairs if origin(p.a) == origin(p.b)]
+    different = [p for p in pairs if origin(p.a) != origin(p.b)]
     print(f"\nreal code: same origin {sum(p.flagged for p in same)}/{len(same)} flagged "
           f"(min {min(p.similarity for p in same):.2f}); different origins {sum(p.flagged for p in different)}/"
           f"{len(different)} flagged (max {max(p.similarity for p in different):.2f})")
