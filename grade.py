@@ -249,7 +249,7 @@ def command_release(args):
 def command_validate(args):
     from graders.validate import validate
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
-    return 0 if validate(workers=workers, echo=print, repeat=args.repeat) else 1
+    return 0 if validate(workers=workers, echo=print, repeat=args.repeat, sample=args.sample) else 1
 
 
 def command_mark(args):
@@ -368,6 +368,9 @@ def build_parser():
                                    description="Grade the reference, the released template, the mutant catalogue "
                                                "and the correct variants; exit 0 only if every expectation holds.")
     validate.add_argument("--workers", type=int, default=0, metavar="N", help="submissions graded at once")
+    validate.add_argument("--sample", type=int, default=None, metavar="K",
+                          help="grade K of the catalogue's cases, spread evenly over it, beside the reference and "
+                               "the template (default: every case)")
     validate.add_argument("--repeat", type=int, default=1, metavar="R",
                           help="grade everything R times and require identical marks (determinism)")
     validate.set_defaults(handler=command_validate)

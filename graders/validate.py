@@ -55,11 +55,20 @@ def grade_batch(folder, workers, settings=None):
         run.close()
 
 
-def validate(workers=1, echo=print, repeat=1):
-    """Grade everything ``repeat`` times; print one line per case; True when every expectation holds
-    and every run gave the same marks."""
+def sample_cases(cases, k):
+    """``k`` of ``cases`` spread evenly over the catalogue, in order (all of them when ``k`` is None)."""
+    cases = list(cases)
+    if k is None or k >= len(cases):
+        return cases
+    return [cases[round(i * (len(cases) - 1) / max(1, k - 1))] for i in range(k)] if k > 0 else []
+
+
+def validate(workers=1, echo=print, repeat=1, sample=None):
+    """Grade everything (or the reference, the template and ``sample`` cases spread over the catalogue)
+    ``repeat`` times; print one line per case; True when every expectation holds and every run gave the
+    same marks."""
     with tempfile.TemporaryDirectory(prefix="a4-validate-") as folder:
-        expected = write_batch(folder)
+        expected = write_batch(folder, sample_cases(catalogue.CASES, sample))
         runs = [grade_batch(folder, workers) for _ in range(repeat)]
     results = runs[0]
     failures = 0
