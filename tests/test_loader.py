@@ -140,6 +140,7 @@ def test_dry_run_plans_without_running_anything():
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_same_marks_and_load_report_on_an_idle_and_a_saturated_machine(tmp_path):
     """The reference and the template, graded once on an idle machine and once beside three busy loops:
     identical marks, flags and load reports (the template's ``import matplotlib.pyplot as plt`` included)."""

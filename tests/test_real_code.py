@@ -156,6 +156,7 @@ def test_marks_match_the_contract(graded, sub, item):
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_graded_idle_and_beside_three_busy_loops_identical_marks_and_load_reports(graded_with_loads, tmp_path):
     """Issue 16: the same corpus graded again while three processes spin on the CPU gives the same marks,
     item by item, and the same load reports (statements run, every skip with its reason; not the seconds)."""

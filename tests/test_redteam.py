@@ -667,6 +667,7 @@ def test_round3_tricks_earn_nothing_under_bubblewrap(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_round3_tricks_earn_nothing_without_the_sandbox(tmp_path, capsys):
     assert run_round3(tmp_path, "none", [t for t in ROUND3 if not t.slow_load], capsys) == {}
 

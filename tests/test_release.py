@@ -186,6 +186,7 @@ def test_bundle_check_passes_the_solution_and_waits_on_the_template(bundle, clea
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_bundle_check_never_fails_a_correct_variant(bundle, clean_python, tmp_path):
     """Every correct variant of the catalogue earns full marks from the grader (``grade.py validate``,
     ``tests/test_catalogue.py``); the self-check gives the same verdict (✔) or says it cannot verify (?)."""
@@ -199,6 +200,7 @@ def test_bundle_check_never_fails_a_correct_variant(bundle, clean_python, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_bundle_check_never_fails_what_the_grader_accepts_in_real_code(bundle, clean_python):
     """The ported public code (``tests/real_code``): on every item the grader gives full marks (its
     expectations, decided from the contract), the self-check never says ✘."""

@@ -84,6 +84,7 @@ def _home_trained_vae(epochs=60):
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_weights_trained_elsewhere_earn_nothing_or_are_flagged(tmp_path):
     """One batch: the reference (control), a wrong training loop, the same loop returning home-trained
     weights mapped by column hashes (the red team's trick), and by the real shuffle (a student who knows
