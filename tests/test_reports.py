@@ -98,12 +98,12 @@ def test_written_marks_make_grades_final_and_gradebook_round_trips(graded, tmp_p
     shutil.copytree(out, work)
     full = {item: str(marks) for item, marks in WRITTEN_ITEMS.items()}
     _fill_marks(work / "written_marks.csv", {"reference": {**full, "comment": "Well done"},
-                                             "mistakes": {**full, "q3c": "0", "q3d": "0"},
+                                             "mistakes": {**full, "q3c": "0", "q3d": "0", "q5b": "1"},
                                              "template": {"q1a": "5"}})
     done = run_grade("grade", batch, "--out", work, "--json")
     subs = {s["id"]: s for s in json.loads(done.stdout)["submissions"]}
     assert (subs["reference"]["raw_total"], subs["reference"]["final_grade"]) == (100.0, 100)
-    assert (subs["mistakes"]["raw_total"], subs["mistakes"]["final_grade"]) == (34 + 45, 80)  # 79: the 80 bin
+    assert (subs["mistakes"]["raw_total"], subs["mistakes"]["final_grade"]) == (35 + 44, 80)  # 79: the 80 bin
     assert subs["template"]["final_grade"] is None  # one written mark entered: still provisional
     assert "Well done" in (work / "students" / "reference.html").read_text()
     with open(work / "grades.csv", newline="") as handle:
@@ -143,9 +143,9 @@ def test_gradescope_mode(tmp_path):
     done = run_grade("gradescope", "--root", tmp_path)
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert document["score"] == 34.0 and len(document["tests"]) == 8
-    kl = next(t for t in document["tests"] if t["name"].startswith("q4.kl_divergence"))
-    assert kl["max_score"] == 4 and kl["score"] == 0 and re.search(r"sums? over the batch", kl["output"])
+    assert document["score"] == 35.0 and len(document["tests"]) == 8
+    kl = next(t for t in document["tests"] if t["name"].startswith("q4.kl_divergence"))   # form and gradients kept
+    assert kl["max_score"] == 4 and kl["score"] == 1 and re.search(r"sums? over the batch", kl["output"])
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
