@@ -224,6 +224,7 @@ hijacked = __import__("distributed").Client("ADDRESS", timeout=3).run(_take_over
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 @pytest.mark.skipif(not __import__("graders.sandbox").sandbox.bwrap_available(), reason="bubblewrap cannot start here")
 def test_a_submission_cannot_reach_the_scheduler_to_patch_the_workers(dask_cluster, tmp_path):
     """The red team's ``client.run`` from a top-level assignment (template 40/40, control 0/40 with

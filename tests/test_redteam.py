@@ -542,6 +542,8 @@ def test_pathological_cells_cost_seconds_not_minutes(tmp_path):
     assert seconds < 2 * plain_seconds + 20, f"{seconds:.0f} s, against {plain_seconds:.0f} s for one-line cells"
 
 
+@pytest.mark.slow
+@pytest.mark.proof
 def test_without_the_sandbox_prints_what_process_limits_still_stop(tmp_path, watch, capsys):
     run = run_corpus(tmp_path, "none", watch)
     checks, per_attack = assess(run, "none")
@@ -673,6 +675,7 @@ def test_round3_tricks_earn_nothing_without_the_sandbox(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.proof
 def test_round3_loads_past_their_budget_are_stopped_from_outside(tmp_path, capsys):
     """A load that disarms its own timer and one of twenty 4.8 s statements: stopped by the worker at
     the load's total (``LOAD_WALL_BACKSTOP`` x 60 s), every item an error naming it; the batch finishes."""
