@@ -156,6 +156,8 @@ def test_workers_are_checked_and_match_this_install(dask_cluster):
         assert worker["code"] == cluster.code_digest() and cluster.problems(expected, worker) == []
 
 
+@pytest.mark.slow
+@pytest.mark.proof
 def test_cluster_marks_equal_local_and_a_killed_worker_loses_nothing(batch, local, dask_cluster, tmp_path):
     from distributed import Client
     address, workers = dask_cluster

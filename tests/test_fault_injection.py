@@ -65,6 +65,8 @@ def write_batch(folder):
     return faults, clean
 
 
+@pytest.mark.slow
+@pytest.mark.proof
 def test_thirty_submissions_ten_faults_every_verdict_and_report(tmp_path):
     batch, out = tmp_path / "batch", tmp_path / "out"
     faults, clean = write_batch(batch)
