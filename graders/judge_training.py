@@ -155,7 +155,7 @@ def _seed_check(tensors, context, marks, kind):
     plan = training.plan(context.public)
     states = _states_of(tensors, len(plan.probes))
     name = "seeds torch with args.seed: same seed, same weights; another seed, other weights"
-    fix = "seed torch with args.seed before building the model: if args.seed > 0: torch.manual_seed(args.seed)"
+    fix = "seed torch with args.seed before building the model (call torch.manual_seed with it when it is above 0)"
     pairs = [(i, j) for i in range(len(plan.probes)) for j in range(i + 1, len(plan.probes))]
     missing = [i for i in range(len(plan.probes)) if not states[i]]
     problems = ([f"no weights came back from {len(missing)} of the {len(plan.probes)} short runs (seeds "
