@@ -387,15 +387,16 @@ ROUND2 = [
            "    mu, logvar, x_hat = reconstruct(vae, x)\n"
            "    return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)"},
            {"q4.elbo": (ERROR, "")}, kind="outlives its item"),
-    # 5. loss items judged on what the grader sees
+    # 5. loss items judged on what the grader sees: the value's marks are lost; the form (a 0-dim float32
+    #    tensor) is judged on any value (issue 15), so the item keeps that part and no more
     Attack("elbo decodes mu without sampling", {"elbo":
            "def elbo(vae, x):\n    mu, logvar = vae.encoder(x)\n    x_hat = vae.decoder(mu)\n"
            "    return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)"},
-           {"q4.elbo": (WRONG, "")}, kind="loss on own numbers"),
+           {"q4.elbo": (LOSES, "")}, kind="loss on own numbers"),
     Attack("celbo conditions on class 0 for every row", {"celbo":
            "def celbo(cvae, x, y):\n    mu, logvar, x_hat = creconstruct(cvae, x, torch.zeros_like(y))\n"
            "    return kl_divergence(mu, logvar) - binary_cross_entropy(x_hat, x)"},
-           {"q5.celbo": (WRONG, "")}, kind="loss on own numbers"),
+           {"q5.celbo": (LOSES, "")}, kind="loss on own numbers"),
     # 7. bounded parsing: a pathological cell costs its own marks only (here: none, it defines nothing)
     Attack("one cell of 520 %time magics", file_bytes=_hostile.time_magic_notebook, suffix=".ipynb",
            kind="bounded parsing"),
