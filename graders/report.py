@@ -433,12 +433,9 @@ def current_rewriter(out_dir):
         from graders.marking.store import MarkStore
         store = MarkStore(out_dir, seed=rubrics.seed_entries)
 
-        def marks():
-            comments = {sid: n.comment for sid, n in store.students().items()}
-            scores = store.scores()
-            return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
-                    for sid in set(scores) | set(comments)}
-        return Rewriter(out_dir, marks, store.feedback, lambda sub_id: store.student(sub_id).pages)
+        from graders.marking.updater import written_marks
+        return Rewriter(out_dir, lambda: written_marks(store), store.feedback,
+                        lambda sub_id: store.student(sub_id).pages)
     rewriter = Rewriter(out_dir, lambda: {})
     csv_marks = written_marks.read_marks(out_dir / "written_marks.csv", {r.id for r in rewriter.results}, [])
     rewriter.written = lambda: csv_marks

@@ -18,6 +18,14 @@ from graders.marking import csvsync
 DELAY = 0.1
 
 
+def written_marks(store):
+    """``{id: {"marks": {item: score}, "comment": str}}`` from a ``MarkStore`` (``read_marks``'s form)."""
+    scores = store.scores()
+    comments = {sid: notes.comment for sid, notes in store.students().items()}
+    return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
+            for sid in set(scores) | set(comments)}
+
+
 class Updater:
     def __init__(self, out_dir, store, ids=(), marks_path=None):
         self.out_dir, self.store, self.ids = out_dir, store, list(ids)
@@ -32,10 +40,7 @@ class Updater:
 
     def written(self):
         """``{id: {"marks": {item: score}, "comment": str}}`` from the store (``read_marks``'s form)."""
-        scores = self.store.scores()
-        comments = {sid: notes.comment for sid, notes in self.store.students().items()}
-        return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
-                for sid in set(scores) | set(comments)}
+        return written_marks(self.store)
 
     def changed(self, kind, students):
         with self._cond:
