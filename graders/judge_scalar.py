@@ -124,12 +124,34 @@ def _per_row_hint(tensors, case, expected, rows):
     return ""
 
 
-def _form_check(marks, metas):
-    ok = all(m.text("type") == "tensor" and m.integers("shape") == [] and m.text("dtype") == "float32" for m in metas)
+def _form_check(marks, metas, tensors, cases, arguments):
+    """The 0-dim float32 form, judged on any value that comes from the inputs: a value that is the same on
+    every case (expected values differ) and carries no gradient to them ignores its inputs, and a constant
+    is no form of this loss (a stub ``return torch.tensor(0.0)`` earns nothing)."""
     bad = next((m for m in metas if not (m.text("type") == "tensor" and m.integers("shape") == []
                                          and m.text("dtype") == "float32")), None)
-    return Check("returns a 0-dim float32 tensor", marks, marks if ok else 0, ok, "a 0-dim float32 tensor",
-                 "" if ok else type_text(bad), "" if ok else "reduce with .mean()/.sum() to a 0-dim tensor; keep float32")
+    if bad is not None:
+        return Check("returns a 0-dim float32 tensor", marks, 0, False, "a 0-dim float32 tensor", type_text(bad),
+                     "reduce with .mean()/.sum() to a 0-dim tensor; keep float32")
+    constant = _constant(tensors, cases)
+    if constant is not None:
+        return Check("returns a 0-dim float32 tensor", marks, 0, False, "a 0-dim float32 tensor computed from "
+                     + arguments, f"{fmt(constant)} on every input, with no gradient to them",
+                     f"compute the value from {arguments} with torch operations")
+    return Check("returns a 0-dim float32 tensor", marks, marks, True, "a 0-dim float32 tensor")
+
+
+def _constant(tensors, cases):
+    """The value received on every case when it is one constant that no gradient joins to the inputs
+    (NaN counts as one value); ``None`` otherwise, or with fewer than two cases."""
+    values = [received for _, _, received in cases.values()]
+    if len(values) < 2 or any(v is None for v in values):
+        return None
+    if any(key.startswith(f"{case}/grad_") for case in cases for key in tensors):
+        return None
+    first = values[0]
+    same = all(torch.equal(v, first) or bool(torch.isnan(v).all() and torch.isnan(first).all()) for v in values)
+    return first if same else None
 
 
 def _gradient_check(item, tensors, cases, expected_grads, value_ok, marks):
@@ -192,7 +214,8 @@ def judge_scalar(item, outcome, context):
         value_check = Check("value on fixed inputs", marks["value"], 0, False,
                             f"{expected.item():.6g} for inputs of shape {tuple(args[0].shape)}",
                             fmt(received) if received is not None else type_text(metas[names.index(wrong)]), hint)
-    checks = [value_check, _form_check(marks["form"], metas)]
+    checks = [value_check, _form_check(marks["form"], metas, outcome.tensors, cases,
+                                       " and ".join(item.args))]
     if context.public:  # one case and no gradient check: scaled to the item's marks
         return ItemResult.from_checks(item.marks, scaled(item, checks))
     checks.append(_gradient_check(item, outcome.tensors, cases, expected_grads, value_ok, marks["gradients"]))

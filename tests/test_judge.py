@@ -266,6 +266,20 @@ def test_wrong_value_keeps_form_and_gradient_marks(full, public):
     assert checked.awarded == pytest.approx(4 * 0.5 / 3.5)
 
 
+@pytest.mark.parametrize("function, item_id", [("kl_divergence", "q4.kl_divergence"),
+                                                ("binary_cross_entropy", "q4.binary_cross_entropy")])
+@pytest.mark.parametrize("constant", ["torch.tensor(0.0)", "torch.tensor(float('nan'))"])
+def test_a_constant_earns_no_form_mark(function, item_id, constant, full):
+    """A stub that returns one constant ignores its inputs: no mark at all, the form's included; the
+    form of a wrong value computed from the inputs (a batch sum, above) is still judged."""
+    args = "mu, logvar" if function == "kl_divergence" else "x_hat, x"
+    code = f"import torch\n\ndef {function}({args}):\n    return {constant}\n"
+    result = grade(code, full, [item_id])[item_id]
+    assert result.awarded == 0 and [c.passed for c in result.checks] == [False, False, False]
+    form = result.checks[1]
+    assert "on every input, with no gradient" in form.received and args.replace(", ", " and ") in form.hint
+
+
 def test_the_public_kl_input_separates_a_missing_half_from_a_batch_sum(public):
     """Issue 15: the public KL input has three rows, so a missing 1/2 (2x) is told apart from a batch sum (3x)
     and only the real cause is named."""

@@ -179,7 +179,9 @@ def test_bundle_check_passes_the_solution_and_waits_on_the_template(bundle, clea
     symbols, output, seconds = check_in_bundle(clean_python, bundle, solution)
     print(f"\ncheck on the solution from the bundle: {seconds:.1f} s\n{output}")
     assert set(symbols.values()) == {"✔"} and len(symbols) == 8, output
-    assert "Checked here: 31 of 31 marks (of 40)" in output
+    # 40 less what only the grader's own training judges: q4.train's learns 6 and seed 0.5, q5.train's
+    # learns 2, labels 1 and seed 0.5
+    assert "Checked here: 30 of 30 marks (of 40)" in output
     symbols, output, seconds = check_in_bundle(clean_python, bundle, bundle / "A4.ipynb")
     print(f"check on the template from the bundle: {seconds:.1f} s")
     assert set(symbols.values()) == {"…"} and len(symbols) == 8, output

@@ -23,6 +23,7 @@ import signal
 import time
 import traceback
 
+from worker import magics
 from worker.protocol import STATEMENT_WALL_BACKSTOP, LoadReport, Skip
 
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
@@ -46,9 +47,16 @@ def parse_cell(text):
     try:
         return ast.parse(text), text
     except SyntaxError:
-        from IPython.core.inputtransformer2 import TransformerManager
-        python = TransformerManager().transform_cell(text)
+        python = magics.python_text(text, _parses)
         return ast.parse(python), python
+
+
+def _parses(text):
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _dotted(node):

@@ -29,6 +29,8 @@ import tokenize
 import warnings
 from dataclasses import dataclass, field
 
+from worker import magics
+
 LOADED = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
           ast.Assign, ast.AnnAssign, ast.AugAssign)
 CELL_MAGIC = re.compile(r"\s*%%")        # a cell magic (%%time): its first line is not Python
@@ -121,17 +123,12 @@ def parse(text):
 @functools.lru_cache(maxsize=16384)
 def _python_text(text):
     """``text`` as Python: unchanged when it parses; otherwise a leading cell magic (``%%time``) blanked and
-    IPython's own transformer applied, so only lines that start a statement are read as magics (a
-    continuation line that begins with ``%``, a modulo, stays code)."""
+    the rest read by ``worker.magics`` (each magic line on its own: linear in the cell's length)."""
     if parse(text) is not None:
         return text
     if CELL_MAGIC.match(text):
         text = "\n" + text.split("\n", 1)[1] if "\n" in text else ""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-        return TransformerManager().transform_cell(text)
-    except Exception:  # noqa: BLE001 - IPython's transformer on hostile text: read the cell as it is
-        return text
+    return magics.python_text(text, lambda python: parse(python) is not None)
 
 
 @functools.lru_cache(maxsize=4096)
