@@ -30,7 +30,7 @@ class UserError(Exception):
 
 
 def _settings(args, **overrides):
-    from graders.pipeline import Settings
+    from graders.grading.pipeline import Settings
     values = {"sandbox": getattr(args, "sandbox", "auto"), "workers": getattr(args, "workers", 1) or 1}
     values.update(overrides)
     return Settings(**values)
@@ -44,17 +44,19 @@ def _status_line(result):
 
 
 def _progress_printer(total, quiet):
-    """Progress on stderr only (``graders.progress``): a bar on a terminal, plain lines otherwise."""
+    """Progress on stderr only (``graders.batch.progress``): a bar on a terminal, plain lines otherwise."""
     if quiet or total <= 1:
         return None, lambda: None
-    from graders.progress import Progress
+    from graders.batch.progress import Progress
     progress = Progress(total)
     return progress, progress.close
 
 
 def _reporter(args, run, out_dir, ids):
     from datetime import datetime
-    from graders import report, scoring, written
+    from graders import scoring
+    from graders.reports import pages as report
+    from graders.marking import updater, written
     marks_path = Path(args.written) if args.written else out_dir / "written_marks.csv"
     notes = []
     try:
@@ -72,13 +74,15 @@ def _reporter(args, run, out_dir, ids):
             raise UserError(f"--deadline {args.deadline!r}: expected a date and time like 2022-12-08T23:59") from None
     bins = scoring.Bins(inclusive=args.boundary == "inclusive")
     extensions = _extensions(args.extensions, ids) if args.extensions else report.load_settings(out_dir).extensions
+    feedback, pdf_pages = updater.store_feedback(out_dir)  # the TA's rubric entries, when the app was used
     return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.plain_held_out,
+                           feedback=feedback, pdf_pages=pdf_pages,
                            extensions={k: v for k, v in extensions.items() if k in set(ids)}), marks_path
 
 
 def _extensions(path, ids):
-    """``{id: deadline}`` from ``--extensions FILE`` (``graders.extensions``), or a one-line error."""
-    from graders.extensions import ExtensionsError, read_extensions
+    """``{id: deadline}`` from ``--extensions FILE`` (``graders.intake.extensions``), or a one-line error."""
+    from graders.intake.extensions import ExtensionsError, read_extensions
     try:
         return read_extensions(path, ids)
     except ExtensionsError as error:
@@ -86,10 +90,12 @@ def _extensions(path, ids):
 
 
 def command_grade(args):
-    from graders import batch, discover, pipeline
+    from graders.batch import runner as batch
+    from graders.intake import discover
+    from graders.grading import pipeline
     out_dir = Path(args.out)
     if args.scheduler and args.sandbox == "none":  # before anything is read: a cluster never runs unsandboxed
-        from graders.cluster import UNSANDBOXED
+        from graders.batch.cluster import UNSANDBOXED
         raise UserError(UNSANDBOXED)
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
@@ -107,7 +113,7 @@ def command_grade(args):
                       f"{run.sandbox.description}; data: {run.data_source}", file=sys.stderr)
             executor = None
             if args.scheduler:
-                from graders import cluster
+                from graders.batch import cluster
                 try:
                     executor = cluster.DaskExecutor(args.scheduler, run)
                 except cluster.ClusterError as error:
@@ -119,7 +125,7 @@ def command_grade(args):
             try:
                 results = batch.grade_all(run, submissions, store, progress, args.fresh, executor)
             except Exception as error:
-                from graders.cluster import ClusterError
+                from graders.batch.cluster import ClusterError
                 if isinstance(error, ClusterError):
                     raise UserError(f"{error} (graded submissions are kept; run again to resume)") from None
                 raise
@@ -146,7 +152,8 @@ def command_grade(args):
 
 
 def command_publish(args):
-    from graders import publish, report
+    from graders.marking import publish
+    from graders.reports import pages as report
     out_dir = Path(args.out)
     if not (out_dir / "results.jsonl").is_file():
         raise UserError(f"{out_dir}: no graded results here (run 'grade.py grade ... --out {out_dir}' first)")
@@ -176,7 +183,7 @@ def _write_similarity(submissions, out_dir, quiet):
     if len(submissions) < 2:
         return
     from graders import similarity
-    from graders.report import SIMILARITY_FILE
+    from graders.reports.pages import SIMILARITY_FILE
     try:
         found = similarity.analyse(submissions, similarity.template_cells())
         found.write_html(out_dir)
@@ -190,7 +197,8 @@ def _write_similarity(submissions, out_dir, quiet):
 
 def command_gradescope(args):
     """Gradescope's autograder layout: ROOT/submission in, ROOT/results/results.json out."""
-    from graders import discover, pipeline
+    from graders.intake import discover
+    from graders.grading import pipeline
     root = Path(args.root)
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
@@ -221,7 +229,7 @@ def command_check(args):
     from selfcheck.cli import CheckError, check, validate
     try:
         validate(Path(args.notebook))
-        from reference.release import write_public_data
+        from graders.release.bundle import write_public_data
         with tempfile.TemporaryDirectory(prefix="a4-check-data-") as scratch:
             print(check(Path(args.notebook), write_public_data(Path(scratch))))
     except CheckError as error:
@@ -230,10 +238,10 @@ def command_check(args):
 
 
 def command_release(args):
-    """The student bundle (``reference.release.write_bundle``): nothing in it computes a student function."""
+    """The student bundle (``graders.release.bundle.write_bundle``): nothing in it computes a student function."""
     import nbformat
     from reference.notebook import solution_notebook
-    from reference.release import write_bundle
+    from graders.release.bundle import write_bundle
     out_dir = Path(args.out_dir)
     files = write_bundle(out_dir)
     written = [out_dir / "A4.ipynb"]
@@ -247,7 +255,7 @@ def command_release(args):
 
 
 def command_validate(args):
-    from graders.validate import validate
+    from graders.proof.validate import validate
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
     return 0 if validate(workers=workers, echo=print, repeat=args.repeat, sample=args.sample) else 1
 
@@ -273,7 +281,8 @@ def command_figures(args):
 
 
 def command_similarity(args):
-    from graders import discover, similarity
+    from graders import similarity
+    from graders.intake import discover
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
             submissions = discover.discover(args.path, Path(scratch))

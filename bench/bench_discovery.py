@@ -3,7 +3,7 @@
 
 A folder of ``--files`` notebooks of ``--mib`` MiB of code each (top-level calls, the costliest code
 to parse per byte), beside the filled-in ``A4.ipynb``, is discovered twice side by side: with
-``graders.discover``'s budget (``CELL_PARSE_CHARS``, ``FOLDER_PARSE_CHARS``) and with both lifted
+``graders.intake.discover``'s budget (``CELL_PARSE_CHARS``, ``FOLDER_PARSE_CHARS``) and with both lifted
 (every cell of every file parsed, as before the budget). Prints both times, the ratio and the file
 each chose.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders import discover  # noqa: E402
+from graders.intake import discover  # noqa: E402
 
 
 def _notebook(cells):

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from graders.pipeline import _loss_code  # noqa: E402
+from graders.grading.pipeline import _loss_code  # noqa: E402
 from reference import scaffold  # noqa: E402
 from reference import vae as ref  # noqa: E402
 from worker import confine, lossclient  # noqa: E402

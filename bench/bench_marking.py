@@ -80,7 +80,7 @@ def write_slow_pdf(path, pages, strokes):
 
 def bench_slow_pdf(scratch, pages, strokes):
     """First view of a student with a slow PDF: drawn by the view (before) beside the background renderer."""
-    from graders.marking import pdf
+    from graders.reports import pdf
     out = Path(scratch) / "pdf-out"
     build_batch(out, 2)
     write_slow_pdf(out / "pdfs" / "student1.pdf", pages, strokes)
@@ -106,7 +106,7 @@ def bench_slow_pdf(scratch, pages, strokes):
 
 def bench_formulas(count):
     """Four answers of ``count`` formulas each: drawn with the caps lifted (before) beside with them."""
-    from graders.marking import render
+    from graders.reports import render
     answers = [" ".join(f"$\\frac{{a_{{{i}}}}}{{b_{k}}}$" for i in range(count)) for k in range(4)]
     caps = {name: getattr(render, name) for name in ("MAX_TEXT", "MAX_FORMULAS", "MAX_FORMULA", "MAX_MATH")}
     results = []

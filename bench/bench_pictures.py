@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cost of one student's report pictures (graders.pictures), measured here.
+"""Cost of one student's report pictures (graders.reports.pictures), measured here.
 
 Per student the report draws, for the VAE and the CVAE, the reconstructions of 12 held-out digits
 (originals, reference, student), 16 generated digits per class (CVAE) and the training curves.
@@ -46,11 +46,12 @@ def main():
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
-    from graders import pictures, training
+    from graders.reports import pictures
+    from graders.judge import baselines as training
     models = {c: (training.empty_model(c, seed=1), training.empty_model(c, seed=2)) for c in (False, True)}
     X, Y = torch.rand(12, 784), torch.arange(12) % 10
     losses = [550 - 400 * (1 - 0.97 ** step) for step in range(320)]
-    modules = [("graders.pictures", pictures)]
+    modules = [("graders.reports.pictures", pictures)]
     if args.compare:
         spec = importlib.util.spec_from_file_location("pictures_compare", args.compare)
         other = importlib.util.module_from_spec(spec)

@@ -58,7 +58,7 @@ def synthesise(count, seed, folder):
     """``count`` notebooks: template code and markdown, a mixed (often disguised) solution, written answers."""
     import nbformat
     from similarity_disguises import DISGUISES, corpus, disguise, partial_copy, submission_text
-    from graders.source import _python_cells
+    from graders.intake.source import _python_cells
     rng = random.Random(seed)
     solutions = list(corpus().values())
     kinds = [None] + list(DISGUISES)
@@ -78,7 +78,8 @@ def synthesise(count, seed, folder):
 
 def speed(args):
     """Time ``analyse`` + JSON + page on ``args.n`` synthetic notebooks; returns a dict of figures."""
-    from graders import discover, similarity
+    from graders import similarity
+    from graders.intake import discover
     with tempfile.TemporaryDirectory(prefix="a4-simbench-") as scratch:
         batch = Path(scratch) / "batch"
         batch.mkdir()
@@ -109,7 +110,8 @@ def write_batch(folder, builder):
 
 def ours(folder):
     """``({(a, b): (similarity, flagged)}, cpu seconds)`` of this tree's ``similarity`` on ``folder``."""
-    from graders import discover, similarity
+    from graders import similarity
+    from graders.intake import discover
     with tempfile.TemporaryDirectory() as scratch:
         cpu = time.process_time()
         report = similarity.analyse(discover.discover(folder, Path(scratch)), similarity.template_cells())

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The figures behind ``graders.suspicious``'s thresholds, measured here (a few minutes on one core).
+"""The figures behind ``graders.judge.suspicious``'s thresholds, measured here (a few minutes on one core).
 
 Prints, for each trained model, its held-out loss, its loss on the training images the sandbox saw,
 the excess gap (``Evidence.excess_gap``) and how far below the reference it lands, beside the rules'
@@ -26,7 +26,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from graders import pipeline, suspicious, training  # noqa: E402
+from graders.grading import pipeline
+from graders.judge import suspicious
+from graders.judge import baselines as training  # noqa: E402
 from graders.items import AUTO_ITEMS  # noqa: E402
 from reference import scaffold, vae  # noqa: E402
 from worker import channel  # noqa: E402

@@ -83,11 +83,59 @@ class ItemResult:
 
 
 @dataclass
+class SubmissionInfo:
+    """What a run records about one submission besides its marks (``full_json()["info"]``): where it came
+    from, what graded it, how long it took. Written by discovery and the pipeline (and the batch: the
+    fingerprint, a resumed result, the whole submission's time; the cluster: the worker), read by the
+    reports, the marking app and the tests. Every field is plain JSON data."""
+    source: str = ""                 # the name shown: the file, or its member in a zip ("A4.zip/A4.ipynb"); no path
+    source_path: str = ""            # the local file graded ("" when none): the path to open
+    files: list = field(default_factory=list)     # SubmittedFile.to_json() of every file discovery found
+    pdf_path: str = ""               # the PDF of written answers graded from ("" when none)
+    pdf: str = ""                    # a copy of it kept in OUT (absolute, or relative to OUT)
+    submitted_at: str | None = None  # ISO 8601 time the files were handed in; None: unknown
+    sandbox: str = ""                # the sandbox that ran the submission (its description)
+    data: str = ""                   # the MNIST source of the run
+    secret: str = ""                 # where the course secret came from (never the secret)
+    grader_version: str = ""
+    mode: str = ""                   # "full" or "public self-check"
+    seed: int = 0
+    device: str = "cpu"
+    torch: str = ""                  # torch's version
+    notes: list = field(default_factory=list)     # plain sentences for the TA (str)
+    markdown: list = field(default_factory=list)  # the notebook's markdown cells (str): the written answers
+    graded_at: str = ""              # ISO 8601, when the pipeline read the file
+    resources: dict = field(default_factory=dict)  # the sandbox's measurements (MiB, s): pipeline._resources
+    load: dict = field(default_factory=dict)       # the loading rule's record: statements, seconds, skips
+    timings: dict = field(default_factory=dict)    # seconds: worker, judge, items {id: s}, submission
+    worker: str = ""                 # host:pid of the cluster worker that graded it ("" on a local run)
+    fingerprint: str = ""            # the resume key's digest (graders.batch.keys.fingerprint)
+    resumed: bool = False            # taken from results.jsonl, not graded by this run
+
+    def to_json(self):
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data):
+        """From ``to_json()``'s form; a missing field, or one of another type, takes its default."""
+        data = data if isinstance(data, dict) else {}
+        defaults = cls()
+        values = {}
+        for name in cls.__dataclass_fields__:
+            value, default = data.get(name), getattr(defaults, name)
+            if name == "submitted_at":
+                values[name] = value if isinstance(value, str) else None
+            elif isinstance(value, type(default)) and not (isinstance(value, bool) and not isinstance(default, bool)):
+                values[name] = value
+        return cls(**values)
+
+
+@dataclass
 class SubmissionResult:
     id: str
     items: dict                       # item id -> ItemResult
     flags: list = field(default_factory=list)
-    info: dict = field(default_factory=dict)   # source path, sandbox, timings, load notes
+    info: SubmissionInfo = field(default_factory=SubmissionInfo)
     models: dict = field(default_factory=dict, repr=False, compare=False)  # item id -> state dict; not in JSON
 
     @property
@@ -105,7 +153,7 @@ class SubmissionResult:
 
     def full_json(self):
         return {"id": self.id, "items": {k: v.full_json() for k, v in self.items.items()},
-                "flags": list(self.flags), "info": self.info}
+                "flags": list(self.flags), "info": self.info.to_json()}
 
     @classmethod
     def from_full_json(cls, data):
@@ -115,4 +163,5 @@ class SubmissionResult:
             items[item_id] = ItemResult(raw["max"], raw["status"], raw["awarded"], raw["messages"], checks,
                                         raw.get("details", {}), raw.get("cause", ""), raw.get("notes", []),
                                         raw.get("flags", []))
-        return cls(data["id"], items, data.get("flags", []), data.get("info", {}))
+        return cls(data["id"], items, data.get("flags", []),
+                   SubmissionInfo.from_json(data.get("info")))

@@ -7,7 +7,7 @@ grader's own output files. Every function here is total: it accepts any
 ``str`` (or value) and never raises.
 
 - ``clean_id(raw)``: the one normalisation of a student id, applied to ids
-  derived from folder names (``graders.discover``) and to the ``id`` column
+  derived from folder names (``graders.intake.discover``) and to the ``id`` column
   read back from ``written_marks.csv``, so both sides always agree.
 - ``terminal_safe(text)``: printable on a terminal, one line, no escape
   sequences.

@@ -2,7 +2,7 @@
 
 One copy, used by the project's ``grade.py check`` and shipped in the student bundle
 (``grade.py release``). It holds no reference code: every expected value comes from a data
-folder (``public.safetensors`` and ``expected.json``) that ``reference.release`` computes
+folder (``public.safetensors`` and ``expected.json``) that ``graders.release.bundle`` computes
 from the reference when it writes the bundle. The stand-ins that isolate an item are
 lookups of those precomputed values, never implementations of a student function.
 

@@ -12,7 +12,7 @@ class NotebookError(ValueError):
 
 def code_cells(path: Path) -> list[tuple[str, str]]:
     """``[(label, text)]`` of the code cells in notebook order: ``cell N`` (N counts every cell, as
-    ``graders.source`` does) for a notebook, ``line N`` (a cell's first line) for a .py export."""
+    ``graders.intake.source`` does) for a notebook, ``line N`` (a cell's first line) for a .py export."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:

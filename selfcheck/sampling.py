@@ -2,24 +2,22 @@
 
 The noise is standardised with the pinned samplers' standard deviation ``std``, shipped as
 numbers for the public ``logvar`` (computed by the reference when the bundle was written),
-and tested with the grader's statistics (``graders/stats.py``, copied into the bundle as
+and tested with the grader's statistics (``graders/judge/stats.py``, copied into the bundle as
 ``selfcheck/_stats.py``): a correct sampler fails with probability below 1e-9.
 """
 import torch
 
+from selfcheck.evidence import close, scalar, tensor, type_text
+from selfcheck.results import CheckResult
+
 try:
     from selfcheck import _stats as stats   # the bundle's copy
 except ImportError:                          # in the project
-    from graders import stats
+    from graders.judge import stats
 
 NAMES = {"returns": "returns (mu, logvar, x_hat) from one encoder and one decoder call",
          "conditions": "conditions on the class", "noise": "z = mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I)",
          "gradients": "gradients reach mu and logvar through the sample"}
-
-
-def _verdicts():
-    from selfcheck import verdicts
-    return verdicts
 
 
 def one_hot(y):
@@ -43,45 +41,43 @@ def class_part_text(part, y) -> str:
 
 
 def _returns_check(item, t, meta, inputs, marks):
-    v = _verdicts()
     out, calls, problems = meta.get("out", {}), meta.get("calls", []), []
     parts = out.get("items", [])
     if out.get("type") not in ("tuple", "list") or len(parts) != 3:
-        problems.append(f"returned {v.type_text(out)}, not a tuple (mu, logvar, x_hat)")
+        problems.append(f"returned {type_text(out)}, not a tuple (mu, logvar, x_hat)")
     else:
-        if not (v.close(t.get("out_mu"), inputs["mu"].double()) and v.close(t.get("out_logvar"), inputs["logvar"].double())):
+        if not (close(t.get("out_mu"), inputs["mu"].double()) and close(t.get("out_logvar"), inputs["logvar"].double())):
             problems.append("mu and logvar are not the encoder's outputs")
-        decoded = v.tensor(t, "decoder_out1")
-        if decoded is None or not v.close(t.get("out_x_hat"), decoded):
+        decoded = tensor(t, "decoder_out1")
+        if decoded is None or not close(t.get("out_x_hat"), decoded):
             problems.append("x_hat is not the decoder's output")
         if any(p.get("dtype") != "float32" for p in parts):
             problems.append("not all float32")
     if calls and (calls[0].get("encoder") != 1 or calls[0].get("decoder") != 1):
         problems.append(f"called the encoder {calls[0].get('encoder')} and the decoder {calls[0].get('decoder')} "
                         "times per call (expected once each)")
-    return v.CheckResult("returns", NAMES["returns"], marks["returns"], "fail" if problems else "pass",
+    return CheckResult("returns", NAMES["returns"], marks["returns"], "fail" if problems else "pass",
                          "mu, logvar = model.encoder(...); x_hat = model.decoder(...)" if problems else "",
                          "; ".join(problems), "return mu, logvar, x_hat in that order" if problems else "")
 
 
 def _conditions_check(t, inputs, marks, width, latent):
-    v = _verdicts()
     x, y = inputs["x"].double(), inputs["y"]
-    encoder_in, z1 = v.tensor(t, "encoder_in"), v.tensor(t, "decoder_in1")
-    enc_ok = v.close(encoder_in, torch.cat([x, one_hot(y)], 1))
+    encoder_in, z1 = tensor(t, "encoder_in"), tensor(t, "decoder_in1")
+    enc_ok = close(encoder_in, torch.cat([x, one_hot(y)], 1))
     dec_ok = z1 is not None and z1.shape == (len(y), width) and torch.equal(z1[:, latent:], one_hot(y))
     received = []
     if not enc_ok:
         received.append("the encoder got nothing" if encoder_in is None else
                         f"the encoder got {class_part_text(encoder_in[:, 784:], y)}"
-                        if encoder_in.shape == (len(y), 794) and v.close(encoder_in[:, :784], x) else
+                        if encoder_in.shape == (len(y), 794) and close(encoder_in[:, :784], x) else
                         f"the encoder got a tensor of shape {tuple(encoder_in.shape)}")
     if not dec_ok:
         received.append("the decoder got nothing" if z1 is None else
                         f"the decoder got {class_part_text(z1[:, latent:], y)}" if z1.shape == (len(y), width) else
                         f"the decoder got a tensor of shape {tuple(z1.shape)}")
     ok = enc_ok and dec_ok
-    return v.CheckResult("conditions", NAMES["conditions"], marks["conditions"], "pass" if ok else "fail",
+    return CheckResult("conditions", NAMES["conditions"], marks["conditions"], "pass" if ok else "fail",
                          "" if ok else "encoder on append_class_to_data(x, y); decoder on append_class_to_data(z, y)",
                          "; ".join(received), "" if ok else "append the same labels y to both inputs")
 
@@ -99,10 +95,9 @@ def noise_hint(bad: dict) -> str:
 
 
 def _noise_check(z1, z2, z_eval, inputs, marks):
-    v = _verdicts()
     mu, std, logvar = inputs["mu"].double(), inputs["std"].double(), inputs["logvar"]
     if z1 is None or z2 is None:
-        return v.CheckResult("noise", NAMES["noise"], marks["noise"], "fail", f"z of shape {tuple(mu.shape)} passed "
+        return CheckResult("noise", NAMES["noise"], marks["noise"], "fail", f"z of shape {tuple(mu.shape)} passed "
                              "to the decoder", "no z of that shape", "decode the sampled z")
     eps1 = (z1 - mu) / std
     bad = stats.failing(stats.noise_statistics(eps1, (z2 - mu) / std, logvar))
@@ -118,16 +113,15 @@ def _noise_check(z1, z2, z_eval, inputs, marks):
                         else "after model.eval() the decoded z is not a fresh sample")
             hint = ("the contract's reconstruct draws eps ~ N(0, I) fresh on every call, in evaluation mode as well: "
                     "drop the `if not vae.training` branch (decode mu only where you choose to, outside reconstruct)")
-    return v.CheckResult("noise", NAMES["noise"], marks["noise"], "fail" if bad else "pass",
+    return CheckResult("noise", NAMES["noise"], marks["noise"], "fail" if bad else "pass",
                          "standardised noise (z - mu) / exp(logvar / 2) with mean 0, variance 1, independent entries, "
                          "in training and in evaluation mode" if bad else "", received, hint)
 
 
 def _gradients_check(t, meta, inputs, z1, marks):
     """dz/dmu = 1 and dz/dlogvar proportional to z - mu (the std's formula is the noise check's business)."""
-    v = _verdicts()
     mu = inputs["mu"].double()
-    grad_mu, grad_lv = v.tensor(t, "grad_mu", mu.shape), v.tensor(t, "grad_logvar", mu.shape)
+    grad_mu, grad_lv = tensor(t, "grad_mu", mu.shape), tensor(t, "grad_logvar", mu.shape)
     if z1 is None:
         ok, received = False, "no z to differentiate"
     elif not meta.get("z_requires_grad") or grad_mu is None:
@@ -138,10 +132,10 @@ def _gradients_check(t, meta, inputs, z1, marks):
         moving = spread.abs() > 1e-3
         lv = grad_lv if grad_lv is not None else torch.zeros_like(spread)
         factor = lv[moving] / spread[moving]
-        ok = v.close(grad_mu, G, 1e-3, 1e-4) and bool(torch.isfinite(factor).all()) and bool(
+        ok = close(grad_mu, G, 1e-3, 1e-4) and bool(torch.isfinite(factor).all()) and bool(
             (factor.abs() > 1e-6).all()) and bool((lv[~moving].abs() <= 1e-2).all())
         received = "" if ok else ("no gradient reaches logvar" if grad_lv is None and moving.any() else "other gradients")
-    return v.CheckResult("gradients", NAMES["gradients"], marks["gradients"], "pass" if ok else "fail",
+    return CheckResult("gradients", NAMES["gradients"], marks["gradients"], "pass" if ok else "fail",
                          "" if ok else "dz/dmu = 1 and dz/dlogvar proportional to z - mu", received,
                          "" if ok else "build z from mu and logvar with torch operations; no torch.normal, .sample() "
                                        "or .detach()")
@@ -149,7 +143,6 @@ def _gradients_check(t, meta, inputs, z1, marks):
 
 def judge_sampler(item: dict, t: dict, meta: dict, inputs: dict) -> list:
     """The grader's sampler checks, in its order: returns, (conditions,) noise, gradients."""
-    v = _verdicts()
     marks = dict(item["checks"])
     mu = inputs["mu"]
     latent = mu.shape[1]
@@ -157,7 +150,7 @@ def judge_sampler(item: dict, t: dict, meta: dict, inputs: dict) -> list:
     checks = [_returns_check(item, t, meta, inputs, marks)]
     if item["conditional"]:
         checks.append(_conditions_check(t, inputs, marks, width, latent))
-    z1, z2, z_eval = (v.tensor(t, name, (len(mu), width)) for name in ("decoder_in1", "decoder_in2", "decoder_in_eval"))
+    z1, z2, z_eval = (tensor(t, name, (len(mu), width)) for name in ("decoder_in1", "decoder_in2", "decoder_in_eval"))
     z1, z2, z_eval = (z[:, :latent] if z is not None else None for z in (z1, z2, z_eval))
     checks.append(_noise_check(z1, z2, z_eval, inputs, marks))
     checks.append(_gradients_check(t, meta, inputs, z1, marks))
@@ -184,31 +177,30 @@ def _sample_problem(inputs, z1, z2) -> str:
 
 def loss_sample_problems(item: dict, t: dict, meta: dict, inputs: dict) -> tuple[list, object]:
     """``(problems, z_full)``: what is wrong with the encoder input and the sample a loss decoded."""
-    v = _verdicts()
     mu, x, y = inputs["mu"], inputs["x"].double(), inputs["y"]
     latent, conditional = mu.shape[1], item["conditional"]
     width = latent + (10 if conditional else 0)
     first = (meta.get("calls") or [{}])[0]
-    z1, z2 = v.tensor(t, "decoder_in1", (len(mu), width)), v.tensor(t, "decoder_in2", (len(mu), width))
-    encoder_in = v.tensor(t, "encoder_in1")
-    if v.scalar(t, "value1") is None:
+    z1, z2 = tensor(t, "decoder_in1", (len(mu), width)), tensor(t, "decoder_in2", (len(mu), width))
+    encoder_in = tensor(t, "encoder_in1")
+    if scalar(t, "value1") is None:
         return [], z1
     if first.get("decoder") != 1:
         return [f"the decoder ran {first.get('decoder')} times in one call ({first.get('reconstruct', 0)} reconstruct "
                 "calls): decode once per call"], z1
     if z1 is None:
-        got = v.tensor(t, "decoder_in1")
+        got = tensor(t, "decoder_in1")
         return [f"the decoder got a tensor of shape {tuple(got.shape) if got is not None else '?'}, not "
                 f"({len(mu)}, {width})"], z1
     problems = []
     if conditional:
-        if encoder_in is None or encoder_in.shape != (len(mu), 794) or not v.close(encoder_in[:, :784], x):
+        if encoder_in is None or encoder_in.shape != (len(mu), 794) or not close(encoder_in[:, :784], x):
             problems.append("the encoder did not get append_class_to_data(x, y)")
         elif not torch.equal(encoder_in[:, 784:], one_hot(y)):
             problems.append(f"the encoder got {class_part_text(encoder_in[:, 784:], y)}")
         if not torch.equal(z1[:, latent:], one_hot(y)):
             problems.append(f"the decoder got {class_part_text(z1[:, latent:], y)}")
-    elif encoder_in is not None and not v.close(encoder_in, x):
+    elif encoder_in is not None and not close(encoder_in, x):
         problems.append("the encoder did not get x")
     sample = _sample_problem(inputs, z1[:, :latent], z2[:, :latent] if z2 is not None else None)
     return problems + ([sample] if sample else []), z1

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from selfcheck.evidence import UNVERIFIED, close, fmt, scalar, tensor, type_text  # noqa: F401 - re-exported
 from selfcheck.results import CheckResult, ItemVerdict
 from selfcheck.sampling import judge_sampler
 from selfcheck.training import judge_training
@@ -20,45 +21,6 @@ NAMES = {
     "loss": {"value": "value: kl - loglik on one fresh reconstruction",
              "form": "returns a 0-dim tensor that carries gradients"},
 }
-UNVERIFIED = "not verified here; the grader checks it against the reference"
-
-
-def tensor(tensors: dict, name: str, shape=None):
-    """``tensors[name]`` as float64 when numeric (and of ``shape`` when given), else None."""
-    value = tensors.get(name)
-    if not isinstance(value, torch.Tensor) or value.dtype == torch.bool:
-        return None
-    if shape is not None and tuple(value.shape) != tuple(shape):
-        return None
-    return value.double()
-
-
-def scalar(tensors: dict, name: str):
-    value = tensor(tensors, name)
-    return value.reshape(()) if value is not None and value.numel() == 1 else None
-
-
-def close(received, expected, rtol=1e-4, atol=1e-4) -> bool:
-    expected = torch.as_tensor(expected, dtype=torch.float64)
-    if not isinstance(received, torch.Tensor) or received.shape != expected.shape or received.dtype == torch.bool:
-        return False
-    return bool(torch.allclose(received.double(), expected, rtol=rtol, atol=atol))
-
-
-def fmt(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"{value.double().item():.6g}" if value.numel() == 1 else f"tensor of shape {tuple(value.shape)}"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def type_text(meta: dict) -> str:
-    """A returned value in words: ``float32 tensor of shape (3,)`` or ``float 7.6``."""
-    kind = str(meta.get("type", "nothing"))
-    if kind == "tensor":
-        return f"{meta.get('dtype', '?')} tensor of shape {tuple(meta.get('shape') or ())}"
-    return kind + (f" {meta['repr']}" if meta.get("repr") else "")
-
-
 def judge_scalar(item: dict, tensors: dict, meta: dict, inputs: dict, expected: dict) -> list[CheckResult]:
     """``kl_divergence``/``binary_cross_entropy`` on the public case: value (with the grader's diagnoses of
     known wrong values), 0-dim float32, gradients (the expected ones when the value is right, else that

@@ -1,4 +1,4 @@
-"""The batch seam (graders.batch) and progress lines (graders.progress), without grading anything real.
+"""The batch seam (graders.batch.runner) and progress lines (graders.batch.progress), without grading anything real.
 
 ``grade_submission`` is replaced by a stand-in whose speed the test controls, so these check the
 order of results, recording as jobs finish, resuming, executors that grade elsewhere, and what
@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from graders import batch
-from graders.discover import Submission
-from graders.pipeline import Settings
-from graders.progress import Progress
-from graders.results import ItemResult, SubmissionResult
-from graders.secret import PixelPermutation
+from graders.batch import keys, runner as batch
+from graders.intake.discover import Submission
+from graders.grading.pipeline import Settings
+from graders.batch.progress import Progress
+from graders.results import ItemResult, SubmissionInfo, SubmissionResult
+from graders.grading.secret import PixelPermutation
 
 
 def _run(workers=3, sandbox="bubblewrap", secret="course secret", **settings):
@@ -75,7 +75,7 @@ def test_a_rerun_resumes_and_grades_nothing_again(tmp_path, graded_here):
     batch.grade_all(_run(), subs, store)
     graded_here.clear()
     seen = []
-    again = batch.grade_all(_run(), subs, store, lambda r: seen.append(r.info.get("resumed")))
+    again = batch.grade_all(_run(), subs, store, lambda r: seen.append(r.info.resumed))
     assert graded_here == [] and seen == [True, True, True]
     assert [r.auto_awarded for r in again] == [0.0, 1.0, 2.0]
     assert len(store.path.read_text().splitlines()) == 3
@@ -107,7 +107,7 @@ def test_the_resume_key_names_what_it_holds_and_never_the_secret(monkeypatch):
     assert key["secret"] == PixelPermutation.from_secret("hunter2-course-secret").digest
     assert "hunter2" not in json.dumps(key)
     assert json.loads(key["settings"])["train_seconds"] == 120.0 and "workers" not in key["settings"]
-    monkeypatch.setattr(batch, "GRADER_VERSION", "9.9.9")
+    monkeypatch.setattr(keys, "GRADER_VERSION", "9.9.9")
     assert batch.resume_key(_run(secret="hunter2-course-secret"))["version"] == "9.9.9"
 
 
@@ -148,7 +148,7 @@ def test_an_executor_that_grades_elsewhere_is_used_and_each_result_recorded_once
     assert [r.auto_awarded for r in results] == [3.0, 3.0, 3.0]
     ids = [json.loads(line)["result"]["id"] for line in store.path.read_text().splitlines()]
     assert sorted(ids) == ["s0", "s1", "s2"]
-    assert all(r.info["fingerprint"] == batch.fingerprint(s, _run()) for r, s in zip(results, subs))
+    assert all(r.info.fingerprint == batch.fingerprint(s, _run()) for r, s in zip(results, subs))
 
 
 def test_an_executor_failure_stops_the_batch_and_keeps_what_was_recorded(tmp_path, graded_here):
@@ -183,7 +183,7 @@ def test_progress_prints_plain_lines_every_step_or_interval_with_rate_and_eta():
 def test_progress_lines_follow_the_interval_when_steps_are_slow():
     stream, clock = io.StringIO(), FakeClock()
     progress = Progress(1000, stream=stream, every=10.0, step=0.05, bar=False, clock=clock)
-    progress(_result("old", 0.0).__class__("old", {}, info={"resumed": True}))
+    progress(_result("old", 0.0).__class__("old", {}, info=SubmissionInfo(resumed=True)))
     for n in range(4):
         clock.now += 6.0                                               # one per 6 s: a line per 10 s
         progress(_result(f"s{n}"))
@@ -203,7 +203,7 @@ def test_alice_alice_ipynb_and_alice_2_keep_three_rows_and_their_own_marks(tmp_p
     """Before: ``alice.ipynb`` was renamed ``alice~2``, which ``alice~2.ipynb`` already had: one result
     overwrote the other and both rows showed 0/40, the 40/40 work lost. Each file's marks here are
     its own (the stand-in grader reads them from the file)."""
-    from graders.discover import discover
+    from graders.intake.discover import discover
     batch_dir = tmp_path / "batch"
     (batch_dir / "alice").mkdir(parents=True)
     (batch_dir / "alice" / "A4.py").write_text("marks = 0\n")

@@ -2,7 +2,7 @@
 mutants loses marks on its own item only, each correct variant earns 40/40 (and, with A4_PROOF=full, two runs agree)."""
 import pytest
 
-from graders.catalogue import MUTANTS, VARIANTS
+from graders.proof.catalogue import MUTANTS, VARIANTS
 from graders.items import AUTO_ITEMS
 from tests.conftest import PROOF_FULL, run_grade
 
@@ -39,12 +39,12 @@ def test_issue_16_cases():
             "train with the seed set once, unconditionally, and random_split"} <= variants
 
 
-SAMPLE = 20   # of the catalogue's cases in CI (the fewest that cover every item), spread over it (graders.validate.sample_cases); all in full
+SAMPLE = 20   # of the catalogue's cases in CI (the fewest that cover every item), spread over it (graders.proof.validate.sample_cases); all in full
 
 
 def test_the_sample_spreads_over_the_catalogue_and_covers_every_item():
-    from graders.catalogue import CASES
-    from graders.validate import sample_cases
+    from graders.proof.catalogue import CASES
+    from graders.proof.validate import sample_cases
     chosen = sample_cases(CASES, SAMPLE)
     assert len(chosen) == len(set(c.name for c in chosen)) == SAMPLE and chosen[0] is CASES[0]
     assert chosen[-1] is CASES[-1] and any(not c.is_mutant for c in chosen)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from graders import cgroups
+from graders.grading import cgroups
 
 pytestmark = pytest.mark.skipif(cgroups.available()[0] is None, reason="no writable cgroup hierarchy here")
 

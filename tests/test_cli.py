@@ -56,7 +56,7 @@ def test_rerun_resumes_from_stored_results(graded):
 
 
 def test_committed_mistakes_example_is_current(root):
-    from graders.catalogue import EXAMPLE_MISTAKES, case_source
+    from graders.proof.catalogue import EXAMPLE_MISTAKES, case_source
     assert (root / "submissions" / "mistakes" / "A4.py").read_text() == case_source(EXAMPLE_MISTAKES)
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from graders import catalogue, cluster
+from graders.proof import catalogue
+from graders.batch import cluster, keys
 from tests.conftest import ROOT, run_grade
 
 LIMITS = ("--time-limit", "10", "--train-time-limit", "60")
@@ -147,13 +148,13 @@ def test_a_cluster_run_without_the_sandbox_is_refused_in_one_line(batch, tmp_pat
 
 def test_workers_are_checked_and_match_this_install(dask_cluster):
     from distributed import Client
-    from graders.pipeline import Settings
+    from graders.grading.pipeline import Settings
     expected = cluster.expected_for(Settings())
     with Client(dask_cluster[0], timeout=30) as client:
         described = client.run(cluster.describe_worker)
     assert len(described) == 2
     for worker in described.values():
-        assert worker["code"] == cluster.code_digest() and cluster.problems(expected, worker) == []
+        assert worker["code"] == keys.code_digest() and cluster.problems(expected, worker) == []
 
 
 @pytest.mark.slow
@@ -213,7 +214,7 @@ def test_cluster_marks_equal_local_and_a_killed_worker_loses_nothing(batch, loca
 
 HIJACK = '''
 def _take_over():
-    import graders.judge as judge
+    from graders.judge import dispatch as judge
     from graders.results import ItemResult
     judge.a4_hijacked = True
     judge.judge = lambda item, outcome, context, time_limit: ItemResult(
@@ -227,7 +228,7 @@ hijacked = __import__("distributed").Client("ADDRESS", timeout=3).run(_take_over
 
 @pytest.mark.slow
 @pytest.mark.proof
-@pytest.mark.skipif(not __import__("graders.sandbox").sandbox.bwrap_available(), reason="bubblewrap cannot start here")
+@pytest.mark.skipif(not __import__("graders.grading.sandbox").grading.sandbox.bwrap_available(), reason="bubblewrap cannot start here")
 def test_a_submission_cannot_reach_the_scheduler_to_patch_the_workers(dask_cluster, tmp_path):
     """The red team's ``client.run`` from a top-level assignment (template 40/40, control 0/40 with
     ``--sandbox none``): under bubblewrap the submission has no network, the statement fails, the
@@ -246,7 +247,7 @@ def test_a_submission_cannot_reach_the_scheduler_to_patch_the_workers(dask_clust
     marks = {s["id"]: s["auto_awarded"] for s in json.loads(done.stdout)["submissions"]}
     assert marks == {"control": 40.0, "hijack": 0.0}
     with Client(address, timeout=30) as client:
-        touched = client.run(lambda: getattr(__import__("graders.judge").judge, "a4_hijacked", False))
+        touched = client.run(lambda: getattr(__import__("graders.judge.dispatch").judge.dispatch, "a4_hijacked", False))
     assert touched and not any(touched.values())
     note = next(line for line in _lines(tmp_path / "out") if line["result"]["id"] == "hijack")["result"]["info"]
     assert any("hijacked" in text for text in note["notes"]), note["notes"]

@@ -1,6 +1,6 @@
 """The child's training facts against the loss server's (issue 17): agreement changes nothing; a forged
 count or learning rate is replaced by what the server measured, and flagged."""
-from graders.crosscheck import reconcile
+from graders.judge.crosscheck import reconcile
 
 SERVER = {"loss_calls": 600, "backward": 600, "rows": 60000, "train_rows": 60000, "refused": 0,
           "lr_first_step": 0.000999}

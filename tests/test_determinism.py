@@ -3,7 +3,7 @@ import threading
 
 import torch
 
-from graders import training
+from graders.judge import baselines as training
 
 
 def _data(n=300):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.discover import SubmissionError, discover, submission_id
+from graders.intake.discover import SubmissionError, discover, submission_id
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -85,7 +85,7 @@ import stat
 import struct
 from datetime import datetime
 
-from graders.discover import SubmittedFile
+from graders.intake.discover import SubmittedFile
 
 STUB = '    """docstring"""\n    raise NotImplementedError("TODO: complete this function")\n'
 
@@ -325,7 +325,7 @@ def test_hostile_zips_are_verdicts_naming_the_file(tmp_path):
 
 
 def test_zip_size_limit_counts_across_nested_zips(tmp_path, monkeypatch):
-    from graders import discover as module
+    from graders.intake import discover as module
     monkeypatch.setitem(module.ZIP_LIMITS, "bytes", 3000)
     folder = tmp_path / "kim"
     folder.mkdir()
@@ -411,7 +411,7 @@ def test_ids_from_folder_names_are_clean(tmp_path):
 
 
 def test_a_bug_while_looking_costs_one_submission_only(tmp_path, monkeypatch):
-    from graders import discover as module
+    from graders.intake import discover as module
     batch = tmp_path / "batch"
     for name in ("qa", "rb"):
         (batch / name).mkdir(parents=True)
@@ -551,7 +551,7 @@ def test_corrupted_zips_never_raise(tmp_path):
 
 
 def test_submission_time_is_the_latest_stored_file_in_use(tmp_path):
-    from graders.discover import Submission
+    from graders.intake.discover import Submission
     folder = tmp_path / "Xi Yu_9_assignsubmission_file_"
     folder.mkdir()
     stamp(write(folder / "A4.ipynb", DONE), NOV_1)
@@ -580,7 +580,7 @@ def test_ids_are_unique_without_taking_an_existing_id(tmp_path):
 
 
 def test_unique_ids_keep_first_and_skip_every_taken_id():
-    from graders.discover import Submission, unique_ids
+    from graders.intake.discover import Submission, unique_ids
     subs = [Submission(i, None, Path(i)) for i in ["a", "a", "a~2", "a~3", "a", "a~2"]]
     unique_ids(subs)
     assert [s.id for s in subs] == ["a", "a~4", "a~2", "a~3", "a~5", "a~2~2"]
@@ -590,7 +590,7 @@ def test_a_zip_lying_about_its_entry_count_is_refused_before_parsing(tmp_path, m
     """A zip claiming 1 entry while its central directory holds 20,001 records: refused from the real
     count (before: refused only after ``zipfile`` built every record, +280 MiB at 1.2 M records).
     ``zipfile.ZipFile`` is never constructed for it; the control zip, honest, is still graded."""
-    from graders import discover as module
+    from graders.intake import discover as module
     from tests.hostile_files import lying_count_zip
     batch = tmp_path / "batch"
     batch.mkdir()
@@ -610,7 +610,7 @@ def test_a_zip_lying_about_its_entry_count_is_refused_before_parsing(tmp_path, m
 
 
 def test_entry_count_stops_past_the_limit_and_follows_prepended_bytes(tmp_path):
-    from graders import zipcheck
+    from graders.intake import zipcheck
     from tests.hostile_files import lying_count_zip
     import io
     data = lying_count_zip(5000, stated=3)
@@ -626,7 +626,7 @@ def test_choosing_among_huge_notebooks_parses_a_bounded_amount(tmp_path, monkeyp
     """Twenty large notebooks of filler code beside the filled-in A4.ipynb (before: every cell of every
     file was parsed; twenty 4.3 MiB notebooks cost 204 s). Now at most FOLDER_PARSE_CHARS are parsed
     per submission, no cell over CELL_PARSE_CHARS, the right file is still graded and the note says so."""
-    from graders import discover as module
+    from graders.intake import discover as module
     folder = tmp_path / "zed"
     folder.mkdir()
     filler = json.loads(TEMPLATE)

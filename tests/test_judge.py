@@ -10,7 +10,10 @@ import ast
 import pytest
 import torch
 
-from graders import cases, catalogue, judge, training
+from graders.grading import cases
+from graders.proof import catalogue
+from graders.judge import dispatch as judge
+from graders.judge import baselines as training
 from graders.items import AUTO_BY_ID, AUTO_ITEMS
 from reference import scaffold, selfcheck
 from reference import vae as R
@@ -421,7 +424,7 @@ def test_the_label_check_says_what_the_batches_show(full):
 ])
 def test_the_seed_check_compares_the_probe_runs_weights(states, passed, words):
     """Same seed, same weights; another seed, other weights; a run without weights is said once."""
-    from graders import judge_training
+    from graders.judge import training as judge_training
     tensors = {f"run{i}/state/encoder.mu.bias": torch.full((3,), v) for i, v in states.items()}
     check = judge_training._seed_check(tensors, judge.Context({}, public=False), 0.5, "VAE")
     assert check.passed == passed and check.awarded == (0.5 if passed else 0)

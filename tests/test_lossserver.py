@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from graders.pipeline import _loss_code
+from graders.grading.pipeline import _loss_code
 from reference import scaffold
 from reference import vae as ref
 from worker import lossclient, lossserver

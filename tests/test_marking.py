@@ -7,9 +7,12 @@ import threading
 
 import pytest
 
-from graders import written
+from graders.marking import written
 from graders.items import WRITTEN_ITEMS
-from graders.marking import cells, csvsync, pdf, render, rubrics
+from graders.marking import csvsync, rubrics
+from graders.reports import cells
+from graders.reports import pdf
+from graders.reports import render
 from graders.marking.store import Conflict, MarkStore, atomic_write
 
 
@@ -225,8 +228,8 @@ def test_a_plot_is_shown_only_as_base64_of_its_declared_image_type(mime, payload
 
 
 def test_a_hostile_plot_in_the_cache_file_is_checked_when_read_back(tmp_path):
-    from graders.results import SubmissionResult
-    result = SubmissionResult("ann", {}, [], {"fingerprint": "f1"})
+    from graders.results import SubmissionInfo, SubmissionResult
+    result = SubmissionResult("ann", {}, [], SubmissionInfo(fingerprint="f1"))
     cache = tmp_path / "marking" / "cells" / "f1.json"
     cache.parent.mkdir(parents=True)
     cache.write_text(json.dumps({"q3a": [{"cell": 2, "mime": "image/png", "data": 'A" onerror="alert(1)'},
@@ -310,23 +313,23 @@ def test_app_requires_the_token_and_grades_follow_a_mark(batch, tmp_path):
 
 def test_the_pdf_graded_from_is_kept_in_out_for_the_marking_app(tmp_path):
     from graders.marking.demo import write_pdf
-    from graders.results import SubmissionResult
+    from graders.results import SubmissionInfo, SubmissionResult
     unpacked = tmp_path / "unpacked" / "ann.pdf"   # a zip's temporary folder, gone after grading
     write_pdf(unpacked, "ann")
-    result = SubmissionResult("ann", {}, [], {"pdf_path": str(unpacked), "fingerprint": "f00"})
+    result = SubmissionResult("ann", {}, [], SubmissionInfo(pdf_path=str(unpacked), fingerprint="f00"))
     out = tmp_path / "out"
     kept = pdf.keep(result, out)
     assert kept == out / "marking" / "pdfs" / "f00.pdf" and kept.read_bytes() == unpacked.read_bytes()
     unpacked.unlink()
     assert pdf.locate(result, out) == (kept, "")
-    assert pdf.locate(SubmissionResult("bob", {}, [], {}), out) == (None, "no PDF was handed in")
-    gone = SubmissionResult("cat", {}, [], {"pdf": str(tmp_path / "nowhere.pdf")})
+    assert pdf.locate(SubmissionResult("bob", {}, []), out) == (None, "no PDF was handed in")
+    gone = SubmissionResult("cat", {}, [], SubmissionInfo(pdf=str(tmp_path / "nowhere.pdf")))
     assert pdf.locate(gone, out) == (None, "the PDF handed in is no longer where it was graded from")
 
 
 def test_rewrite_reports_follows_hand_marks_without_regrading(batch, tmp_path):
     import shutil
-    from graders.report import rewrite_reports
+    from graders.marking.updater import rewrite_reports
     out = tmp_path / "out"
     shutil.copytree(batch[0], out)
     with open(out / "written_marks.csv", "w", newline="") as handle:
@@ -442,11 +445,11 @@ def test_plots_of_a_notebook_handed_in_inside_a_zip_show_in_the_marking_app(tmp_
     file as ``source_path``; the plots are read from the latter while grading, then kept in OUT."""
     import shutil
     import zipfile
-    from graders.discover import discover
+    from graders.intake.discover import discover
     from graders.marking.app import create_app
     from graders.marking.demo import _notebook, write_pdf
-    from graders.report import Reporter
-    from graders.results import SubmissionResult
+    from graders.reports.pages import Reporter
+    from graders.results import SubmissionInfo, SubmissionResult
     batch_dir, scratch, out = tmp_path / "batch", tmp_path / "scratch", tmp_path / "out"
     batch_dir.mkdir()
     scratch.mkdir()
@@ -457,12 +460,12 @@ def test_plots_of_a_notebook_handed_in_inside_a_zip_show_in_the_marking_app(tmp_
         archive.writestr("A4/A4.ipynb", json.dumps(notebook))
         archive.write(tmp_path / "w.pdf", "A4/written answers.pdf")
     (sub,) = discover(batch_dir, scratch)
-    info = {"source": sub.graded_name, "source_path": str(sub.source), "files": sub.files_json(),
-            "pdf_path": str(sub.pdf), "fingerprint": "zip0001", "notes": [],
-            "markdown": [c["source"] for c in notebook["cells"] if c["cell_type"] == "markdown"]}
-    assert info["source"] == "alice.zip/A4/A4.ipynb"                   # a display name, not a path
     from graders.items import AUTO_ITEMS
-    from graders.results import ItemResult
+    from graders.results import ItemResult, SubmissionInfo
+    info = SubmissionInfo(source=sub.graded_name, source_path=str(sub.source), files=sub.files_json(),
+                          pdf_path=str(sub.pdf), fingerprint="zip0001",
+                          markdown=[c["source"] for c in notebook["cells"] if c["cell_type"] == "markdown"])
+    assert info.source == "alice.zip/A4/A4.ipynb"                      # a display name, not a path
     result = SubmissionResult(sub.id, {i.id: ItemResult(i.marks, "pass", i.marks) for i in AUTO_ITEMS}, [], info)
     out.mkdir()
     (out / "results.jsonl").write_text(json.dumps({"fingerprint": "zip0001", "result": result.full_json()}) + "\n")
@@ -600,7 +603,7 @@ def test_each_record_says_which_ta_marked_it(batch, tmp_path):
 
 def test_late_work_is_flagged_skipped_by_next_unmarked_and_a_regrade_appears_in_navigation(tmp_path):
     from datetime import datetime
-    from graders import report
+    from graders.reports import pages as report
     from graders.marking.app import create_app
     from graders.marking.demo import build_batch
     out = tmp_path / "out"
@@ -666,12 +669,12 @@ def test_one_action_marks_a_whole_answer_group_and_reports_members_it_left(tmp_p
 def test_the_student_page_proposes_the_pdf_page_map_to_confirm_in_one_action(tmp_path):
     from graders.marking.app import create_app
     from graders.marking.demo import build_batch
-    from graders.report import stored_results
+    from graders.reports.pages import stored_results
     from pathlib import Path
     from tests.pdf_answers import student_pdf
     out = tmp_path / "out"
     build_batch(out, 3)
-    pdf_path = Path(stored_results(out)[0].info["pdf"])
+    pdf_path = Path(stored_results(out)[0].info.pdf)
     truth = student_pdf(pdf_path, 3)                                   # labelled answers, several pages
     app = create_app(out, token="pages-token-123456", start_updater=False)
     assert app.batch.pdfs.idle(120)

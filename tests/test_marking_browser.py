@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import written
+from graders.marking import written
 from graders.items import WRITTEN_ITEMS
 from graders.marking.store import MarkStore
 
@@ -392,7 +392,7 @@ HOSTILE_PLOT = "iVBORw0KGgo\" data-hostile=\"plot\" onerror=\"" + _ATTACK.replac
 def hostile(tmp_path_factory):
     """A batch of three: ``anna`` (a control), the hostile student and ``victim``, a classmate."""
     from graders.marking.demo import _notebook, build_batch
-    from graders.report import Reporter, stored_results
+    from graders.reports.pages import Reporter, stored_results
     out = tmp_path_factory.mktemp("hostile") / "out"
     build_batch(out, 3)
     results = stored_results(out)
@@ -401,11 +401,12 @@ def hostile(tmp_path_factory):
     mallory = results[1]
     notebook = _notebook("mallory")
     notebook["cells"][1]["outputs"][0]["data"]["image/png"] = HOSTILE_PLOT
-    source = Path(mallory.info["source"]).with_name("mallory.ipynb")
+    source = Path(mallory.info.source).with_name("mallory.ipynb")
     source.write_text(json.dumps(notebook))
     (out / "pdfs" / HOSTILE_PDF).write_bytes(b"%PDF-1.4 broken on purpose")
-    mallory.info.update(source=str(source), fingerprint="hostile01", pdf=str(out / "pdfs" / HOSTILE_PDF))
-    (out / "results.jsonl").write_text("".join(json.dumps({"fingerprint": r.info["fingerprint"],
+    mallory.info.source, mallory.info.fingerprint = str(source), "hostile01"
+    mallory.info.pdf = str(out / "pdfs" / HOSTILE_PDF)
+    (out / "results.jsonl").write_text("".join(json.dumps({"fingerprint": r.info.fingerprint,
                                                            "result": r.full_json()}) + "\n" for r in results))
     written.write_marks_file(out / "written_marks.csv", [r.id for r in sorted(results, key=lambda r: r.id)])
     Reporter(out).write_all(sorted(results, key=lambda r: r.id), lambda r: {})

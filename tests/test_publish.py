@@ -13,10 +13,12 @@ from datetime import datetime
 
 import pytest
 
-from graders import publish, report
-from graders.extensions import ExtensionsError, read_extensions
+from graders.marking import publish
+from graders.reports import pages as report
+from graders.intake.extensions import ExtensionsError, read_extensions
 from graders.items import WRITTEN_ITEMS
-from graders.marking import rubrics
+from graders.intake import answers
+from graders.marking import rubrics, updater
 from graders.marking.store import MarkStore
 from tests.conftest import run_grade
 
@@ -123,7 +125,7 @@ def test_a_comment_that_looks_like_a_formula_stays_text_in_the_worksheet(batch):
     out, ids = batch
     store = _mark_everything(out, [sid for sid in ids if not sid.startswith("Late")])
     store.update_student(PLAIN, 0, comment="=HYPERLINK(\"http://x\")")
-    from graders.report import current_rewriter
+    from graders.marking.updater import current_rewriter
     current_rewriter(out).rewrite()
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = {row["Identifier"]: row for row in csv.DictReader(handle)}
@@ -144,14 +146,14 @@ def test_a_published_copy_stands_alone_and_holds_no_model_answer(batch):
     assert 'alt="q3d: PDF page 2" src="data:image/jpeg;base64,' in page
     assert page.count("No answer found.") == len(WRITTEN_ITEMS) - 4 - 2  # 4 notebook answers, 2 mapped to PDF
     assert "Final copy, published" in page and "Provisional" not in page
-    for item, answer in report.model_answers().items():
+    for item, answer in answers.model_answers().items():
         for line in (line.strip() for line in answer.splitlines()):
             if len(line) > 40:
                 assert line not in page, (item, line)
     guide = [e for e in rubrics.seed_entries("q2b") if e.ta_only]
     assert guide and not any(e.text in page for e in guide)
     assert "part 2 of the marking guide (not awarded)" in page.replace("\n      ", " ")
-    report.rewrite_reports(out)
+    updater.rewrite_reports(out)
     ta_copy = (out / "ta" / done.pages[student]).read_text()
     assert guide[0].text in ta_copy  # TAs still read the guide's steps
 
@@ -164,7 +166,7 @@ def test_copies_change_only_when_published_again(batch):
     student = "Eve Tan_123459"
     sent = (out / "published" / done.pages[student]).read_bytes()
     store.update("q3c", student, store.get("q3c", student).version, manual=0)
-    report.rewrite_reports(out)
+    updater.rewrite_reports(out)
     assert (out / "published" / done.pages[student]).read_bytes() == sent        # what the student has
     assert "mark set by the TA: 0" in (out / "students" / done.pages[student]).read_text()  # live copy moved on
     again = publish.publish(out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import publish
+from graders.marking import publish
 from graders.items import WRITTEN_ITEMS
 from graders.marking import rubrics
 from graders.marking.store import MarkStore

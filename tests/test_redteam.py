@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from graders import catalogue, sandbox
-from graders.catalogue import Case
+from graders.proof import catalogue
+from graders.grading import sandbox
+from graders.proof.catalogue import Case
 from graders.items import AUTO_ITEMS
 from reference.notebook import solution_notebook
 from tests import hostile_files
@@ -570,8 +571,8 @@ def test_without_the_sandbox_prints_what_process_limits_still_stop(tmp_path, wat
 # ---- round 3 (issue 17): each trick beside the same code without it ------------------------------
 
 from tests.redteam import ROUND3, WRONG_LR  # noqa: E402 - the round-3 records, after the earlier rounds
-from graders import cgroups  # noqa: E402
-from graders.pipeline import WORKER_MB, Settings  # noqa: E402
+from graders.grading import cgroups  # noqa: E402
+from graders.grading.pipeline import WORKER_MB, Settings  # noqa: E402
 from reference.notebook import template_notebook  # noqa: E402
 
 ROUND3_LIMITS = ["--time-limit", str(ITEM_SECONDS), "--train-time-limit", "50", "--workers", "2"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from graders import stats
+from graders.judge import stats
 from reference import vae as R
 from reference.scaffold import CVAE, VAE, Encoder, get_mnist_data
 from torch import nn

@@ -71,7 +71,7 @@ def solution_lines() -> list[str]:
     not a signature, comment or docstring, not a line the template itself gives (``args =
     MNISTArgs(**kwargs)``), and at least three names (``return model`` and ``loss.backward()`` are not
     solutions)."""
-    from graders.catalogue import VARIANTS
+    from graders.proof.catalogue import VARIANTS
     from reference.notebook import solution_lines as regions, template_notebook
     given = {line.strip() for cell in template_notebook().cells if cell.cell_type == "code"
              for line in cell.source.splitlines()}
@@ -119,7 +119,7 @@ def test_check_names_are_the_judges_words():
 # --- the three-row KL separates "sums over the batch" from "no factor 1/2" ---------------------------
 
 def _scalar_verdict(values, factor):
-    from reference.release import public_data
+    from graders.release.bundle import public_data
     from selfcheck.verdicts import judge_scalar
     tensors, expected = values
     item = next(i for i in expected["items"] if i["id"] == "q4.kl_divergence")
@@ -132,7 +132,7 @@ def _scalar_verdict(values, factor):
 
 
 def test_kl_public_input_separates_the_batch_sum_from_the_missing_half():
-    from reference.release import public_data
+    from graders.release.bundle import public_data
     values = public_data()
     half = _scalar_verdict(values, 2.0)
     summed = _scalar_verdict(values, 3.0)
@@ -192,7 +192,7 @@ def test_bundle_check_passes_the_solution_and_waits_on_the_template(bundle, clea
 def test_bundle_check_never_fails_a_correct_variant(bundle, clean_python, tmp_path):
     """Every correct variant of the catalogue earns full marks from the grader (``grade.py validate``,
     ``tests/test_catalogue.py``); the self-check gives the same verdict (✔) or says it cannot verify (?)."""
-    from graders.catalogue import VARIANTS, case_source
+    from graders.proof.catalogue import VARIANTS, case_source
     for number, case in enumerate(proof_sample(VARIANTS, 6)):
         path = tmp_path / f"variant_{number}.py"
         path.write_text(case_source(case))

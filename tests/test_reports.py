@@ -8,7 +8,7 @@ import subprocess
 import nbformat
 import pytest
 
-from graders.catalogue import EXAMPLE_MISTAKES, Case, case_source
+from graders.proof.catalogue import EXAMPLE_MISTAKES, Case, case_source
 from graders.items import WRITTEN_ITEMS
 from reference.notebook import solution_notebook, template_notebook
 from tests.conftest import run_grade

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from graders.results import SubmissionInfo
 from graders.safe_text import clean_id, csv_cell, csv_value, display_name, page_name, page_names, terminal_safe
 
 
@@ -88,7 +89,7 @@ def test_page_name_adds_to_taken():
 
 def test_written_marks_file_round_trips_hostile_ids(tmp_path):
     """write_marks_file neutralises formulas; read_marks maps every id back to the same clean id."""
-    from graders.written import read_marks, write_marks_file
+    from graders.marking.written import read_marks, write_marks_file
     ids = [clean_id(raw) for raw in ['=HYPERLINK("http://evil","x")', " spaced ", "@SUM(1)", "-1", "'=x", "plain"]]
     path = write_marks_file(tmp_path / "written_marks.csv", ids)
     cells = [row.split(",")[0] for row in path.read_text(encoding="utf-8").splitlines()[1:]]
@@ -160,7 +161,7 @@ def _labels_in(value):
 
 
 def _report_contexts():
-    from graders.marking import render
+    from graders.reports import render
     h = _hostile
     summary = NS(final=None, raw=None, auto=30.0, written=None, display=h("summary-display"), late=h("late"))
     check = NS(name=h("check-name"), awarded=0.0, marks=2.0, passed=False, expected=h("expected"),
@@ -169,8 +170,9 @@ def _report_contexts():
              "q4.train": NS(status="error", awarded=0.0, max=5.0, checks=[], messages=[h("message")],
                             details={"held_out": 1.0, "reference_held_out": 2.0, "untrained_held_out": 3.0,
                                      "seconds": 4.0})}
-    s = NS(id=h("id"), items=items, info={k: h(f"info-{k}") for k in
-                                         ("grader_version", "mode", "sandbox", "data", "seed", "device", "torch")})
+    s = NS(id=h("id"), items=items, info=SubmissionInfo(**{k: h(f"info-{k}") for k in
+                                                            ("grader_version", "mode", "sandbox", "data", "seed",
+                                                             "device", "torch")}))
     written = [{"id": h("written-id"), "marks": h("written-marks"), "max": 5,
                 "answer": render.to_html(h("answer")), "model": render.to_html(h("model")),
                 "plots": [{"cell": 2, "mime": h("plot-mime"), "data": h("plot-data")},
@@ -198,7 +200,7 @@ def _report_contexts():
 
 
 def _marking_contexts():
-    from graders.marking import render
+    from graders.reports import render
     h = _hostile
     common = {"token": h("token"), "current_item": h("current-item"), "items": [(h("nav-item"), 5, 1, 3)]}
     mark = NS(marked=True, score=2.0, applied=[h("applied")], manual=1.0, comment=h("mark-comment"))
@@ -269,10 +271,10 @@ NOT_SHOWN = {"student.html.j2": {"entry-text", "auto-max"}, "similarity.html.j2"
 
 
 def test_every_template_escapes_a_hostile_string_in_every_field():
-    """Every template under graders/templates, drawn by the one environment the grader uses, with a
+    """Every template under graders/reports/templates, drawn by the one environment the grader uses, with a
     hostile string in every field it reads: no element, attribute or script comes out of a field,
     and each string is there, as text or as an attribute's value."""
-    from graders.templating import environment
+    from graders.reports.templating import environment
     env = environment()
     contexts = {**_report_contexts(), **_marking_contexts(), **_similarity_contexts()}
     assert set(contexts) == set(env.list_templates(extensions=["j2"]))     # a new template needs a context here
@@ -292,7 +294,7 @@ def test_the_app_and_the_reports_draw_with_the_escaping_environment():
     """No second, non-escaping environment: Flask's (which escapes only .html/.htm/.xml/.xhtml) is unused."""
     import inspect
 
-    from graders import report
+    from graders.reports import pages as report
     from graders.marking import app
     from graders.similarity import report as similarity_report
     for module in (app, report, similarity_report):

@@ -43,7 +43,7 @@ import pytest
 from graders.similarity import THRESHOLD, analyse_cells, template_cells
 from graders.similarity.tokenise import normalise, read_document
 from graders.similarity.winnow import kgram_hashes, winnow
-from graders.source import SourceCells, _python_cells
+from graders.intake.source import SourceCells, _python_cells
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from similarity_disguises import (CONTRACT, DISGUISES, calibration_batch, corpus, disguise,  # noqa: E402
@@ -269,7 +269,7 @@ REFERENCE_FILLED = {"amandev_sigmoid_in_forward", "avandekleut_blog", "cern1710_
 @pytest.mark.skipif(not REAL_CODE.is_dir(), reason="tests/real_code (issue 8's ported public code) is absent")
 def test_real_code_corpus():
     """Ported public implementations: variants of one source are flagged, different sources are not."""
-    from graders import discover
+    from graders.intake import discover
     from graders.similarity import analyse
 
     def origin(sub_id):

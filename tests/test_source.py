@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from graders.source import MAX_CELLS, UnreadableSource, read_cells
+from graders.intake.source import MAX_CELLS, UnreadableSource, read_cells
 
 
 def nb(cells, **top):

@@ -5,7 +5,7 @@ column hashes of the public training images and returned weights trained at home
 images: a wrong training loop went from 31/40 to 40/40, unflagged. Here: the hashes find nothing in
 what the sandbox now sees (secret selection, order and noise), the same trick then earns nothing over
 the same code without it, and a student who knows the shuffle anyway is flagged for the TA
-(``graders.suspicious``), beside a control that keeps 40/40 unflagged.
+(``graders.judge.suspicious``), beside a control that keeps 40/40 unflagged.
 """
 import json
 from unittest import mock
@@ -13,9 +13,11 @@ from unittest import mock
 import pytest
 import torch
 
-from graders import catalogue, suspicious, training
-from graders.secret import PixelPermutation
-from graders.suspicious import Evidence
+from graders.proof import catalogue
+from graders.judge import suspicious
+from graders.judge import baselines as training
+from graders.grading.secret import PixelPermutation
+from graders.judge.suspicious import Evidence
 from reference import scaffold
 from tests.conftest import ROOT, run_grade
 from tests.hostile_files import column_hashes, trained_elsewhere

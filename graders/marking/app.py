@@ -1,6 +1,6 @@
 """The marking app's routes (Flask), its token check, and ``serve`` for ``grade.py mark OUT``.
 
-Pages (server-rendered, ``graders/templates/marking_*.html.j2``):
+Pages (server-rendered, ``graders/reports/templates/marking_*.html.j2``):
 
 - ``/``: items with their progress (marked / total), students, links to the reports;
 - ``/q/<item>/<n>``: grade by question: student ``n``'s answer to ``item`` with the
@@ -11,7 +11,7 @@ Pages (server-rendered, ``graders/templates/marking_*.html.j2``):
 JSON (POST, each with the version the page saw; 409 with the current record when stale):
 ``/api/mark``, ``/api/rubric``, ``/api/rubric/add``, ``/api/student``; ``/api/status``.
 
-Safety of what the pages show: every template is drawn with ``graders.templating`` (every
+Safety of what the pages show: every template is drawn with ``graders.reports.templating`` (every
 ``{{ }}`` escaped; markup only from the sanitising renderer), plots are checked images
 (``cells.checked_plot``), and the CSP allows no inline script or style: the pages' code and
 styles are files under ``static/``, and the report pages served under ``/reports/`` may run
@@ -40,18 +40,21 @@ from urllib.parse import urlencode
 from flask import Flask, abort, jsonify, redirect, request, send_file, send_from_directory
 
 from graders.items import WRITTEN_ITEMS
-from graders.marking import cells, csvsync, pagemap, pdf, render, rubrics
+from graders.marking import csvsync, pagemap, rubrics
+from graders.reports import cells
+from graders.reports import pdf
+from graders.reports import render
 from graders.marking.bulk import apply_to_group
 from graders.marking.groups import group_answers
 from graders.marking.stats import question_stats
 from graders.marking.store import Conflict, MarkStore
 from graders.marking.updater import Updater
-from graders.policies import late_flag
-from graders.report import load_settings, model_answers, stored_results
-from graders.templating import render_page
-from graders.written import extract_answers
+from graders.intake.policies import late_flag
+from graders.intake.answers import extract_answers, model_answers
+from graders.reports.pages import load_settings, stored_results
+from graders.reports.templating import render_page
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "reports" / "templates"
 CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -81,8 +84,8 @@ class Batch:
         self._seen = self._stamp()
         results = stored_results(self.out_dir)
         settings = load_settings(self.out_dir)
-        self.answers = {r.id: extract_answers(r.info.get("markdown", [])) for r in results}
-        self.late = {r.id: late_flag(r.info.get("submitted_at"), settings.deadline_of(r.id)) for r in results}
+        self.answers = {r.id: extract_answers(r.info.markdown) for r in results}
+        self.late = {r.id: late_flag(r.info.submitted_at, settings.deadline_of(r.id)) for r in results}
         self.results, self.ids = results, [r.id for r in results]
 
     def refresh(self):
@@ -302,7 +305,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
             from graders.safe_text import page_names
             page_file = page_names(batch.ids)[result.id]
         except ImportError:  # pragma: no cover
-            from graders.report import report_filename
+            from graders.reports.pages import report_filename
             page_file = report_filename(result.id)
         return render_page("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
                            page_count=count, pdf_problem=problem, notes=notes, state=state,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking.store import Conflict, atomic_write
-from graders.written import COLUMNS, parse_mark
+from graders.marking.written import COLUMNS, parse_mark
 
 try:
     from graders.safe_text import csv_cell, csv_value

@@ -4,7 +4,7 @@
 (fake but well-formed ``SubmissionResult``s with written answers holding LaTeX), the
 reports, ``written_marks.csv``, a notebook per student with a Q3 plot among its outputs,
 and, for every student but the last, a two-page PDF (``OUT/pdfs/<id>.pdf``, as
-``result.info["pdf"]``). Returns the ids.
+``result.info.pdf``). Returns the ids.
 """
 import base64
 import io
@@ -68,10 +68,10 @@ def _notebook(sub_id):
 def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
     """``ids`` names the students (default ``student1``...; its length then sets ``n``);
     ``submitted_at`` maps an id to its stored time (ISO), for the late rule."""
-    from graders import written
+    from graders.marking import written
     from graders.items import AUTO_ITEMS
-    from graders.report import Reporter
-    from graders.results import ItemResult, SubmissionResult
+    from graders.reports.pages import Reporter
+    from graders.results import ItemResult, SubmissionInfo, SubmissionResult
     out_dir = Path(out_dir)
     sources = out_dir.parent / f"{out_dir.name}-sources"
     sources.mkdir(parents=True, exist_ok=True)
@@ -89,16 +89,16 @@ def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
                                         [] if take == 0 else [f"check: lost {take:g} of {item.marks:g}"])
         notebook = sources / f"{sub_id}.ipynb"
         notebook.write_text(json.dumps(_notebook(sub_id)))
-        info = {"source": str(notebook), "markdown": [c["source"] for c in _notebook(sub_id)["cells"]
-                                                       if c["cell_type"] == "markdown"],
-                "fingerprint": f"demo{number:04d}", "sandbox": "demo", "data": "demo", "grader_version": "demo",
-                "mode": "full", "seed": 0, "device": "cpu", "torch": "-", "notes": [],
-                "submitted_at": (submitted_at or {}).get(sub_id)}
+        info = SubmissionInfo(source=str(notebook), markdown=[c["source"] for c in _notebook(sub_id)["cells"]
+                                                              if c["cell_type"] == "markdown"],
+                              fingerprint=f"demo{number:04d}", sandbox="demo", data="demo", grader_version="demo",
+                              mode="full", seed=0, device="cpu", torch="-",
+                              submitted_at=(submitted_at or {}).get(sub_id))
         if pdfs and number < n - 1:
             write_pdf(out_dir / "pdfs" / f"{sub_id}.pdf", sub_id)
-            info["pdf"] = str(out_dir / "pdfs" / f"{sub_id}.pdf")
+            info.pdf = str(out_dir / "pdfs" / f"{sub_id}.pdf")
         result = SubmissionResult(sub_id, items, [], info)
-        lines.append(json.dumps({"fingerprint": info["fingerprint"], "result": result.full_json()}))  # ResultStore's format
+        lines.append(json.dumps({"fingerprint": info.fingerprint, "result": result.full_json()}))  # ResultStore's format
         results.append(result)
     (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n")
     ids = [r.id for r in results]

@@ -7,7 +7,7 @@ holding its label, and a page without a label continues the answer before it. It
 proposal for the TA to confirm or change in one action, never a mark.
 
 A student's PDF is untrusted input to a C library, so its text is read in a child process
-under the same time and memory limits as the page pictures (``graders.marking.pdf``), and
+under the same time and memory limits as the page pictures (``graders.reports.pdf``), and
 cached beside them (``OUT/marking/pdf/<digest>/text.json``). A scanned PDF has no text: its
 proposal is empty, and the TA maps its pages by hand.
 """
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
-from graders.marking import pdf
+from graders.reports import pdf
 
 ORDER = {item: number for number, item in enumerate(WRITTEN_ITEMS)}
 _WORD = r"(?:question|problem|exercise|task|q)\s*\.?\s*"

@@ -21,7 +21,7 @@ import re
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking.store import Entry
-from graders.report import model_answers
+from graders.intake.answers import model_answers
 
 POINTS = re.compile(r"\((\d+(?:\.\d+)?)\)")
 SHORT = 150

@@ -11,9 +11,11 @@ waits until none is.
 import threading
 import time
 import traceback
+from pathlib import Path
 
-from graders import report
-from graders.marking import csvsync
+from graders.reports import pages as report
+from graders.marking import csvsync, rubrics, written
+from graders.marking.store import MarkStore
 
 DELAY = 0.1
 
@@ -24,6 +26,35 @@ def written_marks(store):
     comments = {sid: notes.comment for sid, notes in store.students().items()}
     return {sid: {"marks": scores.get(sid, {}), "comment": comments.get(sid, "")}
             for sid in set(scores) | set(comments)}
+
+
+def current_rewriter(out_dir):
+    """A ``Rewriter`` over ``out_dir``'s stored results and its current written marks: the marking
+    app's store when there is one, else ``written_marks.csv``."""
+    out_dir = Path(out_dir)
+    if (out_dir / "marking" / "items").is_dir() or (out_dir / "marking" / "students.json").is_file():
+        store = MarkStore(out_dir, seed=rubrics.seed_entries)
+        return report.Rewriter(out_dir, lambda: written_marks(store), store.feedback,
+                        lambda sub_id: store.student(sub_id).pages)
+    rewriter = report.Rewriter(out_dir, lambda: {})
+    csv_marks = written.read_marks(out_dir / "written_marks.csv", {r.id for r in rewriter.results}, [])
+    rewriter.written = lambda: csv_marks
+    return rewriter
+
+
+def rewrite_reports(out_dir, ids=None):
+    """Rewrite the reports of ``out_dir`` from its stored results and its current written marks."""
+    return current_rewriter(out_dir).rewrite(ids)
+
+
+def store_feedback(out_dir):
+    """``(feedback, pdf_pages)`` for a ``Reporter`` from ``out_dir``'s marking store, or ``(None, None)``
+    when the TA has not opened the marking app on it."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "marking" / "items").is_dir():
+        return None, None
+    store = MarkStore(out_dir, seed=rubrics.seed_entries)
+    return store.feedback, lambda sub_id: store.student(sub_id).pages
 
 
 class Updater:

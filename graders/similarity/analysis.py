@@ -12,7 +12,6 @@ from graders.similarity.tokenise import (CodeDocument, _python_text, normalise, 
                                          template_statements)
 
 MIN_LONGEST = RUN_FULL   # kept for callers: the run length from which token evidence counts in full
-SHOWN_PAIRS = 60         # pairs given a side-by-side view in similarity.html: every flagged pair and the top others
 
 
 @dataclass
@@ -108,8 +107,8 @@ class SimilarityReport:
 
 
 def template_cells():
-    """The released template's cells (``graders.source.SourceCells``): its code is subtracted from every file."""
-    from graders.source import SourceCells
+    """The released template's cells (``graders.intake.source.SourceCells``): its code is subtracted from every file."""
+    from graders.intake.source import SourceCells
     from reference.notebook import template_notebook
     cells = SourceCells()
     for number, cell in enumerate(template_notebook().cells, start=1):
@@ -121,8 +120,8 @@ def template_cells():
 
 
 def read_submission_cells(submission):
-    """``(SourceCells or None, problem)`` of a ``graders.discover.Submission``, read without running anything."""
-    from graders.source import UnreadableSource, read_cells
+    """``(SourceCells or None, problem)`` of a ``graders.intake.discover.Submission``, read without running anything."""
+    from graders.intake.source import UnreadableSource, read_cells
     if submission.source is None:
         return None, submission.problem or "no source file"
     try:
@@ -138,7 +137,7 @@ def read_pdf_text(submission):
 
 
 def analyse(submissions, template_cells, threshold=THRESHOLD, min_longest=MIN_LONGEST):
-    """Compare every pair of ``submissions`` (``graders.discover.Submission`` records) after removing
+    """Compare every pair of ``submissions`` (``graders.intake.discover.Submission`` records) after removing
     ``template_cells`` (a ``SourceCells``, e.g. ``template_cells()``); returns a ``SimilarityReport``.
     Their PDFs' text (written answers) is compared too, apart from the code."""
     named = []

@@ -6,9 +6,9 @@ pair view is a section shown when its anchor is the URL's fragment
 """
 from pathlib import Path
 
-from graders.templating import environment
+from graders.reports.templating import environment
 
-from graders.similarity.analysis import SHOWN_PAIRS
+SHOWN_PAIRS = 60         # pairs given a side-by-side view in similarity.html: every flagged pair and the top others
 
 COLOURS = 6            # highlight colours for matched regions, cycled
 MIN_REGION = 18        # tokens: shorter matched runs (one or two statements) are not highlighted

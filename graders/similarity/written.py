@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from graders.written import extract_answers
+from graders.intake.answers import extract_answers
 
 SHINGLE = 4           # words per shingle: common phrases ("the kl divergence is") are shorter
 MIN_SHINGLES = 5      # answers shorter than this say too little to compare

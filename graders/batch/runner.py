@@ -1,0 +1,144 @@
+"""A batch: grade many submissions, record each result as it finishes, resume what is done.
+
+``grade_all`` hands one job per submission to an executor: by default a thread pool of
+``run.settings.workers`` on this machine (each job launches its own sandboxed workers), or a
+``graders.batch.cluster.DaskExecutor`` that grades on a Dask cluster. Each finished
+``SubmissionResult`` is appended to ``OUT/results.jsonl`` by ``ResultStore`` at once, in the order
+the jobs finish, so a crash loses nothing and a re-run skips what is stored (by ``fingerprint``).
+"""
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from graders.batch.keys import fingerprint, resume_key  # noqa: F401 - the batch's resume rule
+from graders.grading.pipeline import grade_submission
+from graders.results import SubmissionResult
+from worker import channel
+
+
+# Memory one submission in flight takes (its sandboxed worker and forked item children, plus its
+# share of the grader), measured by bench/bench_grading.py; the default worker count keeps to it.
+MEMORY_PER_WORKER_MB = 1024
+
+
+def default_workers(cores=None, memory_mb=None):
+    """Submissions graded at once by default: one per core (each uses one: torch runs one thread
+    in the sandbox), fewer where the memory (less 1 GiB for the grader) would not hold them."""
+    import os
+    cores = cores or os.cpu_count() or 1
+    if memory_mb is None:
+        try:
+            memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**20
+        except (ValueError, OSError, AttributeError):
+            memory_mb = cores * MEMORY_PER_WORKER_MB + 1024
+    return max(1, min(cores, (memory_mb - 1024) // MEMORY_PER_WORKER_MB))
+
+
+def grade_one(run, sub):
+    """``grade_submission`` with the wall time it took in ``result.info.timings["submission"]`` (s)."""
+    started = time.perf_counter()
+    result = grade_submission(run, sub)
+    timings = result.info.timings
+    timings["submission"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+class ResultStore:
+    """``results.jsonl`` in the output folder: one line per graded submission, appended as it finishes."""
+
+    def __init__(self, out_dir):
+        self.path = Path(out_dir) / "results.jsonl"
+        self.models_dir = Path(out_dir) / "models"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def load(self):
+        """``{fingerprint: SubmissionResult}`` of earlier runs; unreadable lines are skipped."""
+        done = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    data = json.loads(line)
+                    done[data["fingerprint"]] = SubmissionResult.from_full_json(data["result"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return done
+
+    def append(self, print_, result):
+        """Record ``result``; its trained models go to ``models/<fingerprint>-<item>.safetensors``."""
+        with self._lock:
+            for item_id, state in result.models.items():
+                self.models_dir.mkdir(exist_ok=True)
+                channel.save_inputs(state, self.models_dir / f"{print_}-{item_id}.safetensors")
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps({"fingerprint": print_, "result": result.full_json()}) + "\n")
+
+    def models(self, result):
+        """``{item id: state dict}`` stored for ``result`` (by its fingerprint)."""
+        if result.models:
+            return result.models
+        found = {}
+        for path in self.models_dir.glob(f"{result.info.fingerprint or '?'}-*.safetensors"):
+            found[path.name[len(result.info.fingerprint) + 1:-len(".safetensors")]] = channel.load_inputs(path)
+        return found
+
+
+def _submitter(run, executor):
+    """``submit(sub) -> Future[SubmissionResult]`` for ``executor``.
+
+    An executor that grades elsewhere (``graders.batch.cluster.DaskExecutor``) says how with its own
+    ``submit_submission``; any other ``concurrent.futures.Executor`` runs ``grade_one(run, sub)``.
+    """
+    remote = getattr(executor, "submit_submission", None)
+    return remote if remote is not None else (lambda sub: executor.submit(grade_one, run, sub))
+
+
+def grade_all(run, submissions, store=None, progress=None, fresh=False, executor=None):
+    """Grade ``submissions``; returns their results in the order of ``submissions``.
+
+    Stored results are reused unless ``fresh``. The others go to ``executor`` one job each (by
+    default a thread pool of ``run.settings.workers``, shut down on return); each result is
+    recorded in ``store`` and reported to ``progress(result)`` as soon as its job finishes. A job
+    that raises (an executor's failure, never a submission's) stops the batch with that error;
+    what was recorded before stays recorded, and jobs not yet started are cancelled.
+    Each submission is recorded once: ``as_completed`` yields each job's future once, and an
+    executor that retries a job elsewhere still completes that one future.
+    """
+    ids = [sub.id for sub in submissions]
+    if len(set(ids)) != len(ids):  # results are keyed by id: two alike would overwrite each other
+        raise ValueError(f"two submissions share the id {next(i for i in ids if ids.count(i) > 1)!r}")
+    done = {} if (store is None or fresh) else store.load()
+    results, jobs = {}, {}
+    own = executor is None
+    if own:
+        executor = ThreadPoolExecutor(max(1, run.settings.workers))
+    submit = _submitter(run, executor)
+    try:
+        for sub in submissions:
+            print_ = fingerprint(sub, run)
+            if print_ in done:
+                result = done[print_]
+                result.id = sub.id
+                result.info.resumed = True
+                results[sub.id] = result
+                if progress:
+                    progress(result)
+            else:
+                jobs[submit(sub)] = (sub, print_)
+        for future in as_completed(jobs):
+            sub, print_ = jobs[future]
+            result = future.result()  # only the executor's own failures raise; they stop the batch
+            result.id = sub.id
+            result.info.fingerprint = print_
+            if store is not None:
+                store.append(print_, result)
+                result.models = {}  # on disk now; reports read them back one student at a time
+            results[sub.id] = result
+            if progress:
+                progress(result)
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+    return [results[s.id] for s in submissions]

@@ -1,0 +1,1 @@
+"""The student bundle (``grade.py release``): the notebook, the self-check and its public data, no solution."""

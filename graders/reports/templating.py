@@ -1,0 +1,22 @@
+"""The one Jinja environment every page of the grader is drawn with.
+
+Contract: every ``{{ }}`` in every template under ``graders/reports/templates`` is HTML-escaped,
+whatever the template's suffix (``autoescape=True``, not Flask's choice by file name,
+which leaves ``.html.j2`` raw). The only way to put markup into a page is a
+``markupsafe.Markup`` value, and only the sanitising renderer (``graders.reports.render``)
+makes those; templates never use ``| safe``.
+"""
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The shared environment (built once; templates are compiled once and cached by Jinja)."""
+    return Environment(loader=PackageLoader("graders.reports", "templates"), autoescape=True)
+
+
+def render_page(name: str, **context) -> str:
+    """Template ``name`` drawn with ``context``; every value escaped unless it is ``Markup``."""
+    return environment().get_template(name).render(**context)
