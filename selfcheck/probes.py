@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from worker import standins
+
 LOSSES_MAX = 20000
 
 
@@ -152,11 +154,11 @@ def probe_loss(ns, function, inputs, conditional, sampler):
 
     def stand_in_kl(mu, logvar):
         calls["kl"].append((mu, logvar))
-        return ((mu * inputs["A"]).sum() + (logvar * inputs["C"]).sum()) / len(mu)
+        return standins.kl(mu, logvar, inputs["A"], inputs["C"])
 
     def stand_in_loglik(x_hat, x):
         calls["loglik"].append((x_hat, x))
-        return (x_hat * inputs["E"] * (1 + x)).sum() / len(x)
+        return standins.loglik(x_hat, x, inputs["E"])
 
     own_sampler = ns.get(sampler)
 

@@ -14,6 +14,7 @@ from selfcheck.evidence import UNVERIFIED, close, fmt, scalar, tensor, type_text
 from selfcheck.results import CheckResult, ItemVerdict
 from selfcheck.sampling import judge_sampler
 from selfcheck.training import judge_training
+from worker import standins
 
 NAMES = {
     "scalar": {"value": "value on fixed inputs", "form": "returns a 0-dim float32 tensor",
@@ -68,8 +69,8 @@ def _stand_ins(inputs, z_full, conditional, latent):
     mu, logvar, x = (inputs[k].double() for k in ("mu", "logvar", "x"))
     dec_in = z_full.double() if conditional else z_full[:, :latent].double()
     x_hat = torch.sigmoid(dec_in @ inputs["dec_w"].double().T + inputs["dec_b"].double())   # the pinned decoder
-    kl = ((mu * inputs["A"].double()).sum() + (logvar * inputs["C"].double()).sum()) / len(mu)
-    return kl, (x_hat * inputs["E"].double() * (1 + x)).sum() / len(x)
+    return (standins.kl(mu, logvar, inputs["A"].double(), inputs["C"].double()),
+            standins.loglik(x_hat, x, inputs["E"].double()))
 
 
 def loss_value(item, tensors, meta, inputs, expected, z_full):

@@ -151,6 +151,7 @@ def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
                 skip = report.skip_for(item.function)
                 meta["error"] = f"{item.function} is not defined in the submission" + (
                     f" ({skip.describe()})" if skip else "")
+                meta["not_defined"] = True
                 tensors = {}
             else:
                 losses = lossclient.stubs(loss_socket) if loss_socket and is_training(item) else None

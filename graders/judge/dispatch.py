@@ -65,7 +65,7 @@ def _error_result(item, outcome, time_limit):
         return ItemResult(item.marks, "fail", 0.0, [f"{item.function} is not done yet (NotImplementedError)"],
                           cause="not_done")
     cause = "exception"
-    if meta.flag("not_defined") or message.startswith(f"{item.function} is not defined"):
+    if meta.flag("not_defined"):
         cause = "not_defined"
     if exception == "SystemExit":
         message = f"{item.function} called sys.exit() ({message})"
@@ -76,8 +76,6 @@ def _error_result(item, outcome, time_limit):
         meta.raw.get("traceback"), str) else ""
     if trace.strip() not in ("", message.strip()):
         text += "\n" + trace
-    for note in meta.texts("load_failures", cap=3, limit=300):
-        text += f"\n(while loading: {note})"
     return ItemResult.error(item.marks, text, cause=cause)
 
 

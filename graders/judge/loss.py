@@ -8,12 +8,13 @@ from graders.judge.evidence import UNVERIFIED, close, fmt, scalar_at, tensor_at,
 from graders.judge.sampler import class_part_text, one_hot
 from graders.judge.scalar import kl_reference, loglik_reference, scale_hint
 from graders.results import Check, ItemResult
+from worker import standins
+
 
 def _stand_in_loss(inputs, mu, logvar, x_hat, x):
     """The probe's stand-in ``kl_divergence`` and ``binary_cross_entropy`` (known linear functionals)."""
-    kl = ((mu * inputs["A"].double()).sum() + (logvar * inputs["C"].double()).sum()) / len(mu)
-    loglik = (x_hat * inputs["E"].double() * (1 + x)).sum() / len(x)
-    return kl, loglik
+    return (standins.kl(mu, logvar, inputs["A"].double(), inputs["C"].double()),
+            standins.loglik(x_hat, x, inputs["E"].double()))
 
 
 def _sample_problem(inputs, z1, z2):
@@ -189,4 +190,7 @@ def judge_loss(item, outcome, context):
     checks.append(Check("returns a 0-dim tensor that carries gradients", marks["form"],
                         marks["form"] if scalar_ok else 0, scalar_ok, "a 0-dim tensor with requires_grad",
                         type_text(out), "no .item() or float(): training needs loss.backward()"))
+    own = meta.text("own_sampler", limit=200)
+    if own:  # the probe ran the loss again with the student's own sampler (worker.probes.probe_loss)
+        notes = [*notes, f"judged with your own {'creconstruct' if conditional else 'reconstruct'}: {own}"]
     return ItemResult.from_checks(item.marks, checks, cause=cause, notes=notes)

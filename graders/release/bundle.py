@@ -21,6 +21,7 @@ TRAIN_ROWS = 1000
 SHIPPED = [("reference/__init__.py", "reference/__init__.py"), ("reference/scaffold.py", "reference/scaffold.py"),
            ("worker/__init__.py", "worker/__init__.py"), ("worker/loader.py", "worker/loader.py"),
            ("worker/protocol.py", "worker/protocol.py"), ("worker/magics.py", "worker/magics.py"),
+           ("worker/standins.py", "worker/standins.py"),
            ("graders/judge/stats.py", "selfcheck/_stats.py"),
            ("reference/bundle/grade.py", "grade.py"), ("reference/bundle/requirements.txt", "requirements.txt")]
 SELFCHECK_MODULES = ("__init__", "__main__", "cli", "deps", "notebook", "child", "probes", "results", "evidence", "verdicts",
