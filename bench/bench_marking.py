@@ -90,7 +90,7 @@ def bench_slow_pdf(scratch, pages, strokes):
     app = create_app(out, token=TOKEN, start_updater=False)
     client = app.test_client()
     client.get(f"/?token={TOKEN}")
-    new_views = _time(lambda i: client.get(f"/q/q1a/0").status_code, 5)
+    new_views = _time(lambda i: client.get("/q/q1a/0").status_code, 5)
     started = time.perf_counter()
     app.batch.pdfs.idle(3600)
     background = time.perf_counter() - started + sum(new_views)

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from graders.grading import pipeline
-from graders.judge import suspicious
+from graders.grading import pipeline  # noqa: E402
+from graders.judge import suspicious  # noqa: E402
 from graders.judge import baselines as training  # noqa: E402
 from graders.items import AUTO_ITEMS  # noqa: E402
 from reference import scaffold, vae  # noqa: E402

@@ -95,7 +95,7 @@ def _cells(source_text):
             body.append(line)
             continue
         if kind == "markdown":
-            cells.append(("markdown", "\n".join(re.sub(r"^# ?", "", l) for l in body).strip()))
+            cells.append(("markdown", "\n".join(re.sub(r"^# ?", "", line) for line in body).strip()))
         elif kind == "code":
             cells.append(("code", _expand("\n".join(body))))
         kind, body = ("markdown" if match[1] else "code"), []

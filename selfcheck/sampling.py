@@ -106,7 +106,8 @@ def _noise_check(z1, z2, z_eval, inputs, marks):
     if not bad:
         eps_eval = (z_eval - mu) / std if z_eval is not None else None
         if eps_eval is None:
-            bad, received, hint = True, "no z decoded after model.eval()", "reconstruct must decode a sample in evaluation mode too"
+            bad, received = True, "no z decoded after model.eval()"
+            hint = "reconstruct must decode a sample in evaluation mode too"
         elif bool((eps_eval.abs() < 1e-6).all()) or stats.failing(stats.noise_statistics(eps_eval, eps1, logvar)):
             bad = True
             received = ("after model.eval() it decodes mu without sampling" if bool((eps_eval.abs() < 1e-6).all())

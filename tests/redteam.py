@@ -154,7 +154,8 @@ CLEAN_REWRITES = {
                     "    return m, lv, cvae.decoder(append_class_to_data(z, y))",
     "celbo": "def celbo(cvae, x, y):\n    # MINE-7f3a\n    m, lv, xh = creconstruct(cvae, x, y)\n"
              "    return kl_divergence(m, lv) - binary_cross_entropy(xh, x)",
-    "_mlp_vae": "def _mlp_vae(model_class, args, condition_dim):\n    h, d, lat = args.hidden_dim, args.input_dim, args.latent_dim\n"
+    "_mlp_vae": "def _mlp_vae(model_class, args, condition_dim):\n"
+                "    h, d, lat = args.hidden_dim, args.input_dim, args.latent_dim\n"
                 "    enc = Encoder(nn.Sequential(nn.Linear(d + condition_dim, h), nn.Tanh()), h, lat)\n"
                 "    dec = nn.Sequential(nn.Linear(lat + condition_dim, h), nn.Tanh(), nn.Linear(h, d), nn.Sigmoid())\n"
                 "    return model_class(enc, dec)",

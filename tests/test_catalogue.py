@@ -39,7 +39,9 @@ def test_issue_16_cases():
             "train with the seed set once, unconditionally, and random_split"} <= variants
 
 
-SAMPLE = 20   # of the catalogue's cases in CI (the fewest that cover every item), spread over it (graders.proof.validate.sample_cases); all in full
+# Of the catalogue's cases in CI: the fewest that cover every item, spread over it
+# (graders.proof.validate.sample_cases); all of them in full.
+SAMPLE = 20
 
 
 def test_the_sample_spreads_over_the_catalogue_and_covers_every_item():

@@ -21,6 +21,7 @@ import pytest
 
 from graders.proof import catalogue
 from graders.batch import cluster, keys
+from graders.grading import sandbox
 from tests.conftest import ROOT, run_grade
 
 LIMITS = ("--time-limit", "10", "--train-time-limit", "60")
@@ -228,7 +229,7 @@ hijacked = __import__("distributed").Client("ADDRESS", timeout=3).run(_take_over
 
 @pytest.mark.slow
 @pytest.mark.proof
-@pytest.mark.skipif(not __import__("graders.grading.sandbox").grading.sandbox.bwrap_available(), reason="bubblewrap cannot start here")
+@pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap cannot start here")
 def test_a_submission_cannot_reach_the_scheduler_to_patch_the_workers(dask_cluster, tmp_path):
     """The red team's ``client.run`` from a top-level assignment (template 40/40, control 0/40 with
     ``--sandbox none``): under bubblewrap the submission has no network, the statement fails, the

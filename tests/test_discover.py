@@ -1,10 +1,16 @@
 """Every submission layout of contract section 1, and ids taken from names."""
+import json
+import os
+import re
+import stat
+import struct
+from datetime import datetime
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from graders.intake.discover import SubmissionError, discover, submission_id
+from graders.intake.discover import SubmittedFile, SubmissionError, discover, submission_id
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -78,14 +84,6 @@ def test_moodle_names():
 
 # ---------------------------------------------------------------- real course downloads (issue 8, part 1)
 
-import json
-import re
-import os
-import stat
-import struct
-from datetime import datetime
-
-from graders.intake.discover import SubmittedFile
 
 STUB = '    """docstring"""\n    raise NotImplementedError("TODO: complete this function")\n'
 

@@ -86,12 +86,12 @@ def test_py_export_lines_are_absolute():
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 
-SPIN = "def _spin(seconds):\n    import time\n    end = time.process_time() + seconds\n    while time.process_time() < end:\n        pass\n"
+SPIN = ("def _spin(seconds):\n    import time\n    end = time.process_time() + seconds\n"
+        "    while time.process_time() < end:\n        pass\n")
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import torch
 from graders.grading.pipeline import _loss_code
 from reference import scaffold
 from reference import vae as ref
-from worker import lossclient, lossserver
+from worker import lossclient
 from worker.supervise import LossServer
 
 

@@ -461,7 +461,7 @@ def test_plots_of_a_notebook_handed_in_inside_a_zip_show_in_the_marking_app(tmp_
         archive.write(tmp_path / "w.pdf", "A4/written answers.pdf")
     (sub,) = discover(batch_dir, scratch)
     from graders.items import AUTO_ITEMS
-    from graders.results import ItemResult, SubmissionInfo
+    from graders.results import ItemResult
     info = SubmissionInfo(source=sub.graded_name, source_path=str(sub.source), files=sub.files_json(),
                           pdf_path=str(sub.pdf), fingerprint="zip0001",
                           markdown=[c["source"] for c in notebook["cells"] if c["cell_type"] == "markdown"])

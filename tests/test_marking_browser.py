@@ -369,9 +369,7 @@ def test_a_group_is_marked_in_one_action_a_used_entry_is_not_deleted_and_pages_z
 
 
 # -- stored XSS (issue 17, item 1): a hostile plot, id and PDF name are text on every marking page -------
-import base64  # noqa: E402
 import json  # noqa: E402
-import time  # noqa: E402
 
 # What the red team's plot did: close the src attribute, run script that posts marks with the page's token.
 # (The PDF name, limited to 255 bytes, only flags that it ran; the id raises an alert.)

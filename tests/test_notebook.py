@@ -1,5 +1,4 @@
 """The solution notebook and the released template: they run, and the template leaks no solution."""
-import os
 
 import nbformat
 import pytest

@@ -463,7 +463,7 @@ def assess(run, mode):
     leaks = _leaks(run["canary"], run["listener"])
     for stem, attack in used.items():
         if attack.leaks and any(leak.startswith(attack.leaks) for leak in leaks):
-            per_attack[attack.name] = per_attack[attack.name] + [l for l in leaks if l.startswith(attack.leaks)]
+            per_attack[attack.name] = per_attack[attack.name] + [leak for leak in leaks if leak.startswith(attack.leaks)]
     checks["side effects"] = leaks + (["the batch folder changed"] if run["changed"] else [])
     texts = student_visible(run["out"], done.stdout)
     checks["reference leaks"] = [f"{name}: {hits}" for name, hits in reference_leaks(texts).items()]

@@ -119,7 +119,6 @@ def test_check_names_are_the_judges_words():
 # --- the three-row KL separates "sums over the batch" from "no factor 1/2" ---------------------------
 
 def _scalar_verdict(values, factor):
-    from graders.release.bundle import public_data
     from selfcheck.verdicts import judge_scalar
     tensors, expected = values
     item = next(i for i in expected["items"] if i["id"] == "q4.kl_divergence")

@@ -264,7 +264,8 @@ def _variables(env, name):
 # ``current_item`` and ``mark.applied`` are only compared with other values, ``report.ids`` only counted.
 # ``student.html.j2``: ``feedback.entries`` only says whether there is marking to show (the rubric list
 # shows it); ``auto_max`` only on a final grade without written marks (a late one), not this summary.
-NOT_SHOWN = {"student.html.j2": {"entry-text", "auto-max"}, "similarity.html.j2": {"report-id"}, "similarity_pair.html.j2": {"written-item"},  # the pair view shows no per-item scores
+NOT_SHOWN = {"student.html.j2": {"entry-text", "auto-max"}, "similarity.html.j2": {"report-id"},
+             "similarity_pair.html.j2": {"written-item"},  # the pair view shows no per-item scores
              "marking_base.html.j2": {"current-item"},
              "marking_home.html.j2": {"current-item", "stats-entry"},   # an entry's text is cut to 40 characters there
              "marking_question.html.j2": {"current-item", "applied"}, "marking_student.html.j2": {"current-item"}}

@@ -418,7 +418,8 @@ def probe_training(ns, inputs, item, budget, losses):
     functions (``{name: callable}``) in the namespace, so that only the training loop is judged.
 
     ``get_mnist_data`` gives the item's ``X``/``Y`` for ``"train"`` and the worker's own function's answer
-    for any other split, and records the splits asked for; optimizer steps, loss calls and backward passes are counted independently
+    for any other split, and records the splits asked for; optimizer steps, loss calls and backward passes are counted
+    independently
     (``TrainingCounters``). Returns the model's state dict, its structure and the counts."""
     X, Y = inputs["X"], inputs["Y"]
     data_calls = []

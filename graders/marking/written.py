@@ -1,6 +1,5 @@
 """Written items: the TA's marks file (CSV), read and written (the answers: ``graders.intake.answers``)."""
 import csv
-import re
 from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS

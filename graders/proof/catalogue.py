@@ -71,7 +71,7 @@ def _trainer(conditional, loop, build=None, seed="if args.seed > 0:\n        tor
                                 nn.Linear(args.hidden_dim, args.input_dim), nn.Sigmoid())
         model = {cls}(encoder, decoder)
         """)
-    body = "\n".join([f"args = MNISTArgs(**kwargs)", seed, "X, Y = get_mnist_data()", build,
+    body = "\n".join(["args = MNISTArgs(**kwargs)", seed, "X, Y = get_mnist_data()", build,
                       "opt = torch.optim.Adam(model.parameters(), lr=args.lr)", _fn(loop).replace("LOSS", loss),
                       "return model"])
     return f"def {name}(**kwargs):\n" + textwrap.indent(body, "    ")
