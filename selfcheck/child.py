@@ -34,7 +34,7 @@ def namespace(rows: int) -> dict:
     return ns
 
 
-_DATA = {}
+_DATA: dict = {}
 
 
 def training_data(rows: int):

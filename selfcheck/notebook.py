@@ -33,7 +33,8 @@ def code_cells(path: Path) -> list[tuple[str, str]]:
 
 
 def _python_cells(text: str) -> list[tuple[str, str]]:
-    cells, label, body = [], "line 1", []
+    cells, label = [], "line 1"
+    body: list = []
     for number, line in enumerate(text.splitlines(), start=1):
         if PY_CELL.match(line):
             if body:

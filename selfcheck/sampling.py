@@ -11,7 +11,7 @@ from selfcheck.evidence import close, scalar, tensor, type_text
 from selfcheck.results import CheckResult
 
 try:
-    from selfcheck import _stats as stats   # the bundle's copy
+    from selfcheck import _stats as stats  # type: ignore[attr-defined]  # the bundle's copy
 except ImportError:                          # in the project
     from graders.judge import stats
 

@@ -162,7 +162,7 @@ def judge(item: dict, tensors: dict, meta: dict | None, inputs: dict, expected: 
     if failed is not None:
         return failed
     verdict = ItemVerdict(item["id"], item["function"], item["marks"])
-    facts = meta.get("probe", {})
+    facts = (meta or {}).get("probe", {})
     kind = item["kind"]
     if kind == "scalar":
         verdict.checks = judge_scalar(item, tensors, facts, inputs, expected["scalar"][item["id"]])

@@ -132,7 +132,10 @@ class WorkerMismatch(RuntimeError):
     """Raised by a task on a worker that cannot grade as the client expects."""
 
 
-_runs, _runs_lock, _checked, _data = {}, threading.Lock(), {}, {}
+_runs: dict = {}
+_runs_lock = threading.Lock()
+_checked: dict = {}
+_data: dict = {}
 
 
 def _worker_run(settings_fields, expected):

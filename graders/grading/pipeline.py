@@ -109,7 +109,7 @@ class Run:
     context: judge.Context
     data_source: str
     permutation: secret.PixelPermutation
-    plain_held_out: tuple = None     # held-out (X, Y) in plain pixel order, for pictures
+    plain_held_out: tuple | None = None  # held-out (X, Y) in plain pixel order, for pictures
     losses: bytes = b""
     template_imports: set = field(default_factory=set)  # the template's imports (full mode), for the flag
     scratch: Path = field(default_factory=lambda: _traversable(Path(tempfile.mkdtemp(prefix="a4-grade-"))))

@@ -27,7 +27,7 @@ class Context:
     inputs: dict                     # item id -> {name: tensor}
     public: bool = False
     baselines: object = None         # training.ReferenceBaselines, full mode only
-    held_out: tuple = None           # (X, Y) held-out images and labels
+    held_out: tuple | None = None    # (X, Y) held-out images and labels
 
 
 def record_view(outcome: Outcome) -> View:

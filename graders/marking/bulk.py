@@ -29,7 +29,7 @@ def apply_to_group(store: MarkStore, item: str, students: list[str], by: str, *,
     for sid in dict.fromkeys(students):
         for attempt in range(2):
             current = store.get(item, sid)
-            changes = {"apply": list(apply), "remove": list(remove)}
+            changes: dict = {"apply": list(apply), "remove": list(remove)}
             if comment is not None:
                 if current.comment.strip() and current.comment != comment:
                     result.conflicts[sid] = "has its own comment (kept; add to it on its page)"

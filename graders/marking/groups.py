@@ -136,7 +136,8 @@ def group_answers(item: str, answers: dict[str, str], pdf_pages: dict[str, list[
     blank = sorted(sid for sid, text in answers.items() if not normalise(text) and not pdf_pages.get(sid))
     groups = [Group(item, "blank", "no answer", blank)] if blank else []
     written = {sid: normalise(text) for sid, text in answers.items() if normalise(text)}
-    results, shown = {}, {}
+    results: dict = {}
+    shown: dict = {}
     if item in EXPRESSION_ITEMS:
         for sid, text in answers.items():
             latex = final_expression(text)

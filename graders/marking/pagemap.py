@@ -40,7 +40,7 @@ def labels(text: str, question: str | None = None, last: str | None = None) -> t
     ``last``: the item answered before. A bare "(b)" counts only as a later part of the current
     question than ``last`` (so an answer's own enumeration "(a) ... (b) ..." is not read as labels).
     """
-    found = []
+    found: list = []
     for line in text.splitlines():
         full = _FULL.match(line)
         if full:
@@ -70,6 +70,7 @@ def propose(texts: list[str]) -> dict[str, list[int]]:
     """``{item: [page]}`` (1-based) from the pages' texts; see the module docstring."""
     proposal: dict[str, list[int]] = {}
     current, question = None, None
+    context: str | None
     for page, text in enumerate(texts, start=1):
         context = question
         found, question = labels(text, question, current)

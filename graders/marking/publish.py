@@ -107,8 +107,8 @@ def _page_images(result, out_dir, pages_by_item) -> dict[str, list[dict]]:
     encoded = {}
     for number in wanted:
         if 1 <= number <= len(rendered):
-            with Image.open(rendered[number - 1]) as image:
-                image = image.convert("RGB")
+            with Image.open(rendered[number - 1]) as opened:
+                image = opened.convert("RGB")
                 if image.width > PAGE_WIDTH:
                     image = image.resize((PAGE_WIDTH, round(image.height * PAGE_WIDTH / image.width)))
                 buffer = io.BytesIO()

@@ -135,7 +135,7 @@ def score_of(mark, entries, maximum):
 class MarkStore:
     """The store of one output folder. Safe to share between threads; see the module docstring."""
 
-    _locks = {}
+    _locks: dict = {}
     _locks_guard = threading.Lock()
 
     def __init__(self, out_dir, seed=None):

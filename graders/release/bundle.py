@@ -116,7 +116,9 @@ def _training_data() -> dict:
 def public_data() -> tuple[dict, dict]:
     """``(tensors, expected)``: the self-check's public inputs and every expected number (see the module)."""
     generator = torch.Generator().manual_seed(PUBLIC_SEED)
-    tensors, scalar, loss = {}, {}, {}
+    tensors: dict = {}
+    scalar: dict = {}
+    loss: dict = {}
     _scalar_data(tensors, scalar)
     _sampler_inputs(tensors, generator)
     _loss_data(tensors, loss, generator)

@@ -151,7 +151,7 @@ def notebook_path(result) -> Path | None:
     return None
 
 
-_READ = {}
+_READ: dict = {}
 
 
 def _read_cache(cache: Path) -> dict | None:

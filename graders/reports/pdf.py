@@ -116,7 +116,7 @@ class Rendered:
         return path if 1 <= number <= self.pages and path.is_file() else None
 
 
-_DIGESTS = {}
+_DIGESTS: dict = {}
 
 
 def _digest(path):
@@ -175,7 +175,7 @@ def _watch(child: subprocess.Popen, folder: Path, page_timeout: float, timeout: 
             return done, f"drawing took over {timeout:g} s"
     done = _drawn(folder, done)
     if child.returncode != 0:
-        last_line = (child.stderr.read().strip().splitlines() or ["PDFium failed"])[-1]
+        last_line = ((child.stderr.read() if child.stderr else "").strip().splitlines() or ["PDFium failed"])[-1]
         return done, f"cannot be rendered ({last_line[:200]})"
     return done, ""
 
@@ -201,7 +201,8 @@ def render(pdf_path, folder, command=None, page_timeout=None, timeout=None) -> R
     finally:
         if child.poll() is None:
             _stop(child)
-        child.stderr.close()
+        if child.stderr:
+            child.stderr.close()
     try:
         total = int(json.loads((folder / "total.json").read_text())["total"])
     except (OSError, ValueError, KeyError, TypeError):

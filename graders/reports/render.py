@@ -108,7 +108,7 @@ def _cap_formulas(tokens) -> tuple[int, int]:
 @lru_cache(maxsize=512)
 def _draw(text: str, cut_from: int) -> Markup:
     """``text`` (already at most ``MAX_TEXT`` long) as HTML with the notes; ``cut_from``: the original length."""
-    env = {}
+    env: dict = {}
     tokens = _MD.parse(text, env)
     seen, drawn = _cap_formulas(tokens)
     notes = []

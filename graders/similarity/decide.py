@@ -130,7 +130,7 @@ def neighbours(ids, pairs) -> dict:
     """``{id: Neighbour}``: for each student, the pair with the strongest evidence (a flagged pair first,
     then the highest similarity) and its robust z-score against the student's other pairs (median and
     median absolute deviation, at least 0.01)."""
-    of = {}
+    of: dict = {}
     for p in pairs:
         of.setdefault(p.a, []).append((p, p.b))
         of.setdefault(p.b, []).append((p, p.a))
