@@ -21,12 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from graders.errors import UserError
+
 ROOT = Path(__file__).resolve().parent
 EXIT_USAGE = 2
-
-
-class UserError(Exception):
-    """A problem with what the user asked for; printed as one line."""
 
 
 def _settings(args, **overrides):

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graders.batch.keys import code_digest, data_digest
+from graders.errors import UserError
 
 
 
-class ClusterError(RuntimeError):
+class ClusterError(UserError, RuntimeError):
     """The cluster cannot grade this batch as a local run would; the message says why, in one line."""
 
 

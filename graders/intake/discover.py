@@ -52,6 +52,7 @@ from pathlib import Path, PurePosixPath
 from graders.intake import source as source_reader
 from graders.intake import zipcheck
 from graders.safe_text import clean_id, display_name
+from graders.errors import UserError
 
 SOURCE_SUFFIXES = (".ipynb", ".py")
 GENERIC_STEMS = {"a4", "a4_solution", "submission", "notebook", "main", "homework4", "hw4", "solution", "answers",
@@ -81,7 +82,7 @@ except Exception:  # the item registry is being reworked; the names are fixed by
                                     "train_mnist_vae", "creconstruct", "celbo", "train_mnist_cvae"})
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError, ValueError):
     """A path that holds no gradable submission; the message is one line for the user."""
 
 

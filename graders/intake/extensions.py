@@ -14,9 +14,10 @@ participant number alone or the student's full name (when no other student has i
 import csv
 from datetime import datetime
 from pathlib import Path
+from graders.errors import UserError
 
 
-class ExtensionsError(ValueError):
+class ExtensionsError(UserError, ValueError):
     """A problem in the extensions file; one line naming the file and row."""
 
 

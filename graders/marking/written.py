@@ -4,11 +4,12 @@ from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
 from graders.safe_text import clean_id, csv_cell, csv_value
+from graders.errors import UserError
 
 COLUMNS = ["id", *WRITTEN_ITEMS, "comment"]
 
 
-class MarksError(ValueError):
+class MarksError(UserError, ValueError):
     """Problems in the marks file, each naming its row and column."""
 
 
