@@ -6,16 +6,12 @@
 ``SubmissionResult`` is appended to ``OUT/results.jsonl`` by ``ResultStore`` at once, in the order
 the jobs finish, so a crash loses nothing and a re-run skips what is stored (by ``fingerprint``).
 """
-import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from pathlib import Path
 
 from graders.batch.keys import fingerprint, resume_key  # noqa: F401 - the batch's resume rule
 from graders.grading.pipeline import grade_submission
-from graders.results import SubmissionResult
-from worker import channel
+from graders.batch.store import ResultStore  # noqa: F401 - the batch's store
 
 
 # Memory one submission in flight takes (its sandboxed worker and forked item children, plus its
@@ -43,46 +39,6 @@ def grade_one(run, sub):
     timings = result.info.timings
     timings["submission"] = round(time.perf_counter() - started, 3)
     return result
-
-
-class ResultStore:
-    """``results.jsonl`` in the output folder: one line per graded submission, appended as it finishes."""
-
-    def __init__(self, out_dir):
-        self.path = Path(out_dir) / "results.jsonl"
-        self.models_dir = Path(out_dir) / "models"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
-    def load(self):
-        """``{fingerprint: SubmissionResult}`` of earlier runs; unreadable lines are skipped."""
-        done = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    data = json.loads(line)
-                    done[data["fingerprint"]] = SubmissionResult.from_full_json(data["result"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-        return done
-
-    def append(self, print_, result):
-        """Record ``result``; its trained models go to ``models/<fingerprint>-<item>.safetensors``."""
-        with self._lock:
-            for item_id, state in result.models.items():
-                self.models_dir.mkdir(exist_ok=True)
-                channel.save_inputs(state, self.models_dir / f"{print_}-{item_id}.safetensors")
-            with open(self.path, "a") as handle:
-                handle.write(json.dumps({"fingerprint": print_, "result": result.full_json()}) + "\n")
-
-    def models(self, result):
-        """``{item id: state dict}`` stored for ``result`` (by its fingerprint)."""
-        if result.models:
-            return result.models
-        found = {}
-        for path in self.models_dir.glob(f"{result.info.fingerprint or '?'}-*.safetensors"):
-            found[path.name[len(result.info.fingerprint) + 1:-len(".safetensors")]] = channel.load_inputs(path)
-        return found
 
 
 def _submitter(run, executor):

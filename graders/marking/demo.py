@@ -98,7 +98,7 @@ def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
             write_pdf(out_dir / "pdfs" / f"{sub_id}.pdf", sub_id)
             info.pdf = str(out_dir / "pdfs" / f"{sub_id}.pdf")
         result = SubmissionResult(sub_id, items, [], info)
-        lines.append(json.dumps({"fingerprint": info.fingerprint, "result": result.full_json()}))  # ResultStore's format
+        lines.append(json.dumps({"fingerprint": info.fingerprint, "result": result.full_json()}))  # batch/store.py
         results.append(result)
     (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n")
     ids = [r.id for r in results]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 
 from graders import scoring
+from graders.batch.store import ResultStore
 from graders.results import SubmissionInfo
 from graders.intake import policies
 from graders.reports import cells
@@ -334,23 +335,8 @@ def similarity_column(out_dir):
 
 
 def stored_results(out_dir):
-    """The latest stored ``SubmissionResult`` per id, from ``OUT/results.jsonl``, in id order.
-
-    Reads the lines ``{"fingerprint", "result"}`` that ``ResultStore.append`` writes (as its
-    ``load`` does, skipping unreadable lines) without importing the grading pipeline and torch.
-    """
-    from graders.results import SubmissionResult
-    path, latest = Path(out_dir) / "results.jsonl", {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                data = json.loads(line)
-                result = SubmissionResult.from_full_json(data["result"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            result.info.fingerprint = result.info.fingerprint or str(data.get("fingerprint") or "")
-            latest[result.id] = result
-    return [latest[i] for i in sorted(latest)]
+    """The latest stored ``SubmissionResult`` per id, from ``OUT/results.jsonl``, in id order."""
+    return ResultStore(out_dir).latest()
 
 
 def load_settings(out_dir):
