@@ -1,4 +1,5 @@
-"""The marking app's routes (Flask), its token check, and ``serve`` for ``grade.py mark OUT``.
+"""The marking app (Flask): its token check and headers, and ``serve`` for ``grade.py mark OUT``; the routes
+are blueprints, ``pages`` (HTML) and ``api`` (JSON), reading the request through ``context``.
 
 Pages (server-rendered, ``graders/reports/templates/marking_*.html.j2``):
 
@@ -37,22 +38,19 @@ import webbrowser
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, abort, jsonify, redirect, request, send_file, send_from_directory
+from flask import Flask, abort, redirect, request
 
-from graders.items import WRITTEN_ITEMS
 from graders.marking import csvsync, pagemap, rubrics
-from graders.reports import cells
 from graders.reports import pdf
 from graders.reports import render
-from graders.marking.bulk import apply_to_group
+from graders.marking.api import api
 from graders.marking.groups import group_answers
-from graders.marking.stats import question_stats
-from graders.marking.store import Conflict, MarkStore
+from graders.marking.pages import pages
+from graders.marking.store import MarkStore
 from graders.marking.updater import Updater
 from graders.intake.policies import late_flag
 from graders.intake.answers import extract_answers, model_answers
 from graders.reports.pages import load_settings, stored_results
-from graders.reports.templating import render_page
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "reports" / "templates"
 CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -155,37 +153,6 @@ class Batch:
         return sum(1 for sid in self.ids if sid in marks and marks[sid].marked), len(self.ids)
 
 
-def _mark_json(mark):
-    return {"student": mark.student, "item": mark.item, "applied": mark.applied, "comment": mark.comment,
-            "manual": mark.manual, "score": mark.score, "version": mark.version}
-
-
-def _mark_changes(data):
-    """The keyword arguments of ``MarkStore.update`` that a ``/api/mark`` body asks for.
-
-    ``toggle`` (one entry id), ``apply`` / ``remove`` (lists of entry ids: the wanted state,
-    safe to send twice), ``comment`` with ``base_comment`` (the stored text it was typed on),
-    ``manual`` ("" or null clears it) with ``base_manual``. Raises ``ValueError`` on bad input.
-    """
-    changes = {}
-    if "toggle" in data:
-        changes["toggle"] = str(data["toggle"])
-    for key in ("apply", "remove"):
-        if key in data:
-            if not isinstance(data[key], list):
-                raise ValueError(f"{key}: expected a list of rubric entry ids")
-            changes[key] = [str(e) for e in data[key]]
-    if "comment" in data:
-        changes["comment"] = str(data["comment"])
-        if isinstance(data.get("base_comment"), str):
-            changes["base_comment"] = data["base_comment"]
-    if "manual" in data:
-        changes["manual"] = None if data["manual"] in (None, "") else float(data["manual"])
-        if "base_manual" in data:
-            changes["base_manual"] = None if data["base_manual"] in (None, "") else float(data["base_manual"])
-    return changes
-
-
 def create_app(out_dir, token=None, start_updater=True, marker=None):
     """The Flask app for ``out_dir``; ``app.config["TOKEN"]``, ``app.batch`` and ``app.updater`` are set.
 
@@ -198,6 +165,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
     app = Flask(__name__, static_folder="static", template_folder=None)
     app.config["TOKEN"] = token
     app.config["INJECT_LATENCY_S"] = 0.0
+    app.config["MARKER"] = marker or ""
     app.batch = batch
     app.notes = csvsync.import_hand_edits(batch.store, batch.out_dir / "written_marks.csv")
     app.updater = Updater(batch.out_dir, batch.store, batch.ids) if start_updater else None
@@ -208,9 +176,6 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
 
     def valid(value):
         return bool(value) and hmac.compare_digest(value.encode(), token.encode())
-
-    def who():
-        return marker or request.remote_addr or ""
 
     @app.before_request
     def check_token():
@@ -235,223 +200,8 @@ def create_app(out_dir, token=None, start_updater=True, marker=None):
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    def result_at(index):
-        if not 0 <= index < len(batch.results):
-            abort(404)
-        return batch.results[index]
-
-    def common():
-        return {"token": token, "items": [(item, maximum, *batch.progress(item))
-                                          for item, maximum in WRITTEN_ITEMS.items()]}
-
-    @app.get("/")
-    def home():
-        scores = batch.store.scores()
-        students = [{"index": i, "id": r.id, "auto": r.auto_awarded, "auto_max": r.auto_max,
-                     "late": batch.late.get(r.id, ""),
-                     "written": sum(scores.get(r.id, {}).values()), "marked": len(scores.get(r.id, {}))}
-                    for i, r in enumerate(batch.results)]
-        status = app.updater.status() if app.updater else {}
-        return render_page("marking_home.html.j2", students=students, notes=app.notes, status=status,
-                           stats=question_stats(batch.store, batch.ids),
-                           total_items=len(WRITTEN_ITEMS), **common())
-
-    @app.get("/q/<item>/")
-    def first_unmarked(item):
-        if item not in WRITTEN_ITEMS:
-            abort(404)
-        return redirect(f"/q/{item}/{next(iter(batch.to_mark(item)), 0)}")
-
-    @app.get("/q/<item>/<int:index>")
-    def question(item, index):
-        if item not in WRITTEN_ITEMS:
-            abort(404)
-        result = result_at(index)
-        mark = batch.store.get(item, result.id)
-        entries = batch.store.rubric(item)
-        notes = batch.store.student(result.id)
-        count, problem = batch.pdf_pages(result)
-        done, _ = batch.progress(item)
-        others = [i for i in batch.to_mark(item) if i != index]
-        next_unmarked = next((i for i in others if i > index), others[0] if others else None)
-        state = {"item": item, "student": result.id, "index": index, "count": len(batch.ids),
-                 "mark": _mark_json(mark), "entries": [e.__dict__ for e in entries],
-                 "next_unmarked": next_unmarked, "notes_version": notes.version, "pages": notes.pages,
-                 "done": done, "late": batch.late.get(result.id, "")}
-        groups = [{"kind": g.kind, "label": g.label, "students": g.students,
-                   "members": [(batch.ids.index(sid), sid) for sid in g.students if sid in batch.ids],
-                   "here": result.id in g.students} for g in batch.groups(item)]
-        return render_page("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
-                           index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
-                           model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
-                           page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
-                           state=state, groups=groups, current_item=item, **common())
-
-    @app.get("/s/<int:index>")
-    def student(index):
-        result = result_at(index)
-        notes = batch.store.student(result.id)
-        count, problem = batch.pdf_pages(result)
-        plots = cells.images(result, batch.out_dir)
-        rows = [{"item": item, "max": maximum, "mark": batch.store.get(item, result.id),
-                 "answer": batch.answer_html(result.id, item), "plots": plots.get(item, []),
-                 "pages": notes.pages.get(item, [])} for item, maximum in WRITTEN_ITEMS.items()]
-        feedback = batch.store.feedback(result.id)
-        proposed = batch.proposed_pages(result) if count else {}
-        state = {"student": result.id, "index": index, "notes_version": notes.version, "pages": notes.pages,
-                 "comment": notes.comment, "late": batch.late.get(result.id, ""), "proposed": proposed}
-        page_file = result.id
-        try:
-            from graders.safe_text import page_names
-            page_file = page_names(batch.ids)[result.id]
-        except ImportError:  # pragma: no cover
-            from graders.reports.pages import report_filename
-            page_file = report_filename(result.id)
-        return render_page("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
-                           page_count=count, pdf_problem=problem, notes=notes, state=state,
-                           page_file=page_file, proposed=proposed, **common())
-
-    @app.get("/pdf/<int:index>/<int:page>.png")
-    def pdf_page(index, page):
-        path = batch.pdf_path(result_at(index))
-        drawn = batch.pdfs.status(path).page(page) if path is not None else None
-        if drawn is None:
-            abort(404)
-        return send_file(drawn, mimetype="image/png")
-
-    @app.get("/reports/<path:name>")
-    def reports(name):
-        if not (name == "index.html" or name.startswith(("ta/", "students/"))) or not name.endswith(".html"):
-            abort(404)
-        return send_from_directory(batch.out_dir, name)
-
-    def body():
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            abort(400, "expected a JSON object")
-        return data
-
-    def known_student(sid):
-        if sid not in batch.ids:
-            abort(404, f"no student {sid!r}")
-        return sid
-
-    @app.post("/api/mark")
-    def api_mark():
-        data = body()
-        item, sid = data.get("item"), known_student(data.get("student"))
-        if item not in WRITTEN_ITEMS:
-            abort(404)
-        try:
-            changes = _mark_changes(data)
-            mark = batch.store.update(item, sid, int(data.get("version", -1)), by=who(), **changes)
-        except Conflict as conflict:
-            return jsonify({"error": "conflict", "current": _mark_json(conflict.current)}), 409
-        except (TypeError, ValueError) as error:
-            return jsonify({"error": str(error)}), 400
-        done, total = batch.progress(item)
-        return jsonify({"mark": _mark_json(mark), "progress": [done, total], "merged": mark.merged})
-
-    @app.post("/api/group")
-    def api_group():
-        """One action on every member of an answer group: ``apply``/``remove`` (entry ids), ``comment``
-        or ``manual``; answers ``done`` (records) and ``conflicts`` (member -> reason)."""
-        data = body()
-        item = data.get("item")
-        if item not in WRITTEN_ITEMS:
-            abort(404)
-        students = data.get("students")
-        if not isinstance(students, list) or not students:
-            return jsonify({"error": "students: expected a list of ids"}), 400
-        try:
-            changes = _mark_changes({k: v for k, v in data.items() if k in ("apply", "remove", "comment", "manual")})
-            done = apply_to_group(batch.store, item, [known_student(str(s)) for s in students], who(), **changes)
-        except ValueError as error:
-            return jsonify({"error": str(error)}), 400
-        return jsonify({"done": {sid: _mark_json(m) for sid, m in done.done.items()}, "conflicts": done.conflicts,
-                        "progress": list(batch.progress(item))})
-
-    @app.post("/api/rubric")
-    def api_rubric():
-        data = body()
-        item = data.get("item")
-        if item not in WRITTEN_ITEMS:
-            abort(404)
-        try:
-            points = None if data.get("points") in (None, "") else float(data["points"])
-            entry, changed = batch.store.set_entry(item, str(data.get("entry")), int(data.get("version", -1)),
-                                                   points=points, text=data.get("text"),
-                                                   ta_only=None if data.get("ta_only") is None else bool(data["ta_only"]))
-        except Conflict as conflict:
-            return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
-        except (KeyError, ValueError) as error:
-            return jsonify({"error": str(error)}), 400
-        return jsonify({"entry": entry.__dict__, "rescored": changed})
-
-    @app.post("/api/rubric/add")
-    def api_rubric_add():
-        data = body()
-        item = data.get("item")
-        if item not in WRITTEN_ITEMS:
-            abort(404)
-        if str(data.get("points", "")).strip() == "":
-            return jsonify({"error": "points: enter a number for the new entry (an empty box is not 0)"}), 400
-        try:
-            entry = batch.store.add_entry(item, float(data["points"]), str(data.get("text", "")).strip()
-                                          or "(no text)")
-        except ValueError:
-            return jsonify({"error": f"points: {str(data['points'])[:20]!r} is not a number"}), 400
-        except KeyError as error:
-            return jsonify({"error": str(error)}), 400
-        return jsonify({"entry": entry.__dict__})
-
-    @app.post("/api/rubric/delete")
-    def api_rubric_delete():
-        """Delete an unused entry (``entry``, ``version``); 400 naming the answers that use it."""
-        data = body()
-        if data.get("item") not in WRITTEN_ITEMS:
-            abort(404)
-        try:
-            left = batch.store.delete_entry(data["item"], str(data.get("entry")), int(data.get("version", -1)))
-        except Conflict as conflict:
-            return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
-        except (KeyError, ValueError) as error:
-            return jsonify({"error": str(error).strip("'\"")}), 400
-        return jsonify({"entries": [e.__dict__ for e in left]})
-
-    @app.post("/api/rubric/order")
-    def api_rubric_order():
-        """Reorder the rubric: ``order`` lists every entry id once."""
-        data = body()
-        if data.get("item") not in WRITTEN_ITEMS:
-            abort(404)
-        try:
-            entries = batch.store.reorder(data["item"], [str(e) for e in data.get("order") or []])
-        except ValueError as error:
-            return jsonify({"error": str(error)}), 400
-        return jsonify({"entries": [e.__dict__ for e in entries]})
-
-    @app.post("/api/student")
-    def api_student():
-        data = body()
-        sid = known_student(data.get("student"))
-        pages = data.get("pages")
-        if pages is not None and not isinstance(pages, dict):
-            return jsonify({"error": "pages: expected {item: [page numbers]}"}), 400
-        try:
-            notes = batch.store.update_student(sid, int(data.get("version", -1)), pages=pages,
-                                               comment=data.get("comment"))
-        except Conflict as conflict:
-            return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
-        except (TypeError, ValueError) as error:
-            return jsonify({"error": str(error)}), 400
-        return jsonify({"student": notes.__dict__})
-
-    @app.get("/api/status")
-    def api_status():
-        status = app.updater.status() if app.updater else {"pending": False, "generation": 0, "error": ""}
-        return jsonify({**status, "progress": {item: list(batch.progress(item)) for item in WRITTEN_ITEMS}})
-
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
     return app
 
 

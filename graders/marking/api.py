@@ -1,0 +1,143 @@
+"""The marking app's JSON endpoints (a Flask blueprint): every POST carries the version the page saw and
+gets 409 with the current record when it is stale; ``/api/status`` says whether pages are being
+rewritten. See ``app`` for the token and the headers every request passes."""
+from flask import Blueprint, abort, jsonify
+
+from graders.items import WRITTEN_ITEMS
+from graders.marking.bulk import apply_to_group
+from graders.marking.context import body, current_batch, current_updater, known_student, mark_changes, mark_json, who
+from graders.marking.store import Conflict
+
+api = Blueprint("api", __name__)
+
+
+@api.post("/api/mark")
+def api_mark():
+    batch = current_batch()
+    data = body()
+    item, sid = data.get("item"), known_student(data.get("student"))
+    if item not in WRITTEN_ITEMS:
+        abort(404)
+    try:
+        changes = mark_changes(data)
+        mark = batch.store.update(item, sid, int(data.get("version", -1)), by=who(), **changes)
+    except Conflict as conflict:
+        return jsonify({"error": "conflict", "current": mark_json(conflict.current)}), 409
+    except (TypeError, ValueError) as error:
+        return jsonify({"error": str(error)}), 400
+    done, total = batch.progress(item)
+    return jsonify({"mark": mark_json(mark), "progress": [done, total], "merged": mark.merged})
+
+
+@api.post("/api/group")
+def api_group():
+    """One action on every member of an answer group: ``apply``/``remove`` (entry ids), ``comment``
+    or ``manual``; answers ``done`` (records) and ``conflicts`` (member -> reason)."""
+    batch = current_batch()
+    data = body()
+    item = data.get("item")
+    if item not in WRITTEN_ITEMS:
+        abort(404)
+    students = data.get("students")
+    if not isinstance(students, list) or not students:
+        return jsonify({"error": "students: expected a list of ids"}), 400
+    try:
+        changes = mark_changes({k: v for k, v in data.items() if k in ("apply", "remove", "comment", "manual")})
+        done = apply_to_group(batch.store, item, [known_student(str(s)) for s in students], who(), **changes)
+    except ValueError as error:
+        return jsonify({"error": str(error)}), 400
+    return jsonify({"done": {sid: mark_json(m) for sid, m in done.done.items()}, "conflicts": done.conflicts,
+                    "progress": list(batch.progress(item))})
+
+
+@api.post("/api/rubric")
+def api_rubric():
+    batch = current_batch()
+    data = body()
+    item = data.get("item")
+    if item not in WRITTEN_ITEMS:
+        abort(404)
+    try:
+        points = None if data.get("points") in (None, "") else float(data["points"])
+        entry, changed = batch.store.set_entry(item, str(data.get("entry")), int(data.get("version", -1)),
+                                               points=points, text=data.get("text"),
+                                               ta_only=None if data.get("ta_only") is None else bool(data["ta_only"]))
+    except Conflict as conflict:
+        return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
+    except (KeyError, ValueError) as error:
+        return jsonify({"error": str(error)}), 400
+    return jsonify({"entry": entry.__dict__, "rescored": changed})
+
+
+@api.post("/api/rubric/add")
+def api_rubric_add():
+    batch = current_batch()
+    data = body()
+    item = data.get("item")
+    if item not in WRITTEN_ITEMS:
+        abort(404)
+    if str(data.get("points", "")).strip() == "":
+        return jsonify({"error": "points: enter a number for the new entry (an empty box is not 0)"}), 400
+    try:
+        entry = batch.store.add_entry(item, float(data["points"]), str(data.get("text", "")).strip()
+                                      or "(no text)")
+    except ValueError:
+        return jsonify({"error": f"points: {str(data['points'])[:20]!r} is not a number"}), 400
+    except KeyError as error:
+        return jsonify({"error": str(error)}), 400
+    return jsonify({"entry": entry.__dict__})
+
+
+@api.post("/api/rubric/delete")
+def api_rubric_delete():
+    """Delete an unused entry (``entry``, ``version``); 400 naming the answers that use it."""
+    batch = current_batch()
+    data = body()
+    if data.get("item") not in WRITTEN_ITEMS:
+        abort(404)
+    try:
+        left = batch.store.delete_entry(data["item"], str(data.get("entry")), int(data.get("version", -1)))
+    except Conflict as conflict:
+        return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
+    except (KeyError, ValueError) as error:
+        return jsonify({"error": str(error).strip("'\"")}), 400
+    return jsonify({"entries": [e.__dict__ for e in left]})
+
+
+@api.post("/api/rubric/order")
+def api_rubric_order():
+    """Reorder the rubric: ``order`` lists every entry id once."""
+    batch = current_batch()
+    data = body()
+    if data.get("item") not in WRITTEN_ITEMS:
+        abort(404)
+    try:
+        entries = batch.store.reorder(data["item"], [str(e) for e in data.get("order") or []])
+    except ValueError as error:
+        return jsonify({"error": str(error)}), 400
+    return jsonify({"entries": [e.__dict__ for e in entries]})
+
+
+@api.post("/api/student")
+def api_student():
+    batch = current_batch()
+    data = body()
+    sid = known_student(data.get("student"))
+    pages = data.get("pages")
+    if pages is not None and not isinstance(pages, dict):
+        return jsonify({"error": "pages: expected {item: [page numbers]}"}), 400
+    try:
+        notes = batch.store.update_student(sid, int(data.get("version", -1)), pages=pages,
+                                           comment=data.get("comment"))
+    except Conflict as conflict:
+        return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
+    except (TypeError, ValueError) as error:
+        return jsonify({"error": str(error)}), 400
+    return jsonify({"student": notes.__dict__})
+
+
+@api.get("/api/status")
+def api_status():
+    batch = current_batch()
+    status = current_updater().status() if current_updater() else {"pending": False, "generation": 0, "error": ""}
+    return jsonify({**status, "progress": {item: list(batch.progress(item)) for item in WRITTEN_ITEMS}})
