@@ -316,6 +316,15 @@ def build_parser():
     parser.add_argument("--mnist", metavar="DIR", help="folder holding MNIST/raw/*-ubyte (torchvision layout)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_grade_commands(commands)
+    _add_students_commands(commands)
+    _add_marking_commands(commands)
+    _add_similarity_commands(commands)
+    return parser
+
+
+def _add_grade_commands(commands):
+    """``grade``: the TA's batch command."""
     grade = commands.add_parser("grade", help="grade one submission or a batch folder",
                                 description="Grade a submission (.ipynb, .py, folder or .zip) or a batch folder "
                                             "of them (Moodle/eClass 'download all' layout works as is). Results "
@@ -352,6 +361,9 @@ def build_parser():
     grade.add_argument("-v", "--verbose", action="store_true", help="print every lost mark's reason")
     grade.set_defaults(handler=command_grade)
 
+
+def _add_students_commands(commands):
+    """``check``, ``release``, ``validate``, ``gradescope`` and ``figures``: students, instructors, CI."""
     check = commands.add_parser("check", help="students: run the public checks on your notebook",
                                 description="Run the public checks on your notebook in under a minute: each "
                                             "function's contract, values on fixed public inputs, the sampling "
@@ -394,6 +406,9 @@ def build_parser():
     figures.add_argument("out_dir", nargs="?", default=str(ROOT / "reports" / "figures"), help="default: reports/figures")
     figures.set_defaults(handler=command_figures)
 
+
+def _add_marking_commands(commands):
+    """``mark`` and ``publish``: the written items, marked and sent."""
     mark = commands.add_parser("mark", help="TAs: mark the written items in the browser",
                                description="Serve the marking pages for a graded output folder on 127.0.0.1 (a "
                                            "random token in the printed URL): grade by question with rubrics, "
@@ -423,6 +438,10 @@ def build_parser():
                                                              "the ones stored")
     publish.set_defaults(handler=command_publish)
 
+
+def _add_similarity_commands(commands):
+    """``similarity``: pairs of submissions that share code."""
+    from graders.similarity.decide import THRESHOLD
     similar = commands.add_parser("similarity", help="compare every pair of submissions for shared code",
                                   description="Compare the code every pair of submissions hands in (template and "
                                               "common lines removed; names, literals, comments and layout ignored) "
@@ -435,9 +454,9 @@ def build_parser():
                          help="print the contract's JSON object on stdout, nothing else (the page is still "
                               "written when --out is given)")
     similar.add_argument("--threshold", type=float, default=None, metavar="T",
-                         help="similarity from which a pair is flagged (default: the calibrated 0.28; see the README)")
+                         help="similarity from which a pair is flagged (default: the calibrated "
+                              f"{THRESHOLD}; see the README)")
     similar.set_defaults(handler=command_similarity)
-    return parser
 
 
 def main(argv=None):
