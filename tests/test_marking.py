@@ -723,3 +723,27 @@ def test_a_rubric_entry_is_deleted_only_when_unused_and_entries_reorder(store):
     with pytest.raises(ValueError, match="each entry once"):
         store.reorder("q1a", ["e3", "e1"])
     assert store.get("q1a", "ann").applied == ["e1"] and store.get("q1a", "ann").score == 2.0
+
+
+def test_rubric_entry_text_is_drawn_as_markdown_with_math_in_the_app_and_the_students_page(batch, tmp_path):
+    """Issue 18: an entry's `code` and $math$ are drawn (not raw backticks), on the question page and in
+    the student's copy, and anything else in it stays text."""
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    app = create_app(out, token="t")
+    client = app.test_client()
+    client.get("/?token=t")
+    added = client.post("/api/rubric/add", headers={"X-Token": "t"},
+                        json={"item": "q1a", "points": 1, "text": "uses `exp` and $x^2$ <script>alert(1)</script>"})
+    assert added.status_code == 200
+    entry = added.json["entry"]
+    page = client.get("/q/q1a/0").get_data(as_text=True)
+    assert "uses <code>exp</code> and <span class=\"math inline\"><math" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    mark = client.post("/api/mark", headers={"X-Token": "t"},
+                       json={"item": "q1a", "student": app.batch.ids[0], "version": 0, "toggle": entry["id"]})
+    assert mark.status_code == 200 and app.updater.flush(30)
+    copy = (out / "students" / f"{app.batch.ids[0]}.html").read_text()
+    assert "uses <code>exp</code> and" in copy and "`exp`" not in copy

@@ -127,3 +127,12 @@ def to_html(text: str) -> Markup:
     if not text:
         return Markup("")
     return _draw(text[:MAX_TEXT], len(text))
+
+
+def inline_html(text: str) -> Markup:
+    """A short text (a rubric entry: ``code``, *emphasis*, $math$) as HTML to place inside a line: what
+    ``to_html`` draws, without the paragraph around a single one."""
+    out = str(to_html(str(text or ""))).strip()
+    if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
+        out = out[len("<p>"):-len("</p>")]
+    return Markup(out)

@@ -13,8 +13,12 @@ from jinja2 import Environment, PackageLoader
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The shared environment (built once; templates are compiled once and cached by Jinja)."""
-    return Environment(loader=PackageLoader("graders.reports", "templates"), autoescape=True)
+    """The shared environment (built once; templates are compiled once and cached by Jinja). Its one
+    filter, ``md_inline``, draws a short text with the sanitising renderer (``render.inline_html``)."""
+    from graders.reports.render import inline_html
+    env = Environment(loader=PackageLoader("graders.reports", "templates"), autoescape=True)
+    env.filters["md_inline"] = inline_html
+    return env
 
 
 def render_page(name: str, **context) -> str:
