@@ -32,4 +32,6 @@ def proof_sample(cases, k):
     cases = list(cases)
     if PROOF_FULL or len(cases) <= k:
         return cases
+    if k <= 1:
+        return cases[:k]
     return [cases[round(i * (len(cases) - 1) / (k - 1))] for i in range(k)]

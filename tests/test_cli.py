@@ -6,6 +6,8 @@ import pytest
 from graders.items import AUTO_ITEMS
 from tests.conftest import run_grade
 
+pytestmark = pytest.mark.slow   # each test runs grade.py on submissions (the inner loop is pytest -m 'not slow')
+
 ITEM_KEYS = {"awarded", "max", "status", "messages"}
 SUBMISSION_KEYS = {"id", "items", "auto_awarded", "auto_max", "raw_total", "final_grade", "flags"}
 

@@ -24,6 +24,8 @@ from graders.batch import cluster, keys
 from graders.grading import sandbox
 from tests.conftest import ROOT, run_grade
 
+pytestmark = pytest.mark.slow   # a Dask cluster grades batches (the inner loop is pytest -m 'not slow')
+
 LIMITS = ("--time-limit", "10", "--train-time-limit", "60")
 MUTANTS = {"kl_sum": "kl: sums over the batch", "no_zero_grad": "train: no zero_grad"}
 

@@ -436,6 +436,7 @@ def test_only_html_export_says_so(tmp_path):
     assert sub.pdf == folder / "answers.pdf"
 
 
+@pytest.mark.slow
 def test_moodle_pdf_and_zip_grades_like_the_bare_notebook(tmp_path, root):
     """End to end: HW4's own hand-in form (answers.pdf + A4.zip in a Moodle folder) beside the bare notebook."""
     from conftest import run_grade
@@ -620,6 +621,7 @@ def test_entry_count_stops_past_the_limit_and_follows_prepended_bytes(tmp_path):
         zipcheck.entry_count(io.BytesIO(b"not a zip"), 10)
 
 
+@pytest.mark.slow
 def test_choosing_among_huge_notebooks_parses_a_bounded_amount(tmp_path, monkeypatch):
     """Twenty large notebooks of filler code beside the filled-in A4.ipynb (before: every cell of every
     file was parsed; twenty 4.3 MiB notebooks cost 204 s). Now at most FOLDER_PARSE_CHARS are parsed

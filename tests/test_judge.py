@@ -87,6 +87,7 @@ REFERENCE = catalogue.Case("reference", None, {})
 AGREEMENT = [REFERENCE] + catalogue.VARIANTS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", AGREEMENT, ids=lambda c: c.name)
 def test_self_check_never_fails_what_the_grader_passes(case, public, full):
     """The issue's table: for every correct variant, each item it changes is full marks in the grader,
@@ -195,6 +196,7 @@ def _check(result, start):
      "runs with seed=2 and seed=3 (all else equal) returned identical weights: the trainer ignores args.seed"),
     ("train: seeds with a constant", "q4.train", "seeds torch", "returned identical weights"),
 ])
+@pytest.mark.slow
 def test_constants_equal_to_the_defaults_are_caught_on_probe_runs(name, item_id, check, words, public):
     """Issue 16 parts 1-2: the graded run uses the defaults for lr and seed, so only the probe runs (other lr,
     batch_size, epochs and seed) show these; the message names the argument; nothing else is charged."""

@@ -374,6 +374,7 @@ def slow_pdf_child(tmp_path, monkeypatch):
     return lambda: sum(line.startswith(str(tmp_path)) for line in log.read_text().splitlines()) if log.exists() else 0
 
 
+@pytest.mark.slow
 def test_a_pdf_whose_pages_hang_is_stopped_recorded_and_never_tried_again(tmp_path, slow_pdf_child, monkeypatch):
     source = tmp_path / "slow.pdf"
     source.write_bytes(b"%PDF-1.4 slow")
@@ -389,6 +390,7 @@ def test_a_pdf_whose_pages_hang_is_stopped_recorded_and_never_tried_again(tmp_pa
     assert slow_pdf_child() == 1
 
 
+@pytest.mark.slow
 def test_a_pdf_drawing_past_the_total_limit_is_stopped(tmp_path, slow_pdf_child, monkeypatch):
     source = tmp_path / "long.pdf"
     source.write_bytes(b"%PDF-1.4 long")
@@ -398,6 +400,7 @@ def test_a_pdf_drawing_past_the_total_limit_is_stopped(tmp_path, slow_pdf_child,
     assert 5 <= done.pages < 60
 
 
+@pytest.mark.slow
 def test_the_marking_views_never_wait_for_a_slow_pdf_and_show_its_note(batch, tmp_path, slow_pdf_child):
     import shutil
     from concurrent.futures import ThreadPoolExecutor

@@ -65,6 +65,7 @@ def test_corrupt_folder_is_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in str(error.value) and str(tmp_path) in str(error.value)
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_mnist_folder_in_one_line(tmp_path):
     from tests.conftest import run_grade
     done = run_grade("--mnist", tmp_path / "missing", "grade", "submissions/reference", "--out", tmp_path / "o")

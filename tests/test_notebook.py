@@ -7,6 +7,8 @@ from nbclient import NotebookClient
 from reference.notebook import solution_lines, solution_notebook, strip_solutions, template_notebook, \
     NotebookSourceError
 
+pytestmark = pytest.mark.slow   # notebooks run through nbclient (the inner loop is pytest -m 'not slow')
+
 QUICK = {"A4_EPOCHS": "1", "A4_Q3_EPOCH_SCALE": "0.01"}
 
 

@@ -108,8 +108,7 @@ def test_the_bundle_ships_numbers_not_code_for_its_data(bundle):
 def test_check_names_are_the_judges_words():
     """The self-check names each check as the judge does (the judge's source holds each name)."""
     from selfcheck import sampling, training, verdicts
-    judge_source = "".join(p.read_text() for p in [*sorted((ROOT / "graders").glob("judge*.py")),
-                                                     ROOT / "graders" / "evidence.py"])
+    judge_source = "".join(p.read_text() for p in sorted((ROOT / "graders" / "judge").glob("*.py")))
     names = [n for group in verdicts.NAMES.values() for n in group.values()]
     names += list(sampling.NAMES.values()) + list(training.NAMES.values())
     missing = [n for n in names if n not in judge_source]

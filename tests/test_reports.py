@@ -13,6 +13,8 @@ from graders.items import WRITTEN_ITEMS
 from reference.notebook import solution_notebook, template_notebook
 from tests.conftest import run_grade
 
+pytestmark = pytest.mark.slow   # a graded batch is the fixture (the inner loop is pytest -m 'not slow')
+
 IDS = ["broken", "extra-import", "mistakes", "reference", "template"]
 
 
