@@ -197,6 +197,7 @@ def command_gradescope(args):
     """Gradescope's autograder layout: ROOT/submission in, ROOT/results/results.json out."""
     from graders.intake import discover
     from graders.grading import pipeline
+    from graders.items import WRITTEN_MAX
     root = Path(args.root)
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
         try:
@@ -214,7 +215,7 @@ def command_gradescope(args):
              for item_id, item in result.items.items()]
     document = {"score": result.auto_awarded, "visibility": "visible", "stdout_visibility": "hidden",
                 "output": f"Auto-graded items: {result.auto_awarded:g}/{result.auto_max:g}. Written items "
-                          f"(60 marks) are marked by a TA.", "tests": tests}
+                          f"({WRITTEN_MAX:g} marks) are marked by a TA.", "tests": tests}
     (root / "results").mkdir(parents=True, exist_ok=True)
     (root / "results" / "results.json").write_text(json.dumps(document, indent=1))
     print(f"Wrote {root / 'results' / 'results.json'}: {result.auto_awarded:g}/{result.auto_max:g}")

@@ -183,7 +183,7 @@ def _report_contexts():
     student = dict(s=s, summary=summary, flags=[h("flag")], ta=True, graded_at=h("graded-at"),
                    source_name=h("source-name"), bins_rule=h("bins-rule"), comment=h("comment"), notes=[h("note")],
                    files=[{"path": h("file-path"), "role": h("file-role"), "reason": h("file-reason")}],
-                   pdf_link=h("pdf-link"), auto_max=h("auto-max"), has_pdf=True, extension=h("extension"),
+                   pdf_link=h("pdf-link"), auto_max=h("auto-max"), written_max=h("written-max"), has_pdf=True, extension=h("extension"),
                    published_at=h("published-at"),
                    rows=[{"id": h("row-id"), "kind": h("row-kind"), "awarded": h("row-awarded"), "max": 5,
                           "status": h("row-status"), "anchor": h("row-anchor")}],

@@ -22,6 +22,7 @@ from graders.judge.sampler import judge_sampler
 from graders.judge.scalar import judge_scalar, scale_hint  # noqa: F401 - re-exported
 from graders.judge.training import judge_training
 from graders.results import ItemResult
+from worker.protocol import Limits
 
 
 def describe_failure(outcome, function, time_limit):
@@ -70,7 +71,7 @@ def _error_result(item, outcome, time_limit):
     if exception == "SystemExit":
         message = f"{item.function} called sys.exit() ({message})"
     elif exception == "MemoryError" or "can't allocate memory" in message or "DefaultCPUAllocator" in message:
-        message = f"{item.function} ran out of memory (the grader allows 2 GB): {message}"
+        message = f"{item.function} ran out of memory (the grader allows {Limits().memory_mb / 1024:g} GB): {message}"
     text = f"{item.function}: {message}" if not message.startswith(item.function) else message
     trace = clean_text(meta.raw.get("traceback", ""), 2000, keep_newlines=True) if isinstance(
         meta.raw.get("traceback"), str) else ""

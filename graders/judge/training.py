@@ -217,11 +217,14 @@ def _learning_checks(item, model, context, marks, notes, structure_wrong, labels
         gap = held_out_loss_safe(model, True, hx, training.wrong_labels(hy)) - score
         gap = gap if math.isfinite(gap) else float("-inf")
         details.update(label_gap=gap if math.isfinite(gap) else None, reference_label_gap=baseline.wrong_label_gap)
-        need = training.LABEL_GAP_SHARE * baseline.wrong_label_gap
-        uses = gap >= need
+        own = min(max(share, 0.0), 1.0) if math.isfinite(share) else 0.0
+        need = training.LABEL_GAP_SHARE * baseline.wrong_label_gap * own
+        misaligned = bool(labels[0]) and labels[1] < labels[0]   # rows sent with another image's label
+        uses = gap >= need or (own < training.LABEL_JUDGED_SHARE and not misaligned)
+        expected = (f">= {need:.1f} nats ({training.LABEL_GAP_SHARE:.0%} of the reference's "
+                    f"{baseline.wrong_label_gap:.1f}, scaled by the {own:.0%} of its improvement your model made)")
         checks.append(Check("uses the labels: wrong labels raise the held-out loss", marks["labels"],
-                            marks["labels"] if uses else 0, uses, f">= {need:.1f} nats "
-                            f"(reference {baseline.wrong_label_gap:.1f})", f"{gap:.1f} nats",
+                            marks["labels"] if uses else 0, uses, expected, f"{gap:.1f} nats",
                             "" if uses else _labels_hint(labels, share, hint)))
     return checks, details
 

@@ -104,11 +104,11 @@ def _loss_data(tensors: dict, expected: dict, generator) -> None:
 
 
 def _training_data() -> dict:
-    from graders.judge import dispatch as judge
     from graders.judge import baselines as training
+    from reference.scaffold import MNISTArgs
     return {"rows": TRAIN_ROWS, "budget": dict(training.PUBLIC_BUDGET),
             "steps": sorted(training.expected_steps(TRAIN_ROWS, training.PUBLIC_BUDGET)),
-            "lr": getattr(judge, "CONTRACT_LR", 1e-3),
+            "lr": MNISTArgs().lr,
             "shapes": {"vae": training.expected_shapes(False), "cvae": training.expected_shapes(True)},
             "structure": dict(training.TABLE_STRUCTURE)}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from graders import scoring
 from graders.batch.store import ResultStore
-from graders.results import SubmissionInfo
+from graders.results import CAUSES, SubmissionInfo
 from graders.intake import policies
 from graders.reports import cells
 from graders.reports import pdf
@@ -33,9 +33,15 @@ from graders.intake.answers import extract_answers, model_answers
 from graders.intake.discover import MOODLE
 from graders.safe_text import csv_cell
 from graders.reports.templating import environment
-from graders.items import AUTO_ITEMS, WRITTEN_ITEMS
+from graders.items import AUTO_ITEMS, WRITTEN_ITEMS, WRITTEN_MAX
 from graders.judge.childdata import clean_text
 
+
+
+def _lost_on(item):
+    """What an item lost marks on, as data: its first failed check's name, else its cause in words."""
+    failed = next((check.name for check in item.checks if not check.passed), None)
+    return failed or (CAUSES.get(item.cause, "") if item.cause else "") or item.status
 
 
 def report_filename(sub_id):
@@ -190,7 +196,7 @@ class Reporter:
                     pictures=shown, bins_rule=self.bins.describe(),
                     graded_at=_when(result.info.graded_at) or self.graded_at, published_at="",
                     source_name=Path(result.info.source).name, comment=entry.get("comment", ""),
-                    notes=result.info.notes, auto_max=f"{result.auto_max:g}",
+                    notes=result.info.notes, auto_max=f"{result.auto_max:g}", written_max=f"{WRITTEN_MAX:g}",
                     files=[f for f in result.info.files if isinstance(f, dict)][:20],
                     pdf_link=_relative_link(kept, self.out_dir), has_pdf=kept is not None,
                     extension=f"{extended:%Y-%m-%d %H:%M}" if extended else "")
@@ -228,8 +234,8 @@ class Reporter:
             rows.append({"id": result.id, "file": self.page_file(result.id), "summary": summary,
                          "flags": _flags(result, summary)})
             for item_id, item in result.items.items():
-                if item.messages and item.awarded < item.max:
-                    reasons[item_id][item.messages[0].split(":")[0].split("\n")[0][:100]] += 1
+                if item.awarded < item.max:
+                    reasons[item_id][_lost_on(item)] += 1
         labels = [f"{g:g}" for _, g in self.bins.edges] + [f"{self.bins.floor_grade:g}"]
         counts = collections.Counter(f"{r['summary'].final:g}" for r in rows if r["summary"].final is not None)
         distribution = [(f"final {label}", counts.get(label, 0)) for label in labels]
