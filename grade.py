@@ -267,7 +267,7 @@ def command_mark(args):
     from graders.marking.app import serve
     try:
         return serve(out_dir, host=args.host, port=args.port, open_browser=not args.no_browser,
-                     token=args.token, marker=args.marker)
+                     token=args.token, marker=args.marker, anonymous=args.anonymous)
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error)) from None
 
@@ -423,6 +423,9 @@ def _add_marking_commands(commands):
                                       "the one kept in OUT/marking/token (mode 0600), so a restart keeps URLs")
     mark.add_argument("--as", dest="marker", metavar="NAME",
                       help="your name, recorded on each mark you make (default: the browser's address)")
+    mark.add_argument("--anonymous", action="store_true",
+                      help="mark without names: each student shown by a stable alias (S-XXXXXX, from a key kept "
+                           "in OUT/marking/alias_key), no links to the reports, each PDF's first page hidden")
     mark.set_defaults(handler=command_mark)
 
     publish = commands.add_parser("publish", help="TAs: make the marks final and write what students receive",

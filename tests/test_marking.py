@@ -750,3 +750,43 @@ def test_rubric_entry_text_is_drawn_as_markdown_with_math_in_the_app_and_the_stu
     assert mark.status_code == 200 and app.updater.flush(30)
     copy = (out / "students" / f"{app.batch.ids[0]}.html").read_text()
     assert "uses <code>exp</code> and" in copy and "`exp`" not in copy
+
+
+def test_anonymous_marking_shows_aliases_hides_reports_and_first_pages_and_stores_real_ids(batch, tmp_path):
+    """Issue 18: ``--anonymous``: no student id on any page (stable aliases instead, the same after a
+    restart), no reports, no PDF first page (the demo's holds the student's name); a mark sent for an
+    alias is stored for the real id, and a page map saved from the anonymous view keeps page 1's mapping."""
+    import shutil
+    from graders.marking.app import create_app
+    out = tmp_path / "out"
+    shutil.copytree(batch[0], out)
+    app = create_app(out, token="t", start_updater=False, anonymous=True)
+    client = app.test_client()
+    client.get("/?token=t")
+    ids = app.batch.ids
+    aliases = [app.batch.shown(sid) for sid in ids]
+    assert all(a.startswith("S-") and len(a) == 8 for a in aliases) and len(set(aliases)) == len(ids)
+    pages = [client.get(url).get_data(as_text=True) for url in ("/", "/q/q1a/0", "/s/0", "/q/q3b/1")]
+    assert not [sid for sid in ids for page in pages if sid in page]
+    assert aliases[0] in pages[1] and aliases[0] in pages[2]
+    assert client.get("/reports/index.html").status_code == 404
+    assert app.batch.pdfs.idle(60)
+    assert client.get("/pdf/0/1.png").status_code == 404 and client.get("/pdf/0/2.png").status_code == 200
+    drawn = client.get("/s/0").get_data(as_text=True)              # the pages listed once drawn
+    assert 'src="/pdf/0/1.png"' not in drawn and 'src="/pdf/0/2.png"' in drawn and ids[0] not in drawn
+    app.batch.store.update_student(ids[0], app.batch.store.student(ids[0]).version, pages={"q1a": [1]})
+    notes = app.batch.store.student(ids[0])
+    saved = client.post("/api/student", headers={"X-Token": "t"},
+                        json={"student": aliases[0], "version": notes.version, "pages": {"q3b": [2]}})
+    assert saved.status_code == 200 and saved.json["student"]["student"] == aliases[0]
+    assert app.batch.store.student(ids[0]).pages == {"q1a": [1], "q3b": [2]}
+    entry = app.batch.store.rubric("q1a")[0].id
+    marked = client.post("/api/mark", headers={"X-Token": "t"},
+                         json={"item": "q1a", "student": aliases[0], "version": 0, "toggle": entry})
+    assert marked.status_code == 200 and marked.json["mark"]["student"] == aliases[0]
+    assert app.batch.store.get("q1a", ids[0]).applied == [entry]
+    assert client.post("/api/mark", headers={"X-Token": "t"},
+                       json={"item": "q1a", "student": ids[1], "version": 0, "toggle": entry}).status_code == 404
+    again = create_app(out, token="t", start_updater=False, anonymous=True)
+    assert [again.batch.shown(sid) for sid in ids] == aliases
+    assert oct((out / "marking" / "alias_key").stat().st_mode & 0o777) == "0o600"

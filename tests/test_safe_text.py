@@ -203,7 +203,8 @@ def _report_contexts():
 def _marking_contexts():
     from graders.reports import render
     h = _hostile
-    common = {"token": h("token"), "current_item": h("current-item"), "items": [(h("nav-item"), 5, 1, 3)]}
+    common = {"token": h("token"), "current_item": h("current-item"), "items": [(h("nav-item"), 5, 1, 3)],
+              "anonymous": False, "first_page": 1}
     mark = NS(marked=True, score=2.0, applied=[h("applied")], manual=1.0, comment=h("mark-comment"))
     state = {"student": h("state-student"), "count": 3, "next_unmarked": 2, "done": 1, "item": h("state-item"),
              "late": h("state-late")}
@@ -214,6 +215,7 @@ def _marking_contexts():
                           entries=[("e1", h("stats-entry"), 2)])],
                 notes=[h("csv-note")], status={"pending": True, "error": h("updater-error")}, total_items=16)
     question = dict(common, item=h("item"), maximum=5, result=result, index=1, state=state, mark=mark,
+                    student_name=h("q-student-name"),
                     answer=render.to_html(h("q-answer")), model=render.to_html(h("q-model")), page_count=2,
                     plots=[{"cell": 2, "mime": h("q-plot-mime"), "data": h("q-plot-data")},
                            {"cell": 3, "mime": "image/png", "problem": h("q-plot-problem")}],
@@ -222,6 +224,7 @@ def _marking_contexts():
                     groups=[{"kind": h("group-kind"), "label": h("group-label"), "students": [h("group-student")],
                              "members": [(0, h("group-member"))], "here": True}])
     student = dict(common, result=result, index=1, page_file=h("page-file"), page_count=1, pdf_problem=h("s-pdf"),
+                   student_name=h("s-student-name"),
                    rows=[{"item": h("s-item"), "max": 5, "mark": NS(score=None), "answer": render.to_html(h("s-answer")),
                           "plots": [{"cell": 2, "mime": h("s-plot-mime"), "data": h("s-plot-data")},
                                     {"cell": 3, "mime": "image/png", "problem": h("s-plot-problem")}], "pages": [1]}],
@@ -269,7 +272,9 @@ NOT_SHOWN = {"student.html.j2": {"entry-text", "auto-max"}, "similarity.html.j2"
              "similarity_pair.html.j2": {"written-item"},  # the pair view shows no per-item scores
              "marking_base.html.j2": {"current-item"},
              "marking_home.html.j2": {"current-item", "stats-entry"},   # an entry's text is cut to 40 characters there
-             "marking_question.html.j2": {"current-item", "applied"}, "marking_student.html.j2": {"current-item"}}
+             # the marking pages name the student by student_name (an alias when marking anonymously), never result.id
+             "marking_question.html.j2": {"current-item", "applied", "student-id"},
+             "marking_student.html.j2": {"current-item", "student-id"}}
 
 
 def test_every_template_escapes_a_hostile_string_in_every_field():

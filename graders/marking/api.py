@@ -46,7 +46,8 @@ def api_group():
         done = apply_to_group(batch.store, item, [known_student(str(s)) for s in students], who(), **changes)
     except ValueError as error:
         return jsonify({"error": str(error)}), 400
-    return jsonify({"done": {sid: mark_json(m) for sid, m in done.done.items()}, "conflicts": done.conflicts,
+    return jsonify({"done": {batch.shown(sid): mark_json(m) for sid, m in done.done.items()},
+                    "conflicts": {batch.shown(sid): why for sid, why in done.conflicts.items()},
                     "progress": list(batch.progress(item))})
 
 
@@ -126,6 +127,8 @@ def api_student():
     pages = data.get("pages")
     if pages is not None and not isinstance(pages, dict):
         return jsonify({"error": "pages: expected {item: [page numbers]}"}), 400
+    if pages is not None and batch.first_page > 1:
+        pages = _with_hidden_pages(pages, batch.store.student(sid).pages, batch.first_page)
     try:
         notes = batch.store.update_student(sid, int(data.get("version", -1)), pages=pages,
                                            comment=data.get("comment"))
@@ -133,7 +136,7 @@ def api_student():
         return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
     except (TypeError, ValueError) as error:
         return jsonify({"error": str(error)}), 400
-    return jsonify({"student": notes.__dict__})
+    return jsonify({"student": {**notes.__dict__, "student": batch.shown(notes.student)}})
 
 
 @api.get("/api/status")
@@ -141,3 +144,14 @@ def api_status():
     batch = current_batch()
     status = current_updater().status() if current_updater() else {"pending": False, "generation": 0, "error": ""}
     return jsonify({**status, "progress": {item: list(batch.progress(item)) for item in WRITTEN_ITEMS}})
+
+
+def _with_hidden_pages(pages, stored, first_page):
+    """``pages`` (``{item: [page]}`` from a page that shows pages from ``first_page`` on) with the stored
+    mapping of the pages it hides kept: an anonymous TA's map never drops an earlier TA's first page.
+    Anything but lists of whole numbers is passed on unchanged, for the store to refuse."""
+    if not all(isinstance(v, list) and all(isinstance(n, int) for n in v) for v in pages.values()):
+        return pages
+    merged = {item: sorted(set(pages.get(item, [])) | {n for n in stored.get(item, []) if n < first_page})
+              for item in set(pages) | set(stored)}
+    return {item: mapped for item, mapped in merged.items() if mapped}

@@ -43,6 +43,7 @@ from flask import Flask, abort, redirect, request
 from graders.marking import csvsync, pagemap, rubrics
 from graders.reports import pdf
 from graders.reports import render
+from graders.marking.aliases import Aliases, alias_key
 from graders.marking.api import api
 from graders.marking.groups import group_answers
 from graders.marking.pages import pages
@@ -60,8 +61,10 @@ CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src '
 class Batch:
     """What the pages show, read once: results in id order, answers, model answers, the store."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, anonymous=False):
         self.out_dir = Path(out_dir)
+        self.anonymous = anonymous        # aliases for ids, no reports, no first PDF page (marking.aliases)
+        self.first_page = 2 if anonymous else 1
         self._seen, self._groups = None, {}
         self._load()
         if not self.results:
@@ -85,6 +88,11 @@ class Batch:
         self.answers = {r.id: extract_answers(r.info.markdown) for r in results}
         self.late = {r.id: late_flag(r.info.submitted_at, settings.deadline_of(r.id)) for r in results}
         self.results, self.ids = results, [r.id for r in results]
+        self.aliases = Aliases(self.ids, alias_key(self.out_dir) if self.anonymous else None)
+
+    def shown(self, sid):
+        """What the pages show for student ``sid``: the id, or its alias when marking anonymously."""
+        return self.aliases.shown(sid)
 
     def refresh(self):
         """Re-read if ``results.jsonl`` changed (a regrade into the same folder while the app runs):
@@ -119,9 +127,11 @@ class Batch:
         if path is None or self.pdfs.status(path).pending:
             return {}
         try:
-            return pagemap.propose(pagemap.read_texts(path, self.out_dir))
+            proposal = pagemap.propose(pagemap.read_texts(path, self.out_dir))
         except pdf.PdfProblem:
             return {}
+        kept = {item: [p for p in pages if p >= self.first_page] for item, pages in proposal.items()}
+        return {item: pages for item, pages in kept.items() if pages}
 
     def answer_html(self, sid, item):
         """The student's answer to ``item`` as safe HTML (drawn once: ``render`` caches it)."""
@@ -153,13 +163,14 @@ class Batch:
         return sum(1 for sid in self.ids if sid in marks and marks[sid].marked), len(self.ids)
 
 
-def create_app(out_dir, token=None, start_updater=True, marker=None):
+def create_app(out_dir, token=None, start_updater=True, marker=None, anonymous=False):
     """The Flask app for ``out_dir``; ``app.config["TOKEN"]``, ``app.batch`` and ``app.updater`` are set.
 
-    ``marker``: the TA's name, written as ``by`` on each record (else the client's address).
+    ``marker``: the TA's name, written as ``by`` on each record (else the client's address). ``anonymous``:
+    students shown by alias, without the reports or the PDFs' first pages (``marking.aliases``).
     ``app.config["INJECT_LATENCY_S"]`` (tests and benchmarks only): each request first sleeps that long.
     """
-    batch = Batch(out_dir)
+    batch = Batch(out_dir, anonymous)
     token = token or secrets.token_urlsafe(24)
     cookie = "a4mark-" + hashlib.sha256(token.encode()).hexdigest()[:10]
     app = Flask(__name__, static_folder="static", template_folder=None)
@@ -222,7 +233,8 @@ def _report_csp():
             "; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox allow-scripts")
 
 
-def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print, token=None, marker=None):
+def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print, token=None, marker=None,
+          anonymous=False):
     """Run the app until interrupted; prints the URL (with its token) first.
 
     ``token``: the access token (else the one kept in ``OUT/marking/token``, see ``access``);
@@ -230,7 +242,7 @@ def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print, toke
     """
     from werkzeug.serving import make_server
     from graders.marking.access import kept_token
-    app = create_app(out_dir, token=kept_token(Path(out_dir), token), marker=marker)
+    app = create_app(out_dir, token=kept_token(Path(out_dir), token), marker=marker, anonymous=anonymous)
     for note in app.notes:
         echo(f"note: {note}", file=sys.stderr)
     server = make_server(host, port, app, threaded=True)

@@ -36,7 +36,7 @@ def result_at(index):
 def common():
     """What every page's template reads: the token (for its POSTs) and each item's progress."""
     batch = current_batch()
-    return {"token": current_app.config["TOKEN"],
+    return {"token": current_app.config["TOKEN"], "anonymous": batch.anonymous, "first_page": batch.first_page,
             "items": [(item, maximum, *batch.progress(item)) for item, maximum in WRITTEN_ITEMS.items()]}
 
 
@@ -48,16 +48,19 @@ def body():
     return data
 
 
-def known_student(sid):
-    """``sid`` when it is a student of the batch; 404 otherwise."""
-    if sid not in current_batch().ids:
-        abort(404, f"no student {sid!r}")
+def known_student(shown):
+    """The id of the student a page names (its id, or its alias when marking anonymously); 404 otherwise."""
+    batch = current_batch()
+    sid = batch.aliases.real(shown) if isinstance(shown, str) else None
+    if sid is None or sid not in batch.ids:
+        abort(404, f"no student {shown!r}")
     return sid
 
 
 def mark_json(mark):
-    return {"student": mark.student, "item": mark.item, "applied": mark.applied, "comment": mark.comment,
-            "manual": mark.manual, "score": mark.score, "version": mark.version}
+    """A mark as the pages read it (the student as the pages name them)."""
+    return {"student": current_batch().shown(mark.student), "item": mark.item, "applied": mark.applied,
+            "comment": mark.comment, "manual": mark.manual, "score": mark.score, "version": mark.version}
 
 
 def mark_changes(data):

@@ -15,7 +15,7 @@ pages = Blueprint("pages", __name__)
 def home():
     batch = current_batch()
     scores = batch.store.scores()
-    students = [{"index": i, "id": r.id, "auto": r.auto_awarded, "auto_max": r.auto_max,
+    students = [{"index": i, "id": batch.shown(r.id), "auto": r.auto_awarded, "auto_max": r.auto_max,
                  "late": batch.late.get(r.id, ""),
                  "written": sum(scores.get(r.id, {}).values()), "marked": len(scores.get(r.id, {}))}
                 for i, r in enumerate(batch.results)]
@@ -46,18 +46,18 @@ def question(item, index):
     done, _ = batch.progress(item)
     others = [i for i in batch.to_mark(item) if i != index]
     next_unmarked = next((i for i in others if i > index), others[0] if others else None)
-    state = {"item": item, "student": result.id, "index": index, "count": len(batch.ids),
+    state = {"item": item, "student": batch.shown(result.id), "index": index, "count": len(batch.ids),
              "mark": mark_json(mark), "entries": [e.__dict__ for e in entries],
              "next_unmarked": next_unmarked, "notes_version": notes.version, "pages": notes.pages,
              "done": done, "late": batch.late.get(result.id, "")}
-    groups = [{"kind": g.kind, "label": g.label, "students": g.students,
-               "members": [(batch.ids.index(sid), sid) for sid in g.students if sid in batch.ids],
+    groups = [{"kind": g.kind, "label": g.label, "students": [batch.shown(sid) for sid in g.students],
+               "members": [(batch.ids.index(sid), batch.shown(sid)) for sid in g.students if sid in batch.ids],
                "here": result.id in g.students} for g in batch.groups(item)]
     return render_page("marking_question.html.j2", item=item, maximum=WRITTEN_ITEMS[item], result=result,
                        index=index, mark=mark, entries=entries, answer=batch.answer_html(result.id, item),
                        model=batch.models.get(item, ""), plots=cells.images(result, batch.out_dir).get(item, []),
                        page_count=count, pdf_problem=problem, assigned=notes.pages.get(item, []),
-                       state=state, groups=groups, current_item=item, **common())
+                       state=state, groups=groups, current_item=item, student_name=batch.shown(result.id), **common())
 
 
 @pages.get("/s/<int:index>")
@@ -72,7 +72,7 @@ def student(index):
              "pages": notes.pages.get(item, [])} for item, maximum in WRITTEN_ITEMS.items()]
     feedback = batch.store.feedback(result.id)
     proposed = batch.proposed_pages(result) if count else {}
-    state = {"student": result.id, "index": index, "notes_version": notes.version, "pages": notes.pages,
+    state = {"student": batch.shown(result.id), "index": index, "notes_version": notes.version, "pages": notes.pages,
              "comment": notes.comment, "late": batch.late.get(result.id, ""), "proposed": proposed}
     page_file = result.id
     try:
@@ -83,14 +83,14 @@ def student(index):
         page_file = report_filename(result.id)
     return render_page("marking_student.html.j2", result=result, index=index, rows=rows, feedback=feedback,
                        page_count=count, pdf_problem=problem, notes=notes, state=state,
-                       page_file=page_file, proposed=proposed, **common())
+                       page_file=page_file, proposed=proposed, student_name=batch.shown(result.id), **common())
 
 
 @pages.get("/pdf/<int:index>/<int:page>.png")
 def pdf_page(index, page):
     batch = current_batch()
     path = batch.pdf_path(result_at(index))
-    drawn = batch.pdfs.status(path).page(page) if path is not None else None
+    drawn = batch.pdfs.status(path).page(page) if path is not None and page >= batch.first_page else None
     if drawn is None:
         abort(404)
     return send_file(drawn, mimetype="image/png")
@@ -99,6 +99,7 @@ def pdf_page(index, page):
 @pages.get("/reports/<path:name>")
 def reports(name):
     batch = current_batch()
-    if not (name == "index.html" or name.startswith(("ta/", "students/"))) or not name.endswith(".html"):
-        abort(404)
+    if batch.anonymous or not (name == "index.html" or name.startswith(("ta/", "students/"))) \
+            or not name.endswith(".html"):
+        abort(404)  # anonymous marking: the reports name the students
     return send_from_directory(batch.out_dir, name)
