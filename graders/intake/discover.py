@@ -127,6 +127,7 @@ class Submission:
     pdf: Path | None = None      # the written answers' PDF (local path), when there is one
     flags: list = field(default_factory=list)    # for the TA, e.g. "several notebooks: graded X, also Y"
     stored_at: float | None = None  # POSIX time the course site stored the submission (see module doc)
+    download_all: bool = False   # nothing graded because it is Moodle's download-all zip of several students
 
     @property
     def submitted_at(self):
@@ -172,6 +173,10 @@ class _Refused(Exception):
     """A zip we will not open; the message is the reason."""
 
 
+class _DownloadAll(_Refused):
+    """A zip holding several students' Moodle folders: the course's download, not one hand-in."""
+
+
 @dataclass
 class _Found:
     shown: str                # display path, relative to the submission
@@ -188,6 +193,7 @@ class _Scan:
     def __init__(self, scratch):
         self.scratch_root, self.scratch = scratch, None
         self.found, self.ignored, self.failures = [], [], []
+        self.download_all = False          # a zip inside was Moodle's download-all zip (_DownloadAll)
         self.entries, self.unlisted, self.unpacked = 0, 0, 0
         self.bytes_left, self.members_left = ZIP_LIMITS["bytes"], ZIP_LIMITS["files"]
 
@@ -256,6 +262,7 @@ class _Scan:
             try:
                 self.unzip(shown, local, stored, level + 1)
             except _Refused as refusal:
+                self.download_all = self.download_all or isinstance(refusal, _DownloadAll)
                 self.fail(shown, str(refusal))
             except (Exception, RecursionError, MemoryError) as error:
                 detail = str(error).splitlines()[0][:100] if str(error) else ""
@@ -297,7 +304,7 @@ class _Scan:
                 if MOODLE.match(parts[0]) and len(parts) > 1:
                     students.add(parts[0])
                     if len(students) > 1:
-                        raise _Refused("holds several students' Moodle folders (a download-all zip): unzip it and "
+                        raise _DownloadAll("holds several students' Moodle folders (a download-all zip): unzip it and "
                                        "grade the folder")
                 member_shown = shown + "/" + "/".join(parts)
                 mode = member.external_attr >> 16
@@ -588,7 +595,7 @@ def _submission(path, scratch):
             problem = f"no .ipynb or .py file in {where}" + (
                 f" (only the HTML export {display_name(exports[0], 60)}; hand in the .ipynb)" if exports else "")
     return Submission(sub_id, graded.local if graded else None, path, notes, problem, files,
-                      pdf.local if pdf else None, flags, stored_at)
+                      pdf.local if pdf else None, flags, stored_at, download_all=graded is None and scan.download_all)
 
 
 def _safely(path, scratch):
@@ -685,7 +692,7 @@ def discover(path, scratch):
     else:
         batch = False
     found = [_batch_entry(p, scratch) for p in _entries(path)] if batch else [_safely(path, scratch)]
-    if not batch and path.is_file() and "(a download-all zip)" in found[0].problem:
+    if not batch and path.is_file() and found[0].download_all:
         raise SubmissionError(f"{path}: Moodle's download-all zip; unzip it and grade the folder it makes")
     unique_ids(found)
     return sorted(found, key=lambda s: s.id)
