@@ -150,7 +150,7 @@ comment.addEventListener("blur", saveComment);
 (function restore() {   /* a comment typed before a reload or a crash comes back */
   var saved = sessionStorage.getItem(DRAFT); if (!saved) return;
   var d = JSON.parse(saved);
-  if (d.text === S.mark.comment) { sessionStorage.removeItem(DRAFT); return; }
+  if (d.text === S.mark.comment) { sessionStorage.removeItem(DRAFT); paint(null); return; }   /* it arrived: saved */
   comment.value = d.text;
   if (d.base === S.mark.comment) saveComment(); else conflict(S.mark.comment);
   banner("Restored the comment you were typing before the page was left.");
