@@ -147,6 +147,7 @@ function saveComment() {
 }
 comment.addEventListener("input", function () { draft(); clearTimeout(commentTimer); commentTimer = setTimeout(saveComment, 700); paint(null); });
 comment.addEventListener("blur", saveComment);
+paint(null);   /* a page just served holds nothing unsaved: "saved" (restoring a draft below may change it) */
 (function restore() {   /* a comment typed before a reload or a crash comes back */
   var saved = sessionStorage.getItem(DRAFT); if (!saved) return;
   var d = JSON.parse(saved);
