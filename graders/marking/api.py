@@ -1,11 +1,11 @@
 """The marking app's JSON endpoints (a Flask blueprint): every POST carries the version the page saw and
 gets 409 with the current record when it is stale; ``/api/status`` says whether pages are being
 rewritten. See ``app`` for the token and the headers every request passes."""
-from flask import Blueprint, abort, jsonify
+from flask import Blueprint, jsonify
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking.bulk import apply_to_group
-from graders.marking.context import body, current_batch, current_updater, known_student, mark_changes, mark_json, who
+from graders.marking.context import body, current_batch, current_updater, known_item, known_student, mark_changes, mark_json, who
 from graders.marking.store import Conflict
 
 api = Blueprint("api", __name__)
@@ -15,9 +15,8 @@ api = Blueprint("api", __name__)
 def api_mark():
     batch = current_batch()
     data = body()
-    item, sid = data.get("item"), known_student(data.get("student"))
-    if item not in WRITTEN_ITEMS:
-        abort(404)
+    sid = known_student(data.get("student"))
+    item = known_item(data)
     try:
         changes = mark_changes(data)
         mark = batch.store.update(item, sid, int(data.get("version", -1)), by=who(), **changes)
@@ -35,9 +34,7 @@ def api_group():
     or ``manual``; answers ``done`` (records) and ``conflicts`` (member -> reason)."""
     batch = current_batch()
     data = body()
-    item = data.get("item")
-    if item not in WRITTEN_ITEMS:
-        abort(404)
+    item = known_item(data)
     students = data.get("students")
     if not isinstance(students, list) or not students:
         return jsonify({"error": "students: expected a list of ids"}), 400
@@ -55,9 +52,7 @@ def api_group():
 def api_rubric():
     batch = current_batch()
     data = body()
-    item = data.get("item")
-    if item not in WRITTEN_ITEMS:
-        abort(404)
+    item = known_item(data)
     try:
         points = None if data.get("points") in (None, "") else float(data["points"])
         entry, changed = batch.store.set_entry(item, str(data.get("entry")), int(data.get("version", -1)),
@@ -74,9 +69,7 @@ def api_rubric():
 def api_rubric_add():
     batch = current_batch()
     data = body()
-    item = data.get("item")
-    if item not in WRITTEN_ITEMS:
-        abort(404)
+    item = known_item(data)
     if str(data.get("points", "")).strip() == "":
         return jsonify({"error": "points: enter a number for the new entry (an empty box is not 0)"}), 400
     try:
@@ -94,10 +87,9 @@ def api_rubric_delete():
     """Delete an unused entry (``entry``, ``version``); 400 naming the answers that use it."""
     batch = current_batch()
     data = body()
-    if data.get("item") not in WRITTEN_ITEMS:
-        abort(404)
+    item = known_item(data)
     try:
-        left = batch.store.delete_entry(data["item"], str(data.get("entry")), int(data.get("version", -1)))
+        left = batch.store.delete_entry(item, str(data.get("entry")), int(data.get("version", -1)))
     except Conflict as conflict:
         return jsonify({"error": "conflict", "current": conflict.current.__dict__}), 409
     except (KeyError, ValueError) as error:
@@ -110,10 +102,9 @@ def api_rubric_order():
     """Reorder the rubric: ``order`` lists every entry id once."""
     batch = current_batch()
     data = body()
-    if data.get("item") not in WRITTEN_ITEMS:
-        abort(404)
+    item = known_item(data)
     try:
-        entries = batch.store.reorder(data["item"], [str(e) for e in data.get("order") or []])
+        entries = batch.store.reorder(item, [str(e) for e in data.get("order") or []])
     except ValueError as error:
         return jsonify({"error": str(error)}), 400
     return jsonify({"entries": [e.__dict__ for e in entries]})

@@ -48,6 +48,14 @@ def body():
     return data
 
 
+def known_item(data):
+    """The written item a request's JSON names (``data["item"]``); 404 when it is none of them."""
+    item = data.get("item")
+    if item not in WRITTEN_ITEMS:
+        abort(404)
+    return item
+
+
 def known_student(shown):
     """The id of the student a page names (its id, or its alias when marking anonymously); 404 otherwise."""
     batch = current_batch()
