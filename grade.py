@@ -30,6 +30,8 @@ EXIT_USAGE = 2
 def _settings(args, **overrides):
     from graders.grading.pipeline import Settings
     values = {"sandbox": getattr(args, "sandbox", "auto"), "workers": getattr(args, "workers", 1) or 1}
+    if getattr(args, "baseline_cache", None) is not None:
+        values["baseline_cache"] = args.baseline_cache
     values.update(overrides)
     return Settings(**values)
 
@@ -345,6 +347,10 @@ def _add_grade_commands(commands):
     grade.add_argument("-q", "--quiet", action="store_true",
                        help="no progress lines on stderr (progress never goes to stdout, also with --json)")
     grade.add_argument("--fresh", action="store_true", help="grade again even if results are stored")
+    grade.add_argument("--baseline-cache", metavar="DIR", default=None,
+                       help="where the reference's training baselines are kept between runs, so a re-run does not "
+                            "train them again (default: $A4_CACHE_DIR, else ~/.cache/a4-grader/baselines; '' keeps "
+                            "none). Kept under a digest of the code, torch and the data: never stale")
     grade.add_argument("--written", metavar="CSV", help="the TA's written marks (default: OUT/written_marks.csv, "
                                                          "written pre-filled on every run, entries kept)")
     grade.add_argument("--deadline", metavar="WHEN", help="submissions stored after this (e.g. 2022-12-08T23:59) "

@@ -95,7 +95,8 @@ def test_a_result_is_resumed_only_under_the_same_sandbox_secret_and_limits(tmp_p
     store = batch.ResultStore(tmp_path / "out")
     batch.grade_all(_run(), subs, store)
     graded_here.clear()
-    batch.grade_all(_run(workers=1, keep_jobs=True), subs, store)    # neither can change a mark: resumed
+    batch.grade_all(_run(workers=1, keep_jobs=True, baseline_cache=str(tmp_path / "elsewhere")), subs, store)
+    # none of the three can change a mark: resumed
     assert graded_here == []
     batch.grade_all(_run(**changed), subs, store)
     assert sorted(graded_here) == ["s0", "s1"]

@@ -27,7 +27,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from graders.batch.keys import code_digest, data_digest
+from graders.batch.keys import data_digest
+from graders.version import GRADER_VERSION, code_digest
 from graders.errors import UserError
 
 
@@ -85,13 +86,11 @@ class Reply:
 
 
 def expected_for(settings):
-    from graders.grading.pipeline import GRADER_VERSION
     return Expected(GRADER_VERSION, code_digest(), settings.sandbox)
 
 
 def describe_worker():
     """What the checks need to know about this worker process (run on every worker by the client)."""
-    from graders.grading.pipeline import GRADER_VERSION
     from graders.grading.sandbox import bwrap_available
     return {"version": GRADER_VERSION, "code": code_digest(), "bwrap": bwrap_available(),
             "python": sys.version.split()[0], "host": socket.gethostname()}
@@ -228,7 +227,8 @@ class DaskExecutor(concurrent.futures.Executor):
             self.client.close()
             raise ClusterError(f"the Dask scheduler at {address} has no workers "
                                f"(start some with: dask worker {address})") from None
-        self.settings_fields = dataclasses.asdict(run.settings)
+        # every setting but where baselines are kept: a worker keeps them in its own machine's default place
+        self.settings_fields = {k: v for k, v in dataclasses.asdict(run.settings).items() if k != "baseline_cache"}
         self.expected = dataclasses.replace(expected_for(run.settings), data=data_digest(run))
         self.resubmits = resubmits
         self._executor = self.client.get_executor(pure=False, retries=retries)

@@ -4,19 +4,14 @@ A result in ``OUT/results.jsonl`` is reused (a re-run resumes) only when its ``f
 the submission's id and bytes and ``resume_key(run)``. A cluster's workers must match the client's
 ``code_digest``; every task checks ``data_digest`` against the client's.
 """
-import functools
 import hashlib
 import json
 from dataclasses import asdict
-from pathlib import Path
 
-from graders.grading.pipeline import GRADER_VERSION
+from graders.version import GRADER_VERSION, code_digest
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-CODE_PACKAGES = ("graders", "worker", "reference")
-
-# Settings that cannot change a mark (how many at once, whether job folders are kept).
-NOT_IN_KEY = ("workers", "keep_jobs")
+# Settings that cannot change a mark (how many at once, whether job folders are kept, where baselines are kept).
+NOT_IN_KEY = ("workers", "keep_jobs", "baseline_cache")
 
 
 def resume_key(run):
@@ -34,17 +29,6 @@ def fingerprint(sub, run):
     if sub.source is not None and sub.source.exists():
         digest.update(sub.source.read_bytes())
     return digest.hexdigest()[:20]
-
-
-@functools.lru_cache(maxsize=None)
-def code_digest(root=PACKAGE_ROOT):
-    """SHA-256 (16 hex digits) of the grader's Python files and templates: equal code, equal marks."""
-    digest = hashlib.sha256()
-    for package in CODE_PACKAGES:
-        for path in sorted((Path(root) / package).rglob("*")):
-            if path.is_file() and path.suffix in (".py", ".j2", ".md") and "__pycache__" not in path.parts:
-                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def data_digest(run):

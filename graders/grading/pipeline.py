@@ -32,15 +32,16 @@ from graders.intake import policies
 from graders.grading import secret
 from graders.intake import source
 from graders.judge import suspicious
+from graders.judge import baseline_store
 from graders.judge import baselines as training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionInfo, SubmissionResult
+from graders.version import GRADER_VERSION
 from graders.grading.sandbox import Sandbox
 from reference import scaffold
 from worker import channel, confine
 from worker.protocol import WALL_BACKSTOP, ItemSpec, Job, Limits, LoadReport
 
-GRADER_VERSION = "0.1.0"
 LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "creconstruct", "celbo")
 
 
@@ -58,6 +59,7 @@ class Settings:
     seed: int = 1                    # torch/numpy/random seed in every child
     train_rows: int = 4000           # training images the grader hands to train_mnist_*
     keep_jobs: bool = False          # keep job folders (for debugging)
+    baseline_cache: str = field(default_factory=baseline_store.default_folder)  # "" keeps none
 
 
 class UidPool:
@@ -128,7 +130,8 @@ class Run:
             hx, hy = scaffold.get_mnist_data("test")
             run.plain_held_out = (hx, hy)
             context.held_out = (permutation.shuffle(hx), hy)
-            context.baselines = training.ReferenceBaselines((X, Y), context.held_out, permutation).start()
+            store = baseline_store.BaselineStore(settings.baseline_cache) if settings.baseline_cache else None
+            context.baselines = training.ReferenceBaselines((X, Y), context.held_out, permutation, store).start()
             run.losses = _loss_code()
             run.template_imports = _template_imports()
         return run

@@ -15,6 +15,7 @@ from unittest import mock
 import torch
 from torch import nn
 
+from graders.judge import baseline_store
 from reference.scaffold import CVAE, VAE, MNISTArgs
 from worker.protocol import TrainingPlan
 
@@ -225,22 +226,24 @@ def expected_steps(n_train, kwargs):
 
 @dataclass
 class Baseline:
+    """The reference trained under the budget: held-out losses in nats per image (lower is better)."""
     untrained: float
     trained: float
     wrong_label_gap: float   # CVAE only: loss with wrong labels minus loss with true labels
-    losses: list             # the reference's training losses, step by step
-    seconds: float
-    model: object = None     # the trained reference model, for pictures
+    losses: list[float]      # the reference's training losses, step by step
+    seconds: float           # wall-clock seconds its training took where it was trained
+    model: nn.Module | None = None   # the trained reference model (plain pixel order), for pictures
 
 
 class ReferenceBaselines:
     """The reference trained under the budget, once per run and kind, shared by all submissions."""
 
-    def __init__(self, train, held_out, permutation=None):
+    def __init__(self, train, held_out, permutation=None, store=None):
         """``train`` and ``held_out`` are ``(X, Y)`` as the submissions see them (shuffled by the course
         secret); ``permutation`` (``graders.grading.secret.PixelPermutation``) maps the trained model back to
-        plain pixel order for the pictures."""
-        self.train, self.held_out, self.permutation = train, held_out, permutation
+        plain pixel order for the pictures; ``store`` (``baseline_store.BaselineStore``) keeps them between
+        runs."""
+        self.train, self.held_out, self.permutation, self.store = train, held_out, permutation, store
         self._cache, self._lock = {}, threading.Lock()
 
     def start(self):
@@ -251,8 +254,18 @@ class ReferenceBaselines:
     def get(self, conditional):
         with self._lock:
             if conditional not in self._cache:
-                self._cache[conditional] = self._train(conditional)
+                self._cache[conditional] = self._kept_or_trained(conditional)
             return self._cache[conditional]
+
+    def _kept_or_trained(self, conditional):
+        if self.store is None:
+            return self._train(conditional)
+        name = baseline_store.key(conditional, [*self.train, *self.held_out])
+        baseline = self.store.load(name, conditional)
+        if baseline is None:
+            baseline = self._train(conditional)
+            self.store.save(name, baseline)
+        return baseline
 
     def _train(self, conditional):
         reference = _reference()
