@@ -436,3 +436,20 @@ def test_the_seed_check_compares_the_probe_runs_weights(states, passed, words):
     check = judge_training._seed_check(tensors, judge.Context({}, public=False), 0.5, "VAE")
     assert check.passed == passed and check.awarded == (0.5 if passed else 0)
     assert words in check.received, check.received
+
+
+def test_what_a_failed_item_printed_is_a_note_with_its_last_lines_and_size(public):
+    """``ItemRecord.output`` was captured by the worker and read by nobody: a student whose function raised
+    after printing saw no trace of it. Now the last lines are a note on the failed item (cleaned, capped)."""
+    item = AUTO_BY_ID["q4.elbo"]
+    printed = "".join(f"step {i}\n" for i in range(30)) + "\x1b[31mred\x1b[0m\n"
+    record = {"exit_code": 0, "output": printed, "output_bytes": 70_000}
+    failed = judge.judge(item, judge.Outcome({}, {"error": "ValueError: bad shape", "exception": "ValueError"},
+                                             record), public, 30)
+    assert failed.cause == "exception" and len(failed.notes) == 1
+    note = failed.notes[0]
+    assert note.startswith("it printed (70,000 bytes; the last 12 lines):\nstep 19\n")
+    assert note.endswith("step 29\n[31mred[0m") and "\x1b" not in note
+    quiet = judge.judge(item, judge.Outcome({}, {"error": "ValueError: bad", "exception": "ValueError"},
+                                            {"exit_code": 0}), public, 30)
+    assert quiet.notes == []

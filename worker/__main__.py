@@ -38,7 +38,7 @@ import torch
 
 from reference import scaffold
 from worker import channel, confine, loader, lossclient, probes
-from worker.protocol import WALL_BACKSTOP, ItemRecord, Job
+from worker.protocol import WALL_BACKSTOP, ItemRecord, Job, ProbeReply
 from worker.supervise import (JOB_MARGIN, JobBudget, LoadWatch, LossServer, _write, is_training, merged_report,
                               parse_failure, plan_load)
 
@@ -156,25 +156,25 @@ def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
         torch.manual_seed(job.seed)
         np.random.seed(job.seed)
         random.seed(job.seed)
-        meta = {}
+        reply = ProbeReply()
         try:
             if item.function not in ns:
                 skip = report.skip_for(item.function)
-                meta["error"] = f"{item.function} is not defined in the submission" + (
+                reply.error = f"{item.function} is not defined in the submission" + (
                     f" ({skip.describe()})" if skip else "")
-                meta["not_defined"] = True
+                reply.not_defined = True
                 tensors = {}
             else:
                 losses = lossclient.stubs(loss_socket) if loss_socket and is_training(item) else None
-                tensors, meta["probe"] = probes.run_probe(item.id, ns, channel.item_inputs(inputs, item.id),
-                                                          item.params, losses)
+                tensors, reply.probe = probes.run_probe(item.id, ns, channel.item_inputs(inputs, item.id),
+                                                        item.params, losses)
         except BaseException as error:  # noqa: BLE001 - SystemExit and friends from student code too
             explained = loader.explain_name_error(error, report) if isinstance(error, NameError) else ""
-            meta["error"] = (f"{type(error).__name__}: {error}"[:1000] + (f" ({explained})" if explained else ""))
-            meta["traceback"] = loader.student_traceback(error)
-            meta["exception"] = type(error).__name__
+            reply.error = (f"{type(error).__name__}: {error}"[:1000] + (f" ({explained})" if explained else ""))
+            reply.traceback = loader.student_traceback(error)
+            reply.exception = type(error).__name__
             tensors = {}
-        frame = channel.encode(tensors, meta)
+        frame = channel.encode(tensors, reply.to_json())
         sys.stdout.flush()
         sys.stderr.flush()
         if os.getpid() != child_pid:  # a process the student's code forked got here: only the child replies

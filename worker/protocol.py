@@ -98,7 +98,6 @@ class LoadReport:
     imports: list = field(default_factory=list)   # normalised import statements, for the imports flag
     statements: int = 0                           # top-level statements run
     seconds: float = 0.0
-    finished: bool = True                         # False: the loader died or ran past its budget
 
     def to_json(self):
         return json.dumps(asdict(self))
@@ -107,8 +106,7 @@ class LoadReport:
     def from_json(cls, text):
         data = json.loads(text)
         return cls(skips=[Skip(**s) for s in data.get("skips", [])], imports=list(data.get("imports", [])),
-                   statements=int(data.get("statements", 0)), seconds=float(data.get("seconds", 0.0)),
-                   finished=bool(data.get("finished", True)))
+                   statements=int(data.get("statements", 0)), seconds=float(data.get("seconds", 0.0)))
 
     def skip_for(self, name):
         """The last ``Skip`` that would have defined ``name``, or None."""
@@ -132,6 +130,38 @@ class ItemRecord:
 
     def to_json(self):
         return json.dumps(asdict(self))
+
+
+@dataclass
+class ProbeReply:
+    """The JSON part of an item's reply frame (``worker.channel``; its tensors travel beside it): written by
+    the item's child (``worker.__main__._child``), read by the judge (``graders.judge.dispatch``) through
+    ``from_json``, which takes a missing field, or one of another type, as its default (the child ran
+    student code). Text is student-chosen: the judge cleans and caps it before any message."""
+    probe: dict | None = None     # the probe's facts (``worker.probes``), read through ``childdata.View``;
+                                  # None when the probe did not finish
+    error: str = ""               # why it did not: "TypeError: ...", or "f is not defined in the submission"
+    exception: str = ""           # the class name of the exception raised ("" when none was)
+    traceback: str = ""           # the student's own frames of it
+    not_defined: bool = False     # the item's function is not in the loaded namespace
+
+    @property
+    def replied(self) -> bool:
+        """The child got as far as a probe's facts or an error to report."""
+        return self.probe is not None or bool(self.error)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> "ProbeReply":
+        data = data if isinstance(data, dict) else {}
+        probe = data.get("probe")
+        texts = {name: data[name] for name in ("error", "exception", "traceback") if isinstance(data.get(name), str)}
+        if "error" in data and not isinstance(data["error"], str):
+            texts["error"] = "an error whose message is not text"   # it did reply: an error, not a crash
+        return cls(probe=probe if isinstance(probe, dict) else None, not_defined=data.get("not_defined") is True,
+                   **texts)
 
 
 @dataclass

@@ -144,5 +144,4 @@ def clean_load_report(report):
                           "skipped" if skip.kind == "skipped" else "failed", clean_text(skip.reason),
                           names, clean_text(skip.code, 80)))
     imports = [clean_text(i, 120) for i in report.imports[:MAX_IMPORTS] if isinstance(i, str)]
-    return LoadReport(skips, imports, int(finite(report.statements) or 0), finite(report.seconds) or 0.0,
-                      report.finished is True)
+    return LoadReport(skips, imports, int(finite(report.statements) or 0), finite(report.seconds) or 0.0)

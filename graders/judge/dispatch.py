@@ -14,7 +14,7 @@ module dispatches and turns a child that failed into an ``error`` result.
 """
 import signal
 
-from graders.judge.childdata import View, clean_text
+from graders.judge.childdata import clean_text
 from graders.judge.evidence import UNVERIFIED, Context, Outcome, record_view  # noqa: F401 - the judge's interface
 from graders.items import AUTO_BY_ID
 from graders.judge.loss import judge_loss
@@ -22,7 +22,7 @@ from graders.judge.sampler import judge_sampler
 from graders.judge.scalar import judge_scalar, scale_hint  # noqa: F401 - re-exported
 from graders.judge.training import judge_training
 from graders.results import ItemResult
-from worker.protocol import Limits
+from worker.protocol import Limits, ProbeReply
 
 
 def describe_failure(outcome, function, time_limit):
@@ -52,32 +52,45 @@ def _error_result(item, outcome, time_limit):
     """The ``error``/``fail`` result of a child that raised or returned nothing usable, or None."""
     if outcome.failure:
         return ItemResult.error(item.marks, clean_text(outcome.failure, 400), cause="malformed")
-    meta = View(outcome.meta)
-    replied = "probe" in meta or "error" in meta
+    reply = ProbeReply.from_json(outcome.meta)
     record = record_view(outcome)
-    if not record.raw or record.flag("timed_out") or not replied:
+    if not record.raw or record.flag("timed_out") or not reply.replied:
         cause = "timeout" if record.flag("timed_out") else "crash"
         return ItemResult.error(item.marks, describe_failure(outcome, item.function, time_limit), cause=cause)
-    if "error" not in meta:
+    if not reply.error:
         return None
-    message = meta.text("error", "an unknown error", limit=300)
-    exception = meta.text("exception", limit=60)
+    message = clean_text(reply.error, 300)
+    exception = clean_text(reply.exception, 60)
     if exception == "NotImplementedError":
         return ItemResult(item.marks, "fail", 0.0, [f"{item.function} is not done yet (NotImplementedError)"],
                           cause="not_done")
-    cause = "exception"
-    if meta.flag("not_defined"):
-        cause = "not_defined"
+    cause = "not_defined" if reply.not_defined else "exception"
     if exception == "SystemExit":
         message = f"{item.function} called sys.exit() ({message})"
     elif exception == "MemoryError" or "can't allocate memory" in message or "DefaultCPUAllocator" in message:
         message = f"{item.function} ran out of memory (the grader allows {Limits().memory_mb / 1024:g} GB): {message}"
     text = f"{item.function}: {message}" if not message.startswith(item.function) else message
-    trace = clean_text(meta.raw.get("traceback", ""), 2000, keep_newlines=True) if isinstance(
-        meta.raw.get("traceback"), str) else ""
+    trace = clean_text(reply.traceback, 2000, keep_newlines=True)
     if trace.strip() not in ("", message.strip()):
         text += "\n" + trace
     return ItemResult.error(item.marks, text, cause=cause)
+
+
+OUTPUT_LINES = 12   # of what a failed item's process printed, the last lines shown as a note
+
+
+def printed_note(record) -> str:
+    """The last ``OUTPUT_LINES`` lines the item's process printed (``ItemRecord.output``, cleaned), with
+    how much it printed in all (``output_bytes``); ``""`` when it printed nothing."""
+    output = record.raw.get("output")
+    text = clean_text(output, 64 * 1024, keep_newlines=True).rstrip() if isinstance(output, str) else ""
+    if not text:
+        return ""
+    lines = text.splitlines()
+    shown = "\n".join(lines[-OUTPUT_LINES:])[-1500:]
+    total = record.integer("output_bytes", default=len(text.encode()), low=0)
+    return (f"it printed ({total:,} bytes" + (f"; the last {OUTPUT_LINES} lines" if len(lines) > OUTPUT_LINES else "")
+            + f"):\n{shown}")
 
 
 def judge(item, outcome, context, time_limit):
@@ -89,6 +102,8 @@ def judge(item, outcome, context, time_limit):
     try:
         failed = _error_result(item, outcome, time_limit)
         if failed is not None:
+            note = printed_note(record_view(outcome)) if failed.cause in ("exception", "crash", "timeout") else ""
+            failed.notes += [note] if note else []
             return failed
         return JUDGES[item.kind](item, outcome, context)
     except Exception as error:  # noqa: BLE001

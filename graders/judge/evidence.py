@@ -9,6 +9,7 @@ import torch
 
 from graders.judge.childdata import View, clean_text
 from graders.results import Check
+from worker.protocol import ProbeReply
 
 UNVERIFIED = "not verified here; the grader checks it against the reference"
 
@@ -28,6 +29,11 @@ class Context:
     public: bool = False
     baselines: object = None         # training.ReferenceBaselines, full mode only
     held_out: tuple | None = None    # (X, Y) held-out images and labels
+
+
+def probe_facts(outcome: Outcome) -> View:
+    """The probe's facts in the child's reply (``worker.protocol.ProbeReply.probe``), as a ``View``."""
+    return View(ProbeReply.from_json(outcome.meta).probe)
 
 
 def record_view(outcome: Outcome) -> View:

@@ -4,7 +4,7 @@ import torch
 
 from graders.judge import stats
 from graders.judge.childdata import View
-from graders.judge.evidence import UNVERIFIED, close, fmt, scalar_at, tensor_at, type_text
+from graders.judge.evidence import UNVERIFIED, close, fmt, probe_facts, scalar_at, tensor_at, type_text
 from graders.judge.sampler import class_part_text, one_hot
 from graders.judge.scalar import kl_reference, loglik_reference, scale_hint
 from graders.results import Check, ItemResult
@@ -164,7 +164,7 @@ def judge_loss(item, outcome, context):
     conditional = item.conditional
     inputs = context.inputs[item.id]
     marks = dict(item.checks)
-    t, meta = outcome.tensors, View(outcome.meta).view("probe")
+    t, meta = outcome.tensors, probe_facts(outcome)
     width = inputs["mu"].shape[1] + (10 if conditional else 0)
     calls = meta.views("calls", cap=2)
     first = calls[0] if calls else View({})

@@ -8,8 +8,7 @@ gradient check then judges the reparameterization of THAT formula, so one mistak
 import torch
 
 from graders.judge import stats
-from graders.judge.childdata import View
-from graders.judge.evidence import close, tensor_at, type_text
+from graders.judge.evidence import close, probe_facts, tensor_at, type_text
 from graders.results import Check, ItemResult
 
 NOISE_NAME = "z = mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I)"
@@ -194,7 +193,7 @@ def judge_sampler(item, outcome, context):
     marks = dict(item.checks)
     inputs = context.inputs[item.id]
     mu, logvar = inputs["mu"].double(), inputs["logvar"].double()
-    t, meta = outcome.tensors, View(outcome.meta).view("probe")
+    t, meta = outcome.tensors, probe_facts(outcome)
     latent = mu.shape[1]
     width = latent + (10 if item.conditional else 0)
     checks = [_returns_check(t, meta, inputs["mu"], inputs["logvar"], marks["returns"])]

@@ -6,8 +6,7 @@ gradients flow are judged on what came back (against the reference's gradients w
 """
 import torch
 
-from graders.judge.childdata import View
-from graders.judge.evidence import close, fmt, scalar_at, scaled, tensor_at, type_text
+from graders.judge.evidence import close, fmt, probe_facts, scalar_at, scaled, tensor_at, type_text
 from graders.results import Check, ItemResult
 from reference import selfcheck
 
@@ -181,7 +180,7 @@ def judge_scalar(item, outcome, context):
     inputs = context.inputs[item.id]
     reference = kl_reference if is_kl else loglik_reference
     marks = dict(item.checks)
-    probe = View(outcome.meta).view("probe")
+    probe = probe_facts(outcome)
     what = "latent dimensions" if is_kl else "pixels"
     names = ["c2"] if context.public else ["c0", "c1", "c2"]
     cases, expected_grads, randoms, metas, wrong = {}, {}, [], [], None

@@ -12,7 +12,7 @@ import torch
 
 from graders.judge import baselines as training
 from graders.judge.childdata import View, clean_text
-from graders.judge.evidence import scaled
+from graders.judge.evidence import probe_facts, scaled
 from graders.results import Check, ItemResult
 
 ARGS_HINT = ("use args = MNISTArgs(**kwargs) for every setting, get_mnist_data() (the train split) for the data, "
@@ -275,7 +275,7 @@ def _judge_training(item, outcome, context):
     """Layout and structure of the returned model, "follows args" (graded and probe runs), the seed,
     held-out loss against the reference (and, for the CVAE, the labels' effect)."""
     marks = dict(item.checks)
-    t, meta = outcome.tensors, View(outcome.meta).view("probe")
+    t, meta = outcome.tensors, probe_facts(outcome)
     details, notes = _losses_notes(meta)
     state = training.state_dict_of({k: v for k, v in t.items() if isinstance(v, torch.Tensor)})
     shape_reason, structure_wrong, shown = _layout(item.conditional, state, meta)
