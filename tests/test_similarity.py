@@ -393,3 +393,14 @@ def test_hostile_code_neither_crashes_nor_hangs_the_analysis():
     report = analyse_cells(named, template_cells())
     assert report.pair("blow", "blow2").flagged and not report.pair("deep", "blow").flagged
     assert 0 < len(report.structures["blow"].functions["reconstruct"]) <= 5000
+
+
+def test_a_homework_function_written_as_a_lambda_is_read_like_its_def():
+    """``elbo = lambda vae, x: ...`` crashed ``read_structure`` (TypeError: 'BinOp' object is not iterable):
+    the flattener read a lambda's expression as a list of statements."""
+    from graders.similarity.structure import read_structure
+    as_def = read_structure(["def kl_divergence(mu, logvar):\n"
+                             "    return -0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1).mean()\n"])
+    as_lambda = read_structure(["kl_divergence = lambda mu, logvar: "
+                                "-0.5 * torch.sum(1 + logvar - mu ** 2 - logvar.exp(), dim=1).mean()\n"])
+    assert as_def.functions["kl_divergence"] and as_lambda.functions == as_def.functions

@@ -9,10 +9,11 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def alias_key(out_dir) -> bytes:
+def alias_key(out_dir: str | Path) -> bytes:
     """The batch's alias key, made once (atomically, 0600) and kept."""
     path = Path(out_dir) / "marking" / "alias_key"
     try:
@@ -31,18 +32,18 @@ def alias_key(out_dir) -> bytes:
 class Aliases:
     """``shown(id)``: what a page shows for a student; ``real(shown)``: the id back (``None`` if unknown)."""
 
-    def __init__(self, ids, key=None):
+    def __init__(self, ids: Iterable[str], key: bytes | None = None) -> None:
         self.key = key
         self._shown = {sid: self._alias(sid) for sid in ids}
         self._real = {alias: sid for sid, alias in self._shown.items()}
 
-    def _alias(self, sid):
+    def _alias(self, sid: str) -> str:
         if self.key is None:
             return sid
         return "S-" + hmac.new(self.key, sid.encode(), hashlib.sha256).hexdigest()[:6].upper()
 
-    def shown(self, sid):
+    def shown(self, sid: str) -> str:
         return self._shown.get(sid) or self._alias(sid)
 
-    def real(self, shown):
+    def real(self, shown: str) -> str | None:
         return self._real.get(shown)

@@ -1,18 +1,23 @@
 """The marking app's JSON endpoints (a Flask blueprint): every POST carries the version the page saw and
 gets 409 with the current record when it is stale; ``/api/status`` says whether pages are being
 rewritten. See ``app`` for the token and the headers every request passes."""
-from flask import Blueprint, jsonify
+from typing import TYPE_CHECKING, Any, cast
+
+from flask import Blueprint, Response, jsonify
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking.bulk import apply_to_group
 from graders.marking.context import body, current_batch, current_updater, known_item, known_student, mark_changes, mark_json, who
 from graders.marking.store import Conflict
 
+if TYPE_CHECKING:
+    from graders.marking.updater import Updater
+
 api = Blueprint("api", __name__)
 
 
 @api.post("/api/mark")
-def api_mark():
+def api_mark() -> Response | tuple[Response, int]:
     batch = current_batch()
     data = body()
     sid = known_student(data.get("student"))
@@ -29,7 +34,7 @@ def api_mark():
 
 
 @api.post("/api/group")
-def api_group():
+def api_group() -> Response | tuple[Response, int]:
     """One action on every member of an answer group: ``apply``/``remove`` (entry ids), ``comment``
     or ``manual``; answers ``done`` (records) and ``conflicts`` (member -> reason)."""
     batch = current_batch()
@@ -49,7 +54,7 @@ def api_group():
 
 
 @api.post("/api/rubric")
-def api_rubric():
+def api_rubric() -> Response | tuple[Response, int]:
     batch = current_batch()
     data = body()
     item = known_item(data)
@@ -66,7 +71,7 @@ def api_rubric():
 
 
 @api.post("/api/rubric/add")
-def api_rubric_add():
+def api_rubric_add() -> Response | tuple[Response, int]:
     batch = current_batch()
     data = body()
     item = known_item(data)
@@ -83,7 +88,7 @@ def api_rubric_add():
 
 
 @api.post("/api/rubric/delete")
-def api_rubric_delete():
+def api_rubric_delete() -> Response | tuple[Response, int]:
     """Delete an unused entry (``entry``, ``version``); 400 naming the answers that use it."""
     batch = current_batch()
     data = body()
@@ -98,7 +103,7 @@ def api_rubric_delete():
 
 
 @api.post("/api/rubric/order")
-def api_rubric_order():
+def api_rubric_order() -> Response | tuple[Response, int]:
     """Reorder the rubric: ``order`` lists every entry id once."""
     batch = current_batch()
     data = body()
@@ -111,7 +116,7 @@ def api_rubric_order():
 
 
 @api.post("/api/student")
-def api_student():
+def api_student() -> Response | tuple[Response, int]:
     batch = current_batch()
     data = body()
     sid = known_student(data.get("student"))
@@ -131,13 +136,14 @@ def api_student():
 
 
 @api.get("/api/status")
-def api_status():
+def api_status() -> Response:
     batch = current_batch()
-    status = current_updater().status() if current_updater() else {"pending": False, "generation": 0, "error": ""}
+    status = (cast("Updater", current_updater()).status() if current_updater()   # cast: not None here (typing only)
+              else {"pending": False, "generation": 0, "error": ""})
     return jsonify({**status, "progress": {item: list(batch.progress(item)) for item in WRITTEN_ITEMS}})
 
 
-def _with_hidden_pages(pages, stored, first_page):
+def _with_hidden_pages(pages: dict[str, Any], stored: dict[str, list[int]], first_page: int) -> dict[str, Any]:
     """``pages`` (``{item: [page]}`` from a page that shows pages from ``first_page`` on) with the stored
     mapping of the pages it hides kept: an anonymous TA's map never drops an earlier TA's first page.
     Anything but lists of whole numbers is passed on unchanged, for the store to refuse."""

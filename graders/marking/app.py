@@ -27,6 +27,8 @@ every request needs the cookie or the token, and every POST also the ``X-Token``
 (which pages read from their ``<meta>``), so another site cannot post marks through the
 TA's browser.
 """
+from __future__ import annotations
+
 import hashlib
 import hmac
 import secrets
@@ -35,7 +37,9 @@ import sys
 import threading
 import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlencode
 
 from flask import Flask, abort, redirect, request
@@ -53,6 +57,20 @@ from graders.intake.policies import late_flag
 from graders.intake.answers import extract_answers, model_answers
 from graders.reports.pages import load_settings, stored_results
 
+if TYPE_CHECKING:
+    from flask import Response
+    from markupsafe import Markup
+    from werkzeug.wrappers import Response as BaseResponse
+
+    from graders.marking.groups import Group
+    from graders.results import SubmissionResult
+
+    class MarkingApp(Flask):
+        """The app ``create_app`` returns: a ``Flask`` with the attributes it sets (for type checking only)."""
+        batch: Batch
+        notes: list[str]
+        updater: Updater | None
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "reports" / "templates"
 CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -61,10 +79,12 @@ CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; script-src '
 class Batch:
     """What the pages show, read once: results in id order, answers, model answers, the store."""
 
-    def __init__(self, out_dir, anonymous=False):
+    def __init__(self, out_dir: str | Path, anonymous: bool = False) -> None:
         self.out_dir = Path(out_dir)
         self.anonymous = anonymous        # aliases for ids, no reports, no first PDF page (marking.aliases)
         self.first_page = 2 if anonymous else 1
+        self._seen: tuple[int, int] | None
+        self._groups: dict[str, tuple[tuple[str, tuple[int, int] | None, str], list[Group]]]
         self._seen, self._groups = None, {}
         self._load()
         if not self.results:
@@ -73,14 +93,14 @@ class Batch:
         self.store = MarkStore(self.out_dir, seed=rubrics.seed_entries)
         self.pdfs = pdf.Renderer(self.out_dir)
 
-    def _stamp(self):
+    def _stamp(self) -> tuple[int, int] | None:
         try:
             stat = (self.out_dir / "results.jsonl").stat()
             return stat.st_mtime_ns, stat.st_size
         except OSError:
             return None
 
-    def _load(self):
+    def _load(self) -> None:
         """Read the results, answers and late flags (``late: ...`` or "" per id) from ``OUT``."""
         self._seen = self._stamp()
         results = stored_results(self.out_dir)
@@ -90,11 +110,11 @@ class Batch:
         self.results, self.ids = results, [r.id for r in results]
         self.aliases = Aliases(self.ids, alias_key(self.out_dir) if self.anonymous else None)
 
-    def shown(self, sid):
+    def shown(self, sid: str) -> str:
         """What the pages show for student ``sid``: the id, or its alias when marking anonymously."""
         return self.aliases.shown(sid)
 
-    def refresh(self):
+    def refresh(self) -> bool:
         """Re-read if ``results.jsonl`` changed (a regrade into the same folder while the app runs):
         the new students appear in navigation at once. Returns whether anything was re-read."""
         if self._stamp() == self._seen:
@@ -104,13 +124,13 @@ class Batch:
             self.queue_pdfs()
         return True
 
-    def to_mark(self, item):
+    def to_mark(self, item: str) -> list[int]:
         """Indices of the answers to ``item`` still to mark, late work left out (final 0 already)."""
         marks = self.store.marks_of_item(item)
         return [i for i, sid in enumerate(self.ids)
                 if not (sid in marks and marks[sid].marked) and not self.late.get(sid)]
 
-    def groups(self, item):
+    def groups(self, item: str) -> list[Group]:
         """``groups.group_answers`` for ``item`` over the current answers and page maps (cached until
         either changes: SymPy is not run on every page view)."""
         pages = {sid: notes.pages.get(item, []) for sid, notes in self.store.students().items()}
@@ -120,7 +140,7 @@ class Batch:
             self._groups[item] = (key, group_answers(item, answers, pages))
         return self._groups[item][1]
 
-    def proposed_pages(self, result):
+    def proposed_pages(self, result: SubmissionResult) -> dict[str, list[int]]:
         """``pagemap.propose`` on the student's PDF text, ``{item: [page]}``; ``{}`` while its pages are
         still being drawn, for a PDF without text, or one whose text cannot be read (the TA maps by hand)."""
         path = self.pdf_path(result)
@@ -133,11 +153,11 @@ class Batch:
         kept = {item: [p for p in pages if p >= self.first_page] for item, pages in proposal.items()}
         return {item: pages for item, pages in kept.items() if pages}
 
-    def answer_html(self, sid, item):
+    def answer_html(self, sid: str, item: str) -> Markup:
         """The student's answer to ``item`` as safe HTML (drawn once: ``render`` caches it)."""
         return render.to_html(self.answers[sid].get(item, ""))
 
-    def pdf_path(self, result):
+    def pdf_path(self, result: SubmissionResult) -> Path | None:
         return pdf.locate(result, self.out_dir)[0]
 
     def queue_pdfs(self) -> None:
@@ -147,7 +167,7 @@ class Batch:
             if path is not None:
                 self.pdfs.request(path)
 
-    def pdf_pages(self, result):
+    def pdf_pages(self, result: SubmissionResult) -> tuple[int, str]:
         """``(pages that can be shown, one-line note or "")``; never waits for the PDF to be drawn."""
         path, problem = pdf.locate(result, self.out_dir)
         if path is None:
@@ -158,12 +178,13 @@ class Batch:
                                 f"{f' ({done.pages} so far)' if done.pages else ''}; reload in a moment.")
         return done.pages, f"{pdf.shown_name(result)}: {done.problem}" if done.problem else ""
 
-    def progress(self, item):
+    def progress(self, item: str) -> tuple[int, int]:
         marks = self.store.marks_of_item(item)
         return sum(1 for sid in self.ids if sid in marks and marks[sid].marked), len(self.ids)
 
 
-def create_app(out_dir, token=None, start_updater=True, marker=None, anonymous=False):
+def create_app(out_dir: str | Path, token: str | None = None, start_updater: bool = True, marker: str | None = None,
+               anonymous: bool = False) -> MarkingApp:
     """The Flask app for ``out_dir``; ``app.config["TOKEN"]``, ``app.batch`` and ``app.updater`` are set.
 
     ``marker``: the TA's name, written as ``by`` on each record (else the client's address). ``anonymous``:
@@ -173,7 +194,7 @@ def create_app(out_dir, token=None, start_updater=True, marker=None, anonymous=F
     batch = Batch(out_dir, anonymous)
     token = token or secrets.token_urlsafe(24)
     cookie = "a4mark-" + hashlib.sha256(token.encode()).hexdigest()[:10]
-    app = Flask(__name__, static_folder="static", template_folder=None)
+    app = cast("MarkingApp", Flask(__name__, static_folder="static", template_folder=None))   # cast: typing only
     app.config["TOKEN"] = token
     app.config["INJECT_LATENCY_S"] = 0.0
     app.config["MARKER"] = marker or ""
@@ -185,11 +206,11 @@ def create_app(out_dir, token=None, start_updater=True, marker=None, anonymous=F
     batch.queue_pdfs()
     report_csp = _report_csp()
 
-    def valid(value):
-        return bool(value) and hmac.compare_digest(value.encode(), token.encode())
+    def valid(value: str | None) -> bool:
+        return bool(value) and hmac.compare_digest(cast(str, value).encode(), token.encode())   # bool(value): a str
 
     @app.before_request
-    def check_token():
+    def check_token() -> BaseResponse | None:
         if app.config["INJECT_LATENCY_S"]:
             time.sleep(app.config["INJECT_LATENCY_S"])
         batch.refresh()
@@ -203,9 +224,10 @@ def create_app(out_dir, token=None, start_updater=True, marker=None, anonymous=F
             abort(403, "open the URL that grade.py mark printed (it carries the token)")
         if request.method == "POST" and not valid(request.headers.get("X-Token")):
             abort(403, "missing X-Token header")
+        return None
 
     @app.after_request
-    def headers(response):
+    def headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = report_csp if request.path.startswith("/reports/") else CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-store"
@@ -216,13 +238,13 @@ def create_app(out_dir, token=None, start_updater=True, marker=None, anonymous=F
     return app
 
 
-def _report_csp():
+def _report_csp() -> str:
     """The CSP of the report pages served under ``/reports/``: they are self-contained files (inline
     style and script, so they also work opened from disk), so only the templates' own inline blocks
     may run, by hash, and the page gets an opaque origin (``sandbox``): no cookie, no ``/api``."""
     import base64
     import re
-    hashes = {"script": set(), "style": set()}
+    hashes: dict[str, set[str]] = {"script": set(), "style": set()}
     for name in ("base.html.j2", "index.html.j2", "student.html.j2"):
         for kind, body in re.findall(r"<(script|style)>(.*?)</\1>", (TEMPLATES / name).read_text(), re.DOTALL):
             if "{{" not in body and "{%" not in body:
@@ -233,8 +255,9 @@ def _report_csp():
             "; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; sandbox allow-scripts")
 
 
-def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print, token=None, marker=None,
-          anonymous=False):
+def serve(out_dir: str | Path, host: str = "127.0.0.1", port: int = 0, open_browser: bool = True,
+          echo: Callable[..., object] = print, token: str | None = None, marker: str | None = None,
+          anonymous: bool = False) -> int:
     """Run the app until interrupted; prints the URL (with its token) first.
 
     ``token``: the access token (else the one kept in ``OUT/marking/token``, see ``access``);
@@ -263,5 +286,5 @@ def serve(out_dir, host="127.0.0.1", port=0, open_browser=True, echo=print, toke
         pass
     finally:
         server.server_close()
-        app.updater.flush()
+        cast("Updater", app.updater).flush()   # create_app started one (start_updater=True)
     return 0

@@ -3,9 +3,16 @@
 Each member's record is changed on its own (its own version, its own ``by``), so each stays
 editable alone afterwards; a member whose record says otherwise is reported, not overwritten.
 """
+from __future__ import annotations
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from graders.marking.store import Conflict, Mark, MarkStore
+
+if TYPE_CHECKING:
+    from types import EllipsisType
 
 
 @dataclass
@@ -15,8 +22,9 @@ class GroupResult:
     conflicts: dict[str, str] = field(default_factory=dict)
 
 
-def apply_to_group(store: MarkStore, item: str, students: list[str], by: str, *, apply=(), remove=(),
-                   comment: str | None = None, manual=...) -> GroupResult:
+def apply_to_group(store: MarkStore, item: str, students: list[str], by: str, *, apply: Iterable[str] = (),
+                   remove: Iterable[str] = (), comment: str | None = None,
+                   manual: float | None | EllipsisType = ...) -> GroupResult:
     """Apply one change to each of ``students``' answers to ``item``.
 
     ``apply``/``remove``: entry ids (the wanted state: re-sending changes nothing); ``comment``:

@@ -13,27 +13,28 @@ non-empty cell is taken for a record that has no mark yet. A blank cell never cl
 mark. Returns notes, one line each, for the TA.
 """
 import csv
+from collections.abc import Iterable
 from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
-from graders.marking.store import Conflict, atomic_write
+from graders.marking.store import Conflict, MarkStore, atomic_write
 from graders.marking.written import COLUMNS, parse_mark
 
 try:
     from graders.safe_text import csv_cell, csv_value
 except ImportError:  # pragma: no cover - safe_text lands with another change
-    def csv_cell(value):
+    def csv_cell(value: object) -> str:
         return "" if value is None else str(value)
 
-    def csv_value(cell):
+    def csv_value(cell: str | None) -> str:
         return cell or ""
 
 
-def _fmt(score):
+def _fmt(score: float | None) -> str:
     return "" if score is None else f"{score:g}"
 
 
-def read_rows(path):
+def read_rows(path: str | Path) -> dict[str, dict[str, str]]:
     """``{id: {column: text}}`` of the CSV (empty when it does not exist); texts un-neutralised."""
     path = Path(path)
     if not path.exists():
@@ -43,7 +44,7 @@ def read_rows(path):
                 for row in csv.DictReader(handle) if (row.get("id") or "").strip()}
 
 
-def import_hand_edits(store, path, by="written_marks.csv"):
+def import_hand_edits(store: MarkStore, path: str | Path, by: str = "written_marks.csv") -> list[str]:
     rows, snapshot, notes = read_rows(path), store.exported(), []
     for sid, row in rows.items():
         before = (snapshot or {}).get(sid, {})
@@ -75,7 +76,7 @@ def import_hand_edits(store, path, by="written_marks.csv"):
     return notes
 
 
-def export(store, path, ids=()):
+def export(store: MarkStore, path: str | Path, ids: Iterable[str] = ()) -> Path:
     """Rewrite ``path`` from the store, keeping every other row and cell; returns the path."""
     path = Path(path)
     rows = read_rows(path)
@@ -98,7 +99,7 @@ def export(store, path, ids=()):
     lines = []
 
     class _Sink:
-        def write(self, text):
+        def write(self, text: str) -> None:
             lines.append(text)
 
     writer = csv.writer(_Sink(), lineterminator="\r\n")

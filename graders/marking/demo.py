@@ -9,7 +9,9 @@ and, for every student but the last, a two-page PDF (``OUT/pdfs/<id>.pdf``, as
 import base64
 import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 ANSWERS = {
     "q1a": "The gradient is $\\nabla g(w) = \\sigma(x_i^\\top w)(1-\\sigma(x_i^\\top w))\\,x_i$ and "
@@ -21,7 +23,7 @@ ANSWERS = {
 }
 
 
-def _png(title):
+def _png(title: str) -> bytes:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -34,7 +36,7 @@ def _png(title):
     return buffer.getvalue()
 
 
-def write_pdf(path, sub_id):
+def write_pdf(path: Path, sub_id: str) -> None:
     """A two-page PDF: a handwritten-style answer to q1a with math, then a q3 plot."""
     import matplotlib
     matplotlib.use("Agg")
@@ -55,7 +57,7 @@ def write_pdf(path, sub_id):
         plt.close(figure)
 
 
-def _notebook(sub_id):
+def _notebook(sub_id: str) -> dict[str, Any]:
     plot = base64.b64encode(_png(f"{sub_id}: decision surface")).decode()
     cells = [{"cell_type": "markdown", "metadata": {}, "source": "## Question 3: what a network does"},
              {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "plot()",
@@ -65,12 +67,14 @@ def _notebook(sub_id):
     return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
-def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
+def build_batch(out_dir: str | Path, n: int = 3, pdfs: bool = True, ids: Iterable[str] | None = None,
+                submitted_at: dict[str, str] | None = None) -> list[str]:
     """``ids`` names the students (default ``student1``...; its length then sets ``n``);
     ``submitted_at`` maps an id to its stored time (ISO), for the late rule."""
     from graders.marking import written
     from graders.items import AUTO_ITEMS
     from graders.reports.pages import Reporter
+    from graders.intake.discover import moodle_identity
     from graders.results import ItemResult, SubmissionInfo, SubmissionResult
     out_dir = Path(out_dir)
     sources = out_dir.parent / f"{out_dir.name}-sources"
@@ -80,7 +84,7 @@ def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
     names = list(ids) if ids else [f"student{number + 1}" for number in range(n)]
     n = len(names)
     for number, sub_id in enumerate(names):
-        lost = {0: 0, 1: 2, 2: 15}.get(number, number % 7)
+        lost: float = {0: 0, 1: 2, 2: 15}.get(number, number % 7)
         items = {}
         for item in AUTO_ITEMS:
             take = min(lost, item.marks)
@@ -94,6 +98,8 @@ def build_batch(out_dir, n=3, pdfs=True, ids=None, submitted_at=None):
                               fingerprint=f"demo{number:04d}", sandbox="demo", data="demo", grader_version="demo",
                               mode="full", seed=0, device="cpu", torch="-",
                               submitted_at=(submitted_at or {}).get(sub_id))
+        # what discovery reads from a Moodle download's folder, for an id of the form "Full Name_participant"
+        info.set_moodle(moodle_identity(Path(f"{sub_id}_assignsubmission_file_")))
         if pdfs and number < n - 1:
             write_pdf(out_dir / "pdfs" / f"{sub_id}.pdf", sub_id)
             info.pdf = str(out_dir / "pdfs" / f"{sub_id}.pdf")

@@ -14,9 +14,15 @@
 Only groups of two or more answers are returned (blank answers: one is enough), largest first.
 A group is a suggestion: applying a rubric entry to it is the TA's action, recorded per answer.
 """
+from __future__ import annotations
+
 import difflib
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sympy import Expr
 
 EXPRESSION_ITEMS = ("q1b", "q1c")
 NEAR = 0.92
@@ -62,7 +68,7 @@ _GREEK = {"lambda": "lam", "phi": "phi", "sigma": "sigma", "alpha": "alpha", "be
 _NAMES = {"sqrt", *_GREEK.values()}
 
 
-def latex_to_sympy(latex: str):
+def latex_to_sympy(latex: str) -> Expr | None:
     """A SymPy expression for a short LaTeX formula (fractions, roots, Greek letters, implicit
     products), or ``None`` when it is not one (words, unknown commands, more than 200 characters)."""
     from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication_application, parse_expr,
@@ -89,7 +95,7 @@ def latex_to_sympy(latex: str):
         return None
 
 
-def _canonical(expression) -> str | None:
+def _canonical(expression: Expr) -> str | None:
     import sympy
     try:
         return sympy.srepr(sympy.simplify(sympy.expand(expression)))
@@ -112,7 +118,7 @@ def _linked(keys: dict[str, str], results: dict[str, str]) -> list[list[str]]:
     two whose final expressions (``results``, canonical forms) differ."""
     parent = {sid: sid for sid in keys}
 
-    def root(sid):
+    def root(sid: str) -> str:
         while parent[sid] != sid:
             parent[sid] = parent[parent[sid]]
             sid = parent[sid]

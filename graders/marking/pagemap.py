@@ -94,7 +94,7 @@ def _opens_with_label(text: str, question: str | None, last: str | None) -> bool
     return bool(labels(lines[0], question, last)[0])
 
 
-def read_texts(pdf_path, out_dir) -> list[str]:
+def read_texts(pdf_path: str | Path, out_dir: str | Path) -> list[str]:
     """The text of each page of the PDF (at most ``pdf.MAX_PAGES``), cached; raises ``pdf.PdfProblem``."""
     pdf_path = Path(pdf_path)
     if not pdf_path.is_file():
@@ -114,7 +114,7 @@ def read_texts(pdf_path, out_dir) -> list[str]:
     return json.loads(cache.read_text())["pages"]
 
 
-def _extract(pdf_path, target):
+def _extract(pdf_path: str | Path, target: str | Path) -> None:
     import pypdfium2
     document = pypdfium2.PdfDocument(str(pdf_path))
     try:

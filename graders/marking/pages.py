@@ -1,6 +1,10 @@
 """The marking app's pages (a Flask blueprint): home, grade by question, one student, PDF pages and
 the reports. Server-rendered from ``graders/reports/templates/marking_*.html.j2``; see ``app``."""
-from flask import Blueprint, abort, redirect, send_file, send_from_directory
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from flask import Blueprint, Response, abort, redirect, send_file, send_from_directory
 
 from graders.items import WRITTEN_ITEMS
 from graders.marking.context import common, current_batch, current_notes, current_updater, mark_json, result_at
@@ -8,25 +12,30 @@ from graders.marking.stats import question_stats
 from graders.reports import cells
 from graders.reports.templating import render_page
 
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as BaseResponse
+
+    from graders.marking.updater import Updater
+
 pages = Blueprint("pages", __name__)
 
 
 @pages.get("/")
-def home():
+def home() -> str:
     batch = current_batch()
     scores = batch.store.scores()
     students = [{"index": i, "id": batch.shown(r.id), "auto": r.auto_awarded, "auto_max": r.auto_max,
                  "late": batch.late.get(r.id, ""),
                  "written": sum(scores.get(r.id, {}).values()), "marked": len(scores.get(r.id, {}))}
                 for i, r in enumerate(batch.results)]
-    status = current_updater().status() if current_updater() else {}
+    status = cast("Updater", current_updater()).status() if current_updater() else {}   # cast: not None here
     return render_page("marking_home.html.j2", students=students, notes=current_notes(), status=status,
                        stats=question_stats(batch.store, batch.ids),
                        total_items=len(WRITTEN_ITEMS), **common())
 
 
 @pages.get("/q/<item>/")
-def first_unmarked(item):
+def first_unmarked(item: str) -> BaseResponse:
     batch = current_batch()
     if item not in WRITTEN_ITEMS:
         abort(404)
@@ -34,7 +43,7 @@ def first_unmarked(item):
 
 
 @pages.get("/q/<item>/<int:index>")
-def question(item, index):
+def question(item: str, index: int) -> str:
     batch = current_batch()
     if item not in WRITTEN_ITEMS:
         abort(404)
@@ -61,7 +70,7 @@ def question(item, index):
 
 
 @pages.get("/s/<int:index>")
-def student(index):
+def student(index: int) -> str:
     batch = current_batch()
     result = result_at(index)
     notes = batch.store.student(result.id)
@@ -87,7 +96,7 @@ def student(index):
 
 
 @pages.get("/pdf/<int:index>/<int:page>.png")
-def pdf_page(index, page):
+def pdf_page(index: int, page: int) -> Response:
     batch = current_batch()
     path = batch.pdf_path(result_at(index))
     drawn = batch.pdfs.status(path).page(page) if path is not None and page >= batch.first_page else None
@@ -97,7 +106,7 @@ def pdf_page(index, page):
 
 
 @pages.get("/reports/<path:name>")
-def reports(name):
+def reports(name: str) -> Response:
     batch = current_batch()
     if batch.anonymous or not (name == "index.html" or name.startswith(("ta/", "students/"))) \
             or not name.endswith(".html"):

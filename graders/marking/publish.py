@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from graders.items import WRITTEN_ITEMS
+from graders.results import MoodleIdentity
 
 PUBLISHED = "published"
 ZIP_NAME = "moodle_feedback.zip"
@@ -63,18 +64,17 @@ class Published:
     grades: dict[str, float] = field(default_factory=dict)  # id -> final grade
 
 
-def moodle_folder(sub_id: str) -> str | None:
-    """``<Full Name>_<participant id>_assignfeedback_file_`` for an id from a Moodle download, else ``None``.
+def moodle_folder(moodle: MoodleIdentity | None) -> str | None:
+    """``<Full Name>_<participant id>_assignfeedback_file_`` for a submission from a Moodle download (its
+    ``SubmissionInfo.moodle``), else ``None``.
 
     Moodle's importer splits the folder name on ``_`` and reads the participant id from the
     second field, so underscores in the name become spaces (as Moodle's own download does).
     """
-    from graders.intake.discover import MOODLE
-    match = MOODLE.match(sub_id + "_assignsubmission_file_")
-    if not match:
+    if moodle is None:
         return None
-    name = " ".join(match["name"].replace("_", " ").replace("/", " ").replace("\\", " ").split())
-    return f"{name}_{match['number']}_assignfeedback_file_"
+    name = " ".join(moodle.full_name.replace("_", " ").replace("/", " ").replace("\\", " ").split())
+    return f"{name}_{moodle.participant}_assignfeedback_file_"
 
 
 def missing_marks(results, reporter) -> list[Missing]:
@@ -180,7 +180,7 @@ def publish(out_dir, extensions=None) -> Published:
         (staging / name).write_text(text, encoding="utf-8")
         done.pages[result.id] = name
         done.grades[result.id] = reporter.summary(result).final
-        folder = moodle_folder(result.id)
+        folder = moodle_folder(result.info.moodle)
         if folder is None:
             done.not_included.append(result.id)
         else:

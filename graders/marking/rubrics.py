@@ -27,13 +27,13 @@ POINTS = re.compile(r"\((\d+(?:\.\d+)?)\)")
 SHORT = 150
 
 
-def _tidy(text):
+def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip(" ;,.:\n")
     text = re.sub(r"^(and|or)\s+", "", text)
     return text if len(text) <= SHORT else text[:SHORT - 1].rstrip() + "…"
 
 
-def _from_marking_sentence(section):
+def _from_marking_sentence(section: str) -> list[tuple[float, str]]:
     guide = section.split("Marking:", 1)[1]
     parts, start = [], 0
     for match in POINTS.finditer(guide):
@@ -47,7 +47,7 @@ def _from_marking_sentence(section):
     return parts
 
 
-def _from_numbered_list(section):
+def _from_numbered_list(section: str) -> list[tuple[float, str]]:
     parts = []
     for step in re.split(r"^\s*\d+\.\s+", section, flags=re.MULTILINE)[1:]:
         leading = re.match(r"\s*\((\d+(?:\.\d+)?)\)\s*", step)
@@ -60,14 +60,14 @@ def _from_numbered_list(section):
     return parts
 
 
-def _from_inline_note(section):
+def _from_inline_note(section: str) -> list[tuple[float, str]]:
     match = re.search(r"\((\d+) marks? for (?:the )?(.+?), (\d+) for (?:the )?(.+?)\)", section)
     if not match:
         return []
     return [(float(match.group(1)), _tidy(match.group(2))), (float(match.group(3)), _tidy(match.group(4)))]
 
 
-def parse_guide(item, section):
+def parse_guide(item: str, section: str) -> list[tuple[float, str]]:
     """``[(points, text)]`` read from one item's section of the answers file (may be empty)."""
     for reader in (_from_marking_sentence if "Marking:" in section else None, _from_numbered_list,
                    _from_inline_note):
@@ -80,17 +80,17 @@ def parse_guide(item, section):
 
 
 @functools.lru_cache(maxsize=None)
-def _default_parts(item):
+def _default_parts(item: str) -> tuple[tuple[float, str, bool], ...]:
     return tuple(_parts(item, model_answers()))
 
 
-def _parts(item, answers):
+def _parts(item: str, answers: dict[str, str]) -> list[tuple[float, str, bool]]:
     """``[(points, text, ta_only)]``: the guide's parts (TA-only), else "Fully correct"; then "No credit"."""
     guide = [(points, text, True) for points, text in parse_guide(item, answers.get(item, ""))]
     return (guide or [(float(WRITTEN_ITEMS[item]), "Fully correct", False)]) + [(0.0, "No answer / no credit", False)]
 
 
-def seed_entries(item, answers=None):
+def seed_entries(item: str, answers: dict[str, str] | None = None) -> list[Entry]:
     """The rubric ``item`` starts with: the guide's parts, else "Fully correct"; then "No credit".
 
     ``answers`` defaults to ``reference/answers.md``, read once per process.

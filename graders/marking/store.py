@@ -20,25 +20,32 @@ fsynced and moved into place with ``os.replace``.
 Score of a record: the manual mark if one is set, else the sum of the points of the
 entries applied, clamped to ``0..max``; ``None`` (unmarked) when neither.
 """
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from graders.items import WRITTEN_ITEMS
+
+if TYPE_CHECKING:
+    from types import EllipsisType
 
 
 class Conflict(Exception):
     """A change was based on an old version; ``current`` is the record as it is now."""
 
-    def __init__(self, current):
+    def __init__(self, current: Mark | Entry | StudentNotes) -> None:
         super().__init__("the record changed since it was read")
-        self.current = current
+        self.current: Any = current   # Any: each handler knows which kind of record its call raises with
 
 
 @dataclass
@@ -71,7 +78,7 @@ class Mark:
     merged: bool = field(default=False, repr=False, compare=False)   # set by ``update``; never stored
 
     @property
-    def marked(self):
+    def marked(self) -> bool:
         return self.score is not None
 
 
@@ -84,11 +91,11 @@ class StudentNotes:
     version: int = 0
 
 
-def _now():
+def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write(path, text):
+def atomic_write(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +112,9 @@ def atomic_write(path, text):
         raise
 
 
-def _stale_conflicts(mark, toggle, applied, comment, manual, base_comment, base_manual):
+def _stale_conflicts(mark: Mark, toggle: str | None, applied: Sequence[str] | None, comment: str | None,
+                     manual: float | None | EllipsisType, base_comment: str | None,
+                     base_manual: float | None | EllipsisType) -> bool:
     """Whether a change based on an older version than ``mark`` would undo someone's work.
 
     A toggle or a full ``applied`` list depends on what the TA saw, so it always conflicts; a
@@ -122,7 +131,7 @@ def _stale_conflicts(mark, toggle, applied, comment, manual, base_comment, base_
     return False
 
 
-def score_of(mark, entries, maximum):
+def score_of(mark: Mark, entries: dict[str, Entry], maximum: float) -> float | None:
     """The score a record earns under ``entries`` (``{id: Entry}``); see the module docstring."""
     if mark.manual is not None:
         return float(mark.manual)
@@ -138,21 +147,22 @@ class MarkStore:
     _locks: dict = {}
     _locks_guard = threading.Lock()
 
-    def __init__(self, out_dir, seed=None):
+    def __init__(self, out_dir: str | Path, seed: Callable[[str], list[Entry]] | None = None) -> None:
         """``seed(item) -> [Entry]`` gives the rubric an item starts with (``rubrics.seed_entries``)."""
         self.root = Path(out_dir) / "marking"
         self.root.mkdir(parents=True, exist_ok=True)
         self.seed = seed or (lambda item: [])
-        self.listeners = []   # called with (kind, student ids) after every successful change
+        # called with (kind, student ids) after every successful change
+        self.listeners: list[Callable[[str, set[str]], object]] = []
 
     # -- files -----------------------------------------------------------------
-    def _item_path(self, item):
+    def _item_path(self, item: str) -> Path:
         if item not in WRITTEN_ITEMS:
             raise KeyError(f"{item!r} is not a written item")
         return self.root / "items" / f"{item}.json"
 
     @contextlib.contextmanager
-    def _locked(self, path):
+    def _locked(self, path: Path) -> Iterator[None]:
         key = str(path)
         with self._locks_guard:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -166,13 +176,13 @@ class MarkStore:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
     @staticmethod
-    def _read(path, default):
+    def _read(path: str | Path, default: Any) -> Any:
         try:
             return json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return default
 
-    def _item_data(self, item):
+    def _item_data(self, item: str) -> dict[str, Any]:
         data = self._read(self._item_path(item), None)
         if data is None:
             return {"item": item, "max": WRITTEN_ITEMS[item],
@@ -183,33 +193,33 @@ class MarkStore:
                 entry.setdefault("ta_only", entry.get("text") in guide)
         return data
 
-    def _notify(self, kind, students):
+    def _notify(self, kind: str, students: Iterable[str]) -> None:
         for listener in self.listeners:
             listener(kind, set(students))
 
     # -- reading ---------------------------------------------------------------
-    def rubric(self, item):
+    def rubric(self, item: str) -> list[Entry]:
         """``[Entry]`` of ``item``, in order (number keys apply them by position)."""
         return [Entry(**e) for e in self._item_data(item)["rubric"]]
 
-    def marks_of_item(self, item):
+    def marks_of_item(self, item: str) -> dict[str, Mark]:
         """``{student: Mark}`` of every record of ``item``."""
         data = self._item_data(item)
         return {sid: Mark(student=sid, item=item, **record) for sid, record in data["records"].items()}
 
-    def get(self, item, student):
+    def get(self, item: str, student: str) -> Mark:
         return self.marks_of_item(item).get(student) or Mark(student, item)
 
-    def scores(self):
+    def scores(self) -> dict[str, dict[str, float]]:
         """``{student: {item: score}}`` over every item, marked records only."""
-        out = {}
+        out: dict[str, dict[str, float]] = {}
         for item in WRITTEN_ITEMS:
             for sid, mark in self.marks_of_item(item).items():
                 if mark.score is not None:
                     out.setdefault(sid, {})[item] = mark.score
         return out
 
-    def feedback(self, student):
+    def feedback(self, student: str) -> dict[str, dict[str, Any]]:
         """``{item: {"score", "entries": [(points, text)], "comment", "manual", "rubric"}}`` for a student's pages.
 
         ``entries``: the entries applied, in the order applied; ``rubric``: every entry of the
@@ -232,16 +242,18 @@ class MarkStore:
                                      "ta_only": e.ta_only} for e in rubric]}
         return out
 
-    def student(self, student):
+    def student(self, student: str) -> StudentNotes:
         data = self._read(self.root / "students.json", {}).get(student)
         return StudentNotes(student, **data) if data else StudentNotes(student)
 
-    def students(self):
+    def students(self) -> dict[str, StudentNotes]:
         return {sid: StudentNotes(sid, **d) for sid, d in self._read(self.root / "students.json", {}).items()}
 
     # -- changing --------------------------------------------------------------
-    def update(self, item, student, version, *, toggle=None, applied=None, apply=(), remove=(), comment=None,
-               manual=..., base_comment=None, base_manual=..., by=""):
+    def update(self, item: str, student: str, version: int, *, toggle: str | None = None,
+               applied: Sequence[str] | None = None, apply: Sequence[str] = (), remove: Collection[str] = (),
+               comment: str | None = None, manual: float | None | EllipsisType = ..., base_comment: str | None = None,
+               base_manual: float | None | EllipsisType = ..., by: str = "") -> Mark:
         """Change one record if it is still at ``version``; returns the new ``Mark``.
 
         ``toggle``: an entry id to apply or remove (clears a manual mark: the TA is using the
@@ -294,7 +306,8 @@ class MarkStore:
         mark.merged = merged
         return mark
 
-    def set_entry(self, item, entry_id, version, *, points=None, text=None, ta_only=None):
+    def set_entry(self, item: str, entry_id: str, version: int, *, points: float | None = None, text: str | None = None,
+                  ta_only: bool | None = None) -> tuple[Entry, list[str]]:
         """Change a rubric entry (at ``version``) and re-score every record that applies it.
 
         Returns ``(Entry, [students whose score changed])``; raises ``Conflict`` (current ``Entry``).
@@ -323,7 +336,7 @@ class MarkStore:
         self._notify("rubric", users)
         return entry, changed
 
-    def add_entry(self, item, points, text, ta_only=False):
+    def add_entry(self, item: str, points: float, text: str, ta_only: bool = False) -> Entry:
         """Append a rubric entry; returns it."""
         path = self._item_path(item)
         with self._locked(path):
@@ -337,7 +350,7 @@ class MarkStore:
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         return entry
 
-    def delete_entry(self, item, entry_id, version):
+    def delete_entry(self, item: str, entry_id: str, version: int) -> list[Entry]:
         """Remove an unused rubric entry (at ``version``); returns the remaining ``[Entry]``.
 
         Raises ``ValueError`` naming the answers that apply it (remove it from them first, or set
@@ -358,7 +371,7 @@ class MarkStore:
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         return [Entry(**e) for e in data["rubric"]]
 
-    def reorder(self, item, order):
+    def reorder(self, item: str, order: list[str]) -> list[Entry]:
         """Put the rubric in ``order`` (every entry id once; number keys follow positions); returns it."""
         path = self._item_path(item)
         with self._locked(path):
@@ -370,7 +383,7 @@ class MarkStore:
             atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False))
         return [Entry(**e) for e in data["rubric"]]
 
-    def _rescore(self, item, data):
+    def _rescore(self, item: str, data: dict[str, Any]) -> list[str]:
         entries = {e["id"]: Entry(**e) for e in data["rubric"]}
         changed = []
         for sid, record in data["records"].items():
@@ -382,7 +395,8 @@ class MarkStore:
                 changed.append(sid)
         return changed
 
-    def update_student(self, student, version, *, pages=None, comment=None):
+    def update_student(self, student: str, version: int, *, pages: dict[str, list[int]] | None = None,
+                       comment: str | None = None) -> StudentNotes:
         """Change a student's page assignment (``{item: [page]}``) or general comment if at ``version``."""
         path = self.root / "students.json"
         with self._locked(path):
@@ -404,8 +418,8 @@ class MarkStore:
         return notes
 
     # -- the CSV snapshot (csvsync) ----------------------------------------------
-    def exported(self):
+    def exported(self) -> dict[str, dict[str, str]] | None:
         return self._read(self.root / "exported.json", None)
 
-    def set_exported(self, table):
+    def set_exported(self, table: dict[str, dict[str, str]]) -> None:
         atomic_write(self.root / "exported.json", json.dumps(table, indent=1, ensure_ascii=False))

@@ -8,10 +8,14 @@ saved when the request returns, and everything here follows from the store.
 ``status()`` says whether work is pending (the browser test waits on it); ``flush()``
 waits until none is.
 """
+from __future__ import annotations
+
 import threading
 import time
 import traceback
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
+from typing import Any
 
 from graders.reports import pages as report
 from graders.marking import csvsync, rubrics, written
@@ -20,7 +24,7 @@ from graders.marking.store import MarkStore
 DELAY = 0.1
 
 
-def written_marks(store):
+def written_marks(store: MarkStore) -> dict[str, dict[str, Any]]:
     """``{id: {"marks": {item: score}, "comment": str}}`` from a ``MarkStore`` (``read_marks``'s form)."""
     scores = store.scores()
     comments = {sid: notes.comment for sid, notes in store.students().items()}
@@ -28,7 +32,7 @@ def written_marks(store):
             for sid in set(scores) | set(comments)}
 
 
-def current_rewriter(out_dir):
+def current_rewriter(out_dir: str | Path) -> report.Rewriter:
     """A ``Rewriter`` over ``out_dir``'s stored results and its current written marks: the marking
     app's store when there is one, else ``written_marks.csv``."""
     out_dir = Path(out_dir)
@@ -42,12 +46,13 @@ def current_rewriter(out_dir):
     return rewriter
 
 
-def rewrite_reports(out_dir, ids=None):
+def rewrite_reports(out_dir: str | Path, ids: Collection[str] | None = None) -> dict[str, Any]:
     """Rewrite the reports of ``out_dir`` from its stored results and its current written marks."""
     return current_rewriter(out_dir).rewrite(ids)
 
 
-def store_feedback(out_dir):
+def store_feedback(out_dir: str | Path) -> tuple[Callable[[str], dict[str, dict[str, Any]]] | None,
+                                                 Callable[[str], dict[str, list[int]]] | None]:
     """``(feedback, pdf_pages)`` for a ``Reporter`` from ``out_dir``'s marking store, or ``(None, None)``
     when the TA has not opened the marking app on it."""
     out_dir = Path(out_dir)
@@ -58,31 +63,32 @@ def store_feedback(out_dir):
 
 
 class Updater:
-    def __init__(self, out_dir, store, ids=(), marks_path=None):
+    def __init__(self, out_dir: Path, store: MarkStore, ids: Iterable[str] = (), marks_path: Path | None = None) -> None:
         self.out_dir, self.store, self.ids = out_dir, store, list(ids)
         self.marks_path = marks_path or out_dir / "written_marks.csv"
         self.rewriter = report.Rewriter(out_dir, self.written, store.feedback, lambda sid: store.student(sid).pages)
         self._cond = threading.Condition()
+        self._dirty: set[str]
         self._dirty, self._all, self._busy = set(), False, False
         self.generation, self.error = 0, ""
         store.listeners.append(self.changed)
         self._thread = threading.Thread(target=self._loop, name="report-updater", daemon=True)
         self._thread.start()
 
-    def written(self):
+    def written(self) -> dict[str, dict[str, Any]]:
         """``{id: {"marks": {item: score}, "comment": str}}`` from the store (``read_marks``'s form)."""
         return written_marks(self.store)
 
-    def changed(self, kind, students):
+    def changed(self, kind: str, students: Iterable[str]) -> None:
         with self._cond:
             self._dirty |= set(students)
             self._all = self._all or kind == "all"
             self._cond.notify_all()
 
-    def rewrite_all(self):
+    def rewrite_all(self) -> None:
         self.changed("all", ())
 
-    def _loop(self):
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._dirty and not self._all:
@@ -104,12 +110,12 @@ class Updater:
                 self._busy = bool(self._dirty or self._all)
                 self._cond.notify_all()
 
-    def status(self):
+    def status(self) -> dict[str, object]:
         with self._cond:
             return {"pending": self._busy or bool(self._dirty or self._all), "generation": self.generation,
                     "error": self.error}
 
-    def flush(self, timeout=60):
+    def flush(self, timeout: float = 60) -> bool:
         """Wait until every change so far is exported and its pages rewritten; False on timeout."""
         end = time.monotonic() + timeout
         with self._cond:

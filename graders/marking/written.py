@@ -1,6 +1,8 @@
 """Written items: the TA's marks file (CSV), read and written (the answers: ``graders.intake.answers``)."""
 import csv
+from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import Any
 
 from graders.items import WRITTEN_ITEMS
 from graders.safe_text import clean_id, csv_cell, csv_value
@@ -13,7 +15,7 @@ class MarksError(UserError, ValueError):
     """Problems in the marks file, each naming its row and column."""
 
 
-def parse_mark(text, maximum):
+def parse_mark(text: str, maximum: float) -> tuple[float | None, str]:
     """``(value, "")`` for a mark in 0..``maximum`` written as ``text``, else ``(None, why)``."""
     try:
         value = float(text)
@@ -24,7 +26,7 @@ def parse_mark(text, maximum):
     return value, ""
 
 
-def read_marks(path, known_ids, notes=None):
+def read_marks(path: str | Path, known_ids: Collection[str], notes: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``{id: {"marks": {item: float}, "comment": str}}`` for ``known_ids``; raises ``MarksError`` listing problems.
 
     Rows for students not in ``known_ids`` (another batch graded into the same folder, a
@@ -49,7 +51,7 @@ def read_marks(path, known_ids, notes=None):
                 if notes is not None and sub_id:
                     notes.append(f"{path} row {number}: {sub_id!r} is not in this batch; row kept, not used")
                 continue
-            entry = {"marks": {}, "comment": csv_value(row.get("comment") or "").strip()}
+            entry: dict[str, Any] = {"marks": {}, "comment": csv_value(row.get("comment") or "").strip()}
             for item, maximum in WRITTEN_ITEMS.items():
                 text = csv_value(row.get(item) or "").strip()
                 if not text:
@@ -65,7 +67,7 @@ def read_marks(path, known_ids, notes=None):
     return marks
 
 
-def write_marks_file(path, ids):
+def write_marks_file(path: str | Path, ids: Iterable[str]) -> Path:
     """Write the marks file with a row per id; rows and values already there are kept as they are."""
     path = Path(path)
     rows = {}

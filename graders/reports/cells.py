@@ -21,13 +21,19 @@ what it found in ``OUT/marking/cells/<fingerprint or id>.json``; the report writ
 at grading time. The notebook read is the local file graded (``info["source_path"]``), not
 the name shown (``info["source"]``, e.g. ``A4.zip/A4.ipynb``, which is no path).
 """
+from __future__ import annotations
+
 import base64
 import hashlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from graders.items import WRITTEN_ITEMS
+
+if TYPE_CHECKING:
+    from graders.results import SubmissionResult
 
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*)$", re.MULTILINE)
 QUESTION = re.compile(r"\b(?:questions?|q)\s*(\d)(?:\s*\(?([a-z])\)?(?![a-z]))?((?:\s*(?:,|and|&)\s*\d)*)",
@@ -40,7 +46,7 @@ BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 SVG_ROOT = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*<svg[\s>]", re.DOTALL)
 
 
-def _items_of_heading(title):
+def _items_of_heading(title: str) -> set[str] | None:
     """The written items a heading's title covers; ``None`` when it is no question heading."""
     answer = ANSWER.match(title.strip())
     if answer:
@@ -56,7 +62,7 @@ def _items_of_heading(title):
     return {item for item in WRITTEN_ITEMS if item[1] in numbers}
 
 
-def _text(value):
+def _text(value: object) -> str:
     return "".join(value) if isinstance(value, list) else str(value or "")
 
 
@@ -94,8 +100,10 @@ def checked_plot(plot: object) -> dict | None:
     return {"cell": plot["cell"], "mime": mime, "data": plot["data"]}
 
 
-def notebook_images(notebook):
+def notebook_images(notebook: dict[str, Any]) -> dict[str, list[dict | None]]:
     """``{item: [{"cell": n, "mime": m, "data": base64}]}`` from a notebook dict (nbformat 4 JSON)."""
+    found: dict[str, list[dict | None]]
+    current: set[str]
     found, current = {}, set()
     for number, cell in enumerate(notebook.get("cells", []), start=1):
         if cell.get("cell_type") == "markdown":
@@ -122,7 +130,7 @@ def notebook_images(notebook):
     return found
 
 
-def _cache_path(result, out_dir):
+def _cache_path(result: SubmissionResult, out_dir: str | Path) -> Path:
     key = result.info.fingerprint or hashlib.sha256(result.id.encode()).hexdigest()[:20]
     return Path(out_dir) / "marking" / "cells" / f"{key}.json"
 
@@ -138,7 +146,7 @@ def _checked(found: object) -> dict:
     return out
 
 
-def notebook_path(result) -> Path | None:
+def notebook_path(result: SubmissionResult) -> Path | None:
     """The local notebook graded: ``info.source_path`` (what the pipeline records), else
     ``info.source`` when that is itself a path to a file (older results, the demo batch)."""
     for key in ("source_path", "source"):
@@ -170,7 +178,7 @@ def _read_cache(cache: Path) -> dict | None:
     return _READ[key]
 
 
-def images(result, out_dir):
+def images(result: SubmissionResult, out_dir: str | Path) -> dict[str, list[dict | None]]:
     """The cached or freshly read images of ``result``'s notebook, each checked (``checked_plot``);
     ``{}`` when there is none."""
     cache = _cache_path(result, out_dir)

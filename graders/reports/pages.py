@@ -30,7 +30,6 @@ from graders.reports import cells
 from graders.reports import pdf
 from graders.reports import render
 from graders.intake.answers import extract_answers, model_answers
-from graders.intake.discover import MOODLE
 from graders.safe_text import csv_cell
 from graders.reports.templating import environment
 from graders.items import AUTO_ITEMS, WRITTEN_ITEMS, WRITTEN_MAX
@@ -266,8 +265,8 @@ class Reporter:
             writer.writerow(["Identifier", "Full name", "Grade", "Status", "Feedback comments"])
             for result in results:
                 summary = self.summary(result)
-                moodle = MOODLE.match(result.id + "_assignsubmission_file_")
-                identifier, name = ((f"Participant {moodle['number']}", moodle["name"]) if moodle
+                moodle = result.info.moodle
+                identifier, name = ((f"Participant {moodle.participant}", moodle.full_name) if moodle
                                     else (result.id, result.id))
                 grade = "" if summary.final is None else f"{summary.final:g}"
                 comments = feedback_comments(self.feedback(result.id),

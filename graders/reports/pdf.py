@@ -17,6 +17,8 @@ folder to retry). Pages drawn before a timeout are kept and shown.
 the app ask it for a ``Rendered`` and never wait. ``pages(pdf_path, out_dir)`` draws (or
 reads the record) synchronously, for scripts and tests.
 """
+from __future__ import annotations
+
 import collections
 import hashlib
 import json
@@ -26,8 +28,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graders.results import SubmissionResult
 
 MAX_PAGES = 60
 SCALE = 1.6          # 72 dpi * 1.6: readable handwriting at 1000 px page width
@@ -39,7 +46,7 @@ RECORD = "pages.json"
 CHILD = None         # the child's argv before the two paths; None: this module (tests put a stand-in here)
 
 
-def _candidates(result, out_dir):
+def _candidates(result: SubmissionResult, out_dir: str | Path) -> Iterator[Path]:
     for key in ("pdf", "pdf_path"):
         raw = getattr(result.info, key)
         if raw:
@@ -47,12 +54,12 @@ def _candidates(result, out_dir):
             yield path if path.is_absolute() else Path(out_dir) / path
 
 
-def _kept(result, out_dir):
+def _kept(result: SubmissionResult, out_dir: str | Path) -> Path:
     key = result.info.fingerprint or hashlib.sha256(result.id.encode()).hexdigest()[:20]
     return Path(out_dir) / "marking" / "pdfs" / f"{key}.pdf"
 
 
-def keep(result, out_dir):
+def keep(result: SubmissionResult, out_dir: str | Path) -> Path | None:
     """Copy the submission's PDF into ``OUT/marking/pdfs/`` while it exists (a batch unpacked from a
     zip lives in a temporary folder); nothing when it is already inside ``OUT`` or there is none."""
     import shutil
@@ -70,7 +77,7 @@ def keep(result, out_dir):
     return None
 
 
-def locate(result, out_dir):
+def locate(result: SubmissionResult, out_dir: str | Path) -> tuple[Path | None, str]:
     """``(path or None, problem)``: the student's PDF as kept, or why there is none."""
     for path in _candidates(result, out_dir):
         if path.is_file():
@@ -83,7 +90,7 @@ def locate(result, out_dir):
     return None, "no PDF was handed in"
 
 
-def shown_name(result) -> str:
+def shown_name(result: SubmissionResult) -> str:
     """The PDF's name as the student handed it in (``info["files"]``), else the local file's name."""
     from graders.safe_text import display_name
     for entry in result.info.files:
@@ -119,7 +126,7 @@ class Rendered:
 _DIGESTS: dict = {}
 
 
-def _digest(path):
+def _digest(path: str | Path) -> str:
     """The PDF's content hash, remembered per (path, size, mtime) so a page view does not re-read it."""
     stat = Path(path).stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
@@ -128,7 +135,7 @@ def _digest(path):
     return _DIGESTS[key]
 
 
-def cache_dir(pdf_path, out_dir):
+def cache_dir(pdf_path: str | Path, out_dir: str | Path) -> Path:
     return Path(out_dir) / "marking" / "pdf" / _digest(pdf_path)
 
 
@@ -180,7 +187,8 @@ def _watch(child: subprocess.Popen, folder: Path, page_timeout: float, timeout: 
     return done, ""
 
 
-def render(pdf_path, folder, command=None, page_timeout=None, timeout=None) -> Rendered:
+def render(pdf_path: str | Path, folder: str | Path, command: list[str] | None = None, page_timeout: float | None = None,
+           timeout: float | None = None) -> Rendered:
     """Draw ``pdf_path`` into ``folder`` once, bounded (see the module docstring), and record it.
 
     ``command``: the child's argv before the two paths (tests put a slow stand-in there).
@@ -216,7 +224,7 @@ def render(pdf_path, folder, command=None, page_timeout=None, timeout=None) -> R
     return Rendered(folder, pages, total, problem)
 
 
-def pages(pdf_path, out_dir):
+def pages(pdf_path: str | Path, out_dir: str | Path) -> list[Path]:
     """``[Path]`` of the drawn pages (1-based order), drawing them now if never drawn; raises
     ``PdfProblem`` (naming the file) when no page could be drawn."""
     pdf_path = Path(pdf_path)
@@ -234,18 +242,19 @@ class Renderer:
     ``status(path)`` never waits: the record when there is one, else a pending ``Rendered``
     (and the PDF moves to the front of the queue). ``request(path)`` queues one at the back."""
 
-    def __init__(self, out_dir, command=None, page_timeout=None, timeout=None):
+    def __init__(self, out_dir: str | Path, command: list[str] | None = None, page_timeout: float | None = None,
+                 timeout: float | None = None) -> None:
         self.out_dir, self.command = Path(out_dir), command
         self.page_timeout, self.timeout = page_timeout, timeout
-        self._queue = collections.deque()
-        self._busy = None
+        self._queue: collections.deque[str] = collections.deque()
+        self._busy: str | None = None
         self._wake = threading.Condition()
-        self._thread = None
+        self._thread: threading.Thread | None = None
 
-    def _folder(self, pdf_path) -> Path:
+    def _folder(self, pdf_path: str | Path) -> Path:
         return cache_dir(pdf_path, self.out_dir)
 
-    def request(self, pdf_path, first=False) -> None:
+    def request(self, pdf_path: str | Path, first: bool = False) -> None:
         """Queue ``pdf_path`` (at the front when ``first``) unless it is drawn, queued or drawing."""
         with self._wake:
             key = str(pdf_path)
@@ -259,7 +268,7 @@ class Renderer:
                 self._thread.start()
             self._wake.notify_all()
 
-    def status(self, pdf_path) -> Rendered:
+    def status(self, pdf_path: str | Path) -> Rendered:
         """What can be shown of ``pdf_path`` now; asks for it to be drawn next when it never was."""
         folder = self._folder(pdf_path)
         done = recorded(folder)
@@ -295,13 +304,13 @@ class Renderer:
         return True
 
 
-def _limit_self():
+def _limit_self() -> None:
     import resource
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
     resource.setrlimit(resource.RLIMIT_CPU, (TIMEOUT + 5, TIMEOUT + 5))
 
 
-def render_all(pdf_path, folder):
+def render_all(pdf_path: str | Path, folder: str | Path) -> None:
     """Child side: draw every page (up to ``MAX_PAGES``) to ``folder/<n>.png``, each renamed into place
     when complete; ``total.json`` holds the document's page count."""
     import pypdfium2

@@ -6,16 +6,23 @@ row labels and title, and encoded by PIL; the training curves are an SVG documen
 polylines with axes, ticks and a legend. ``encoded(picture)`` gives what a page embeds as a
 ``data:`` URI: ``{"mime", "data"}`` with the data in base64.
 """
+from __future__ import annotations
+
 import base64
 import html
 import io
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from reference.scaffold import append_class_to_data
+
+if TYPE_CHECKING:
+    from reference.scaffold import CVAE, VAE
 
 SCALE = 2           # pixels per MNIST pixel
 GAP = 2             # white pixels between digits
@@ -24,14 +31,14 @@ TITLE_HEIGHT = 18
 FONT_SIZE = 11
 
 
-def _font():
+def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(FONT_SIZE)
     except TypeError:  # Pillow < 10.1: a fixed bitmap font
         return ImageFont.load_default()
 
 
-def _grid(rows, labels, title):
+def _grid(rows: Sequence[torch.Tensor], labels: Sequence[str], title: str) -> bytes:
     """``rows``: list of (N, 784) tensors in [0, 1], one image row each; returns PNG bytes."""
     columns, cell = rows[0].shape[0], 28 * SCALE + GAP
     width, height = LABEL_WIDTH + columns * cell, TITLE_HEIGHT + len(rows) * cell
@@ -54,7 +61,7 @@ def _grid(rows, labels, title):
     return buffer.getvalue()
 
 
-def _decode_mean(model, x, y=None):
+def _decode_mean(model: VAE | CVAE, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Reconstruction through the posterior mean (no sampling), for a stable picture."""
     with torch.no_grad():
         inputs = x if y is None else append_class_to_data(x, y)
@@ -62,7 +69,8 @@ def _decode_mean(model, x, y=None):
         return model.decoder(mu if y is None else append_class_to_data(mu, y))
 
 
-def reconstructions(student, reference, X, Y=None, count=12):
+def reconstructions(student: VAE | CVAE, reference: VAE | CVAE, X: torch.Tensor, Y: torch.Tensor | None = None,
+                    count: int = 12) -> bytes:
     """Originals, the reference's and the student's reconstructions of the same held-out digits (PNG)."""
     x, y = X[:count], (Y[:count] if Y is not None else None)
     kind = "CVAE" if Y is not None else "VAE"
@@ -70,7 +78,7 @@ def reconstructions(student, reference, X, Y=None, count=12):
                  ["held-out", "reference", "student"], f"{kind} reconstructions of held-out digits")
 
 
-def generated_digits(cvae, per_class=16, seed=0):
+def generated_digits(cvae: CVAE, per_class: int = 16, seed: int = 0) -> bytes:
     """16 samples h ~ N(0, I) per class through the CVAE's decoder: 10 rows (PNG)."""
     generator = torch.Generator().manual_seed(seed)
     latent = cvae.encoder.mu.out_features
@@ -82,7 +90,7 @@ def generated_digits(cvae, per_class=16, seed=0):
     return _grid(rows, [str(d) for d in range(10)], "CVAE samples per class")
 
 
-def _ticks(low, high, count=5):
+def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high], about ``count`` of them."""
     if high <= low:
         return [low]
@@ -96,7 +104,7 @@ def _ticks(low, high, count=5):
 CURVE_COLOURS = {"reference": "#1f77b4", "student": "#ff7f0e"}
 
 
-def training_curves(student_losses, reference_losses, title):
+def training_curves(student_losses: Sequence[float], reference_losses: Sequence[float], title: str) -> str:
     """Loss per step, the student's beside the reference's (same budget, same data): SVG text."""
     width, height, left, right, top, bottom = 480, 240, 56, 12, 22, 36
     series = []
@@ -109,10 +117,10 @@ def training_curves(student_losses, reference_losses, title):
     steps = max([len(values) for _, values in series] + [1])
     plot_w, plot_h = width - left - right, height - top - bottom
 
-    def x_of(step):
+    def x_of(step: float) -> float:
         return left + (step - 1) / max(steps - 1, 1) * plot_w
 
-    def y_of(value):
+    def y_of(value: float) -> float:
         span = y_high - y_low                     # drawn clipped to the plot (as set_ylim did); far values
         value = min(max(value, y_low - span), y_high + span)  # are pulled in so coordinates stay small
         return top + (y_high - value) / (y_high - y_low) * plot_h
@@ -145,7 +153,7 @@ def training_curves(student_losses, reference_losses, title):
     return "".join(parts)
 
 
-def encoded(picture):
+def encoded(picture: str | bytes) -> dict[str, str]:
     """``{"mime", "data"}`` for a ``data:`` URI: PNG bytes or SVG text, base64-encoded."""
     if isinstance(picture, str):
         return {"mime": "image/svg+xml", "data": base64.b64encode(picture.encode()).decode()}

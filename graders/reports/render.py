@@ -14,14 +14,23 @@ become MathML, the rest are shown as their LaTeX source (escaped code); a one-li
 in the answer says what was cut. The result is ``Markup`` (the templates escape anything
 else) and is cached by text, so an answer is drawn once per process.
 """
+from __future__ import annotations
+
 import html
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 import xml.etree.ElementTree as ET
 
 from latex2mathml.converter import convert
 from markupsafe import Markup
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+if TYPE_CHECKING:
+    from markdown_it.renderer import RendererHTML
+    from markdown_it.token import Token
+    from markdown_it.utils import EnvType, OptionsDict
 
 MATHML = "http://www.w3.org/1998/Math/MathML"
 ELEMENTS = {"math", "mi", "mn", "mo", "ms", "mtext", "mspace", "mrow", "mfrac", "msqrt", "mroot", "mstyle",
@@ -39,7 +48,7 @@ MAX_FORMULA = 2_000     # characters of one formula drawn as MathML
 MAX_MATH = 40_000       # characters of formulas drawn as MathML per answer
 
 
-def _clean(element):
+def _clean(element: ET.Element) -> ET.Element:
     """A copy of ``element`` keeping whitelisted MathML only; other elements become their text."""
     tag = element.tag.split("}", 1)[-1]
     copy = ET.Element(tag, {k: v for k, v in element.attrib.items()
@@ -60,7 +69,7 @@ def _clean(element):
     return copy
 
 
-def math_html(latex, display=False):
+def math_html(latex: str, display: bool = False) -> str:
     """One formula as sanitised MathML, or escaped code with class ``math-error`` if it cannot be."""
     try:
         tree = ET.fromstring(convert(latex, display="block" if display else "inline"))
@@ -71,13 +80,13 @@ def math_html(latex, display=False):
         return f'<code class="math-error">{html.escape(latex)}</code>'
 
 
-def _renderer(content, options):
+def _renderer(content: str, options: dict[str, Any]) -> str:
     return math_html(content, options.get("display_mode", False))
 
 
-def _image(self, tokens, idx, options, env):
+def _image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     token = tokens[idx]
-    src = token.attrGet("src") or ""
+    src = cast(str, token.attrGet("src") or "")   # an image's src is always text (attrGet is typed str | int | float)
     if src.startswith("data:image/"):
         return self.image(tokens, idx, options, env)
     alt = html.escape(token.content or "image")
@@ -89,7 +98,7 @@ dollarmath_plugin(_MD, allow_space=True, allow_digits=False, double_inline=True,
 _MD.add_render_rule("image", _image)
 
 
-def _cap_formulas(tokens) -> tuple[int, int]:
+def _cap_formulas(tokens: Iterable[Token]) -> tuple[int, int]:
     """Turn the formulas past the caps into code tokens (shown as source); ``(formulas, drawn)``."""
     seen = drawn = budget = 0
     for token in tokens:

@@ -21,6 +21,6 @@ def environment() -> Environment:
     return env
 
 
-def render_page(name: str, **context) -> str:
+def render_page(name: str, **context: object) -> str:
     """Template ``name`` drawn with ``context``; every value escaped unless it is ``Markup``."""
     return environment().get_template(name).render(**context)

@@ -1,7 +1,11 @@
 """All pairs of a batch compared: the ``SimilarityReport`` that the command line, ``grade`` and the HTML use."""
+from __future__ import annotations
+
 import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from graders.similarity import decide, dictated, evidence, pdf_answers, written
 from graders.similarity.compare import line_regions, measure
@@ -10,6 +14,11 @@ from graders.similarity.index import FingerprintIndex
 from graders.similarity.structure import markdown_texts, read_structure, template_facts
 from graders.similarity.tokenise import (CodeDocument, _python_text, normalise, read_document, statements,
                                          template_statements)
+
+if TYPE_CHECKING:
+    from graders.intake.discover import Submission
+    from graders.intake.source import SourceCells
+    from graders.similarity.structure import StructureDocument
 
 MIN_LONGEST = RUN_FULL   # kept for callers: the run length from which token evidence counts in full
 
@@ -30,7 +39,7 @@ class PairScore:
     reason: str = ""                                   # why it is (or, when high, is not) flagged
     pdf: float | None = None                           # written answers' PDFs: Jaccard, reported apart
 
-    def as_contract(self):
+    def as_contract(self) -> dict[str, Any]:
         """The contract's entry (section 5): exactly a, b, similarity, longest, flagged."""
         return {"a": self.a, "b": self.b, "similarity": round(self.similarity, 4), "longest": self.longest,
                 "flagged": self.flagged}
@@ -51,24 +60,24 @@ class SimilarityReport:
     background: frozenset = frozenset()                # structure features of the dictated code
     holders: dict = field(default_factory=dict, repr=False)   # structure feature -> documents holding it
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """The contract's ``similarity --json`` object."""
         return {"pairs": [p.as_contract() for p in self.pairs], "threshold": self.threshold}
 
-    def strongest(self, sub_id):
+    def strongest(self, sub_id: str) -> PairScore | None:
         """The ``PairScore`` with the highest similarity that involves ``sub_id``; None if it has no pair."""
         best = self.neighbours.get(sub_id)
         if best is None:
             return None
         return self.pair(sub_id, best.partner)
 
-    def pair(self, a, b):
+    def pair(self, a: str, b: str) -> PairScore | None:
         """The ``PairScore`` of ``a`` and ``b`` (either order)."""
         if not hasattr(self, "_by_ids"):
             self._by_ids = {(p.a, p.b): p for p in self.pairs}
         return self._by_ids.get((a, b)) or self._by_ids.get((b, a))
 
-    def column(self, sub_id):
+    def column(self, sub_id: str) -> dict[str, Any] | None:
         """What the class overview shows for one student: ``{"partner", "similarity", "flagged", "why"}`` or None."""
         best = self.strongest(sub_id)
         if best is None:
@@ -76,7 +85,7 @@ class SimilarityReport:
         return {"partner": best.b if best.a == sub_id else best.a, "similarity": round(best.similarity, 2),
                 "flagged": best.flagged, "why": best.reason}
 
-    def function_scores(self, pair):
+    def function_scores(self, pair: PairScore) -> dict[str, float]:
         """``{function: weighted Jaccard}`` of a pair's contract functions (what the page shows per function)."""
         a, b = self.structures.get(pair.a), self.structures.get(pair.b)
         if a is None or b is None:
@@ -84,7 +93,7 @@ class SimilarityReport:
         weight = evidence.rarity(len(self.ids))
         return evidence.function_scores(a, b, self.background, lambda f: weight(self.holders.get(f, 1)))
 
-    def shared_texts(self, pair):
+    def shared_texts(self, pair: PairScore) -> list[str]:
         """The rare comment/string lines both wrote, sorted."""
         a, b = self.structures.get(pair.a), self.structures.get(pair.b)
         if a is None or b is None:
@@ -92,21 +101,22 @@ class SimilarityReport:
         public = public_texts()
         return sorted(t for t in a.texts & b.texts if t not in public and self.holders.get(("text", t), 2) <= 2)
 
-    def regions(self, pair):
+    def regions(self, pair: PairScore) -> list[tuple[tuple[int, int], tuple[int, int], int]]:
         """Matched line spans of a pair: ``[((a_first, a_last), (b_first, b_last), tokens)]``, longest first."""
         i, j = self.ids.index(pair.a), self.ids.index(pair.b)
-        a, b = self.index.entries[i], self.index.entries[j]
-        shared = self.index.shared.get((min(i, j), max(i, j)), [])
+        index = cast(FingerprintIndex, self.index)   # set by analyse_cells; cast only tells mypy (no runtime effect)
+        a, b = index.entries[i], index.entries[j]
+        shared = index.shared.get((min(i, j), max(i, j)), [])
         found = measure(a, b, shared, with_fragments=True).fragments
         return line_regions(a, b, found) if i < j else [(rb, ra, n) for ra, rb, n in line_regions(b, a, found)]
 
-    def write_html(self, out_dir):
+    def write_html(self, out_dir: str | Path) -> Path:
         """Write ``out_dir/similarity.html`` (self-contained) and return its path."""
         from graders.similarity.report import write_html
         return write_html(self, Path(out_dir))
 
 
-def template_cells():
+def template_cells() -> SourceCells:
     """The released template's cells (``graders.intake.source.SourceCells``): its code is subtracted from every file."""
     from graders.intake.source import SourceCells
     from reference.notebook import template_notebook
@@ -119,7 +129,7 @@ def template_cells():
     return cells
 
 
-def read_submission_cells(submission):
+def read_submission_cells(submission: Submission) -> tuple[SourceCells | None, str]:
     """``(SourceCells or None, problem)`` of a ``graders.intake.discover.Submission``, read without running anything."""
     from graders.intake.source import UnreadableSource, read_cells
     if submission.source is None:
@@ -130,13 +140,14 @@ def read_submission_cells(submission):
         return None, str(error)
 
 
-def read_pdf_text(submission):
+def read_pdf_text(submission: Submission) -> str:
     """The text of a submission's written-answers PDF, ``""`` when it has none."""
     pdf = getattr(submission, "pdf", None)
     return pdf_answers.pdf_text(pdf) if pdf is not None else ""
 
 
-def analyse(submissions, template_cells, threshold=THRESHOLD, min_longest=MIN_LONGEST):
+def analyse(submissions: Sequence[Submission], template_cells: SourceCells, threshold: float = THRESHOLD,
+            min_longest: int = MIN_LONGEST) -> SimilarityReport:
     """Compare every pair of ``submissions`` (``graders.intake.discover.Submission`` records) after removing
     ``template_cells`` (a ``SourceCells``, e.g. ``template_cells()``); returns a ``SimilarityReport``.
     Their PDFs' text (written answers) is compared too, apart from the code."""
@@ -149,7 +160,7 @@ def analyse(submissions, template_cells, threshold=THRESHOLD, min_longest=MIN_LO
 
 
 @functools.lru_cache(maxsize=1)
-def public_texts():
+def public_texts() -> frozenset[str]:
     """Normalised ``dictated.PUBLIC_TEXTS``."""
     from graders.similarity.structure import _normal_text
     return frozenset(filter(None, map(_normal_text, dictated.PUBLIC_TEXTS)))
@@ -167,7 +178,7 @@ class TemplateSide:
 
 
 @functools.lru_cache(maxsize=4)
-def _template_side(code, markdown):
+def _template_side(code: tuple[str, ...], markdown: tuple[str, ...]) -> TemplateSide:
     """``TemplateSide`` of the template's code cell texts and markdown cell texts (tuples)."""
     known = template_statements([("", text) for text in code])
     tokens = [tuple(t for t, _ in normalise(s)) for text in code for s in statements(text)]
@@ -180,14 +191,20 @@ def _template_side(code, markdown):
     return TemplateSide(frozenset(known), tuple(tokens), frozenset(words), names, texts, frozenset(background))
 
 
-def template_side(template):
+def template_side(template: SourceCells) -> TemplateSide:
     """``TemplateSide`` of a ``SourceCells`` template (cached on its text)."""
     return _template_side(tuple(text for _, text in template.code), tuple(template.markdown))
 
 
-def analyse_cells(named_cells, template, threshold=THRESHOLD, min_longest=MIN_LONGEST, pdf_texts=None):
+def analyse_cells(named_cells: Iterable[tuple[str, SourceCells | None, str]], template: SourceCells,
+                  threshold: float = THRESHOLD, min_longest: int = MIN_LONGEST,
+                  pdf_texts: Sequence[str] | None = None) -> SimilarityReport:
     """As ``analyse``, from ``[(id, SourceCells or None, problem)]`` (and the PDFs' texts, in that order)."""
     side = template_side(template)
+    documents: dict[str, CodeDocument]
+    answers: dict[str, dict[str, set[str]]]
+    ids: list[str]
+    structures: list[StructureDocument | None]
     documents, answers, ids, structures = {}, {}, [], []
     for sub_id, cells, problem in named_cells:
         ids.append(sub_id)
@@ -213,7 +230,9 @@ def analyse_cells(named_cells, template, threshold=THRESHOLD, min_longest=MIN_LO
                             decide.neighbours(ids, pairs), side.background, batch.holders)
 
 
-def _pairs(ids, index, batch, prose_scores, pdf_scores, threshold):
+def _pairs(ids: list[str], index: FingerprintIndex, batch: evidence.BatchScores,
+           prose_scores: dict[tuple[int, int], written.WrittenMeasure], pdf_scores: dict[tuple[int, int], float],
+           threshold: float) -> list[PairScore]:
     """Every pair's ``PairScore``, most similar first."""
     no_prose = written.WrittenMeasure(None)
     pairs = []

@@ -1,7 +1,15 @@
 """One pair's measures from the fingerprints it shares: similarity, longest shared run, matched regions."""
+from __future__ import annotations
+
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 from graders.similarity.winnow import K, W
+
+if TYPE_CHECKING:
+    from graders.similarity.index import IndexedDocument
+    from graders.similarity.tokenise import CodeDocument
 
 MAX_PAIRINGS = 8   # a fingerprint repeated in both files: pair at most this many of its positions
 
@@ -15,7 +23,7 @@ class Fragment:
     b_end: int
 
     @property
-    def tokens(self):
+    def tokens(self) -> int:
         return self.a_end - self.a_start
 
 
@@ -26,7 +34,8 @@ class PairMeasure:
     fragments: list = field(default_factory=list)  # [Fragment], longest first
 
 
-def similarity(a, b, shared, weights=None):
+def similarity(a: IndexedDocument, b: IndexedDocument, shared: Iterable[int],
+               weights: dict[int, float] | None = None) -> float:
     """Share of both documents' fingerprints that the other holds, each weighted by its rarity:
     (covered_a + covered_b) / (all_a + all_b).
 
@@ -34,6 +43,8 @@ def similarity(a, b, shared, weights=None):
     (``FingerprintIndex.weights``; all 1 when None). Symmetric, in [0, 1]; 0 when neither has any
     fingerprint of its own (for example two untouched templates).
     """
+    total: float
+    covered: float
     if weights is None:
         total = len(a.prints) + len(b.prints)
         covered = sum(len(a.positions[h]) + len(b.positions[h]) for h in shared)
@@ -45,7 +56,7 @@ def similarity(a, b, shared, weights=None):
     return min(1.0, covered / total)
 
 
-def fragments(a, b, shared, k=K, w=W):
+def fragments(a: IndexedDocument, b: IndexedDocument, shared: Iterable[int], k: int = K, w: int = W) -> list[Fragment]:
     """Shared runs: matching fingerprints on one diagonal (same offset) at most ``w`` apart form one run."""
     matches = sorted((pa - pb, pa, pb) for h in shared
                      for pa in a.positions[h][:MAX_PAIRINGS] for pb in b.positions[h][:MAX_PAIRINGS])
@@ -63,7 +74,8 @@ def fragments(a, b, shared, k=K, w=W):
     return sorted(found, key=lambda f: (-f.tokens, f.a_start))
 
 
-def measure(a, b, shared, with_fragments=False, weights=None):
+def measure(a: IndexedDocument, b: IndexedDocument, shared: list[int], with_fragments: bool = False,
+            weights: dict[int, float] | None = None) -> PairMeasure:
     """``PairMeasure`` of two ``IndexedDocument``; fragments kept only when asked (they cost memory)."""
     if not shared:
         return PairMeasure(0.0, 0)
@@ -72,10 +84,13 @@ def measure(a, b, shared, with_fragments=False, weights=None):
                        found if with_fragments else [])
 
 
-def line_regions(a, b, found):
+def line_regions(a: IndexedDocument, b: IndexedDocument,
+                 found: Iterable[Fragment]) -> list[tuple[tuple[int, int], tuple[int, int], int]]:
     """``[((a_first, a_last), (b_first, b_last), tokens)]`` line spans (1-based, inclusive) of ``found``."""
     regions = []
     for f in found:
-        regions.append(((a.doc.lines[f.a_start], a.doc.lines[min(f.a_end, len(a.doc.lines)) - 1]),
-                        (b.doc.lines[f.b_start], b.doc.lines[min(f.b_end, len(b.doc.lines)) - 1]), f.tokens))
+        # IndexedDocument.doc is annotated ``object``; it always holds the CodeDocument (cast: no runtime effect)
+        a_lines, b_lines = cast("CodeDocument", a.doc).lines, cast("CodeDocument", b.doc).lines
+        regions.append(((a_lines[f.a_start], a_lines[min(f.a_end, len(a_lines)) - 1]),
+                        (b_lines[f.b_start], b_lines[min(f.b_end, len(b_lines)) - 1]), f.tokens))
     return regions

@@ -16,8 +16,15 @@ lies in a cluster of near-identical solutions (``NEAR``): a solution leaked
 to much of the class is flagged whatever the cluster's size. Every pair gets a
 one-line reason, flagged or not.
 """
+from __future__ import annotations
+
 import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from graders.similarity.analysis import PairScore
 
 THRESHOLD = 0.5      # calibrated in tests/test_similarity.py; see the README's "Similarity"
 RUN_FULL = 30        # tokens: a shared run this long gives the token score in full; shorter ones scale it down
@@ -73,15 +80,15 @@ class Cluster:
     lowest: float          # the lowest similarity of a pair inside
 
     @property
-    def label(self):
+    def label(self) -> str:
         kind = "near-identical solutions" if self.near_identical else "joined by flagged pairs"
         return f"{len(self.members)} {kind}"
 
 
-def _components(edges):
-    parent = {}
+def _components(edges: Iterable[tuple[str, str]]) -> list[list[str]]:
+    parent: dict[str, str] = {}
 
-    def root(x):
+    def root(x: str) -> str:
         while parent.setdefault(x, x) != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
@@ -89,13 +96,13 @@ def _components(edges):
 
     for a, b in edges:
         parent[root(a)] = root(b)
-    groups = {}
+    groups: dict[str, list[str]] = {}
     for x in list(parent):
         groups.setdefault(root(x), []).append(x)
     return [sorted(g) for g in groups.values()]
 
 
-def mark_clusters(pairs, near_of) -> list:
+def mark_clusters(pairs: list[PairScore], near_of: Callable[[PairScore], bool]) -> list:
     """Flag every pair inside a group of near-identical solutions (``near_of(pair)`` true), whatever its
     size, and return the ``Cluster`` list: groups of three or more, near-identical ones and those joined
     by flagged pairs, largest first."""
@@ -126,7 +133,7 @@ class Neighbour:
     standout: float | None = None     # (nearest - median of the others) / their spread; None with < 3 others
 
 
-def neighbours(ids, pairs) -> dict:
+def neighbours(ids: Iterable[str], pairs: Iterable[PairScore]) -> dict:
     """``{id: Neighbour}``: for each student, the pair with the strongest evidence (a flagged pair first,
     then the highest similarity) and its robust z-score against the student's other pairs (median and
     median absolute deviation, at least 0.01)."""

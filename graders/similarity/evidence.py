@@ -25,11 +25,12 @@ about as much as reading them.
 """
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable, Sequence, Set
 from dataclasses import dataclass
 
 import numpy as np
 
-from graders.similarity.structure import CONTRACT
+from graders.similarity.structure import CONTRACT, StructureDocument
 
 NGRAMS = (1, 2, 3, 4)
 FUNCTION_CAP = 20.0      # a function's weight in the pair score: its union weight, at most this
@@ -47,8 +48,10 @@ class BatchScores:
     holders: dict              # feature (or ("text", line)) -> how many documents hold it, for those held by 2+
 
 
-def function_features(name, ops, background=frozenset()):
+def function_features(name: str, ops: Sequence[str], background: Collection[tuple[str, str]] = frozenset()) -> set[str]:
     """The feature set of one function's operation sequence: ``name|n-gram|occurrence`` strings."""
+    counts: Counter[str]
+    found: set[str]
     counts, found = Counter(), set()
     for n in NGRAMS:
         for i in range(len(ops) - n + 1):
@@ -60,9 +63,9 @@ def function_features(name, ops, background=frozenset()):
     return found
 
 
-def background_features(snippet_structures):
+def background_features(snippet_structures: Iterable[StructureDocument]) -> set[tuple[str, str]]:
     """``{(function, n-gram)}`` of the dictated snippets (``[StructureDocument]``): weightless everywhere."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for document in snippet_structures:
         for name, ops in document.functions.items():
             for n in NGRAMS:
@@ -70,18 +73,19 @@ def background_features(snippet_structures):
     return found
 
 
-def overlaps(feature_sets, weight):
+def overlaps(feature_sets: Sequence[Iterable[str]],
+             weight: Callable[[int], float]) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """``(shared, totals, holders)``: n x n shared weight, each document's total weight (for
     ``weight(holders)``) and ``{feature: holders}`` of the features two or more documents hold.
 
     Only features held by two or more documents enter the matrix product."""
-    holders = defaultdict(list)
+    holders: defaultdict[str, list[int]] = defaultdict(list)
     for number, features in enumerate(feature_sets):
         for feature in features:
             holders[feature].append(number)
     count = len(feature_sets)
     totals = np.zeros(count)
-    columns = []
+    columns: list[tuple[list[int], float]] = []
     for who in holders.values():
         value = weight(len(who))
         for number in who:
@@ -98,12 +102,13 @@ def overlaps(feature_sets, weight):
     return shared, totals, {f: len(who) for f, who in holders.items() if len(who) > 1}
 
 
-def rarity(count):
+def rarity(count: int) -> Callable[[int], float]:
     """The weight of a structure feature held by ``holders`` of ``count`` documents."""
     return lambda holders: 1.0 + math.log((count + 1) / (holders + 1))
 
 
-def score_batch(structures, background, public_texts=frozenset()):
+def score_batch(structures: Sequence[StructureDocument | None], background: Collection[tuple[str, str]],
+                public_texts: Set[str] = frozenset()) -> BatchScores:
     """``BatchScores`` of ``[StructureDocument]`` (None for a submission without code).
 
     Per function ``f`` both define: ``J_f`` = shared weight / union weight; the pair's score is the mean of
@@ -112,6 +117,7 @@ def score_batch(structures, background, public_texts=frozenset()):
     count = len(structures)
     weight = rarity(count)
     numerator, denominator = np.zeros((count, count)), np.zeros((count, count))
+    holders: dict[str | tuple[str, str], int]
     mass, holders = np.zeros((count, count)), {}
     for name in CONTRACT:
         sets = [set() if d is None or name not in d.functions else
@@ -137,11 +143,11 @@ def score_batch(structures, background, public_texts=frozenset()):
     return BatchScores(np.clip(score, 0.0, 1.0), mass, text_shared, holders)
 
 
-def _common_forms(sets, cap):
+def _common_forms(sets: Iterable[set[str]], cap: np.ndarray) -> None:
     """Scale ``cap`` (in place) for pairs whose function is one form ``k >= COMMON_FORM`` students wrote
     identically, by ``1 / (k - 2)``: a form two or three share is evidence (a copy passed on), one five
     share (a public tutorial's, adapted the same way) is weak evidence for any one pair."""
-    forms = defaultdict(list)
+    forms: defaultdict[frozenset[str], list[int]] = defaultdict(list)
     for number, features in enumerate(sets):
         if features:
             forms[frozenset(features)].append(number)
@@ -150,7 +156,8 @@ def _common_forms(sets, cap):
             cap[np.ix_(who, who)] /= len(who) - 2
 
 
-def function_scores(a, b, background, weight):
+def function_scores(a: StructureDocument, b: StructureDocument, background: Collection[tuple[str, str]],
+                    weight: Callable[[str], float]) -> dict[str, float]:
     """``{function: weighted Jaccard}`` of two ``StructureDocument`` for the functions either defines."""
     scores = {}
     for name in sorted(set(a.functions) | set(b.functions)):

@@ -16,11 +16,18 @@ many hold. Pairs then come from the postings: a fingerprint held by ``d`` docume
 to ``d (d - 1) / 2`` pairs, so the cost follows what is shared, not ``n**2``
 file comparisons, and pairs that share nothing are never visited.
 """
+from __future__ import annotations
+
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from graders.similarity.winnow import fingerprints, kgram_hashes
+
+if TYPE_CHECKING:
+    from graders.similarity.tokenise import CodeDocument
 
 BOILERPLATE_SHARE = 0.25   # a fingerprint in more than a quarter of the batch is common ground, not a copy
 BOILERPLATE_MIN = 5        # ... but never below 5 documents, so small batches keep their evidence
@@ -44,16 +51,20 @@ class FingerprintIndex:
     weights: dict = field(default_factory=dict)       # hash -> rarity weight (``rarity``)
 
     @classmethod
-    def build(cls, documents, template_tokens=(), share=BOILERPLATE_SHARE, minimum=BOILERPLATE_MIN):
+    def build(cls, documents: Sequence[CodeDocument], template_tokens: Iterable[Sequence[str]] = (),
+              share: float = BOILERPLATE_SHARE, minimum: int = BOILERPLATE_MIN) -> FingerprintIndex:
         """Index ``documents`` (CodeDocuments); ``template_tokens``: token lists of the common ground."""
         template_hashes = {h for tokens in template_tokens for h in kgram_hashes(tokens)}
         raw = [[p for p in fingerprints(doc.tokens) if p.hash not in template_hashes] for doc in documents]
-        frequency = defaultdict(int)
+        frequency: defaultdict[int, int] = defaultdict(int)
         for prints in raw:
             for h in {p.hash for p in prints}:
                 frequency[h] += 1
         cutoff = max(minimum, share * len(documents))
         boilerplate = {h for h, count in frequency.items() if count > cutoff}
+        entries: list[IndexedDocument]
+        postings: defaultdict[int, list[int]]
+        weights: dict[int, float]
         entries, postings, weights = [], defaultdict(list), {}
         for number, (doc, prints) in enumerate(zip(documents, raw)):
             kept = [p for p in prints if p.hash not in boilerplate]
@@ -74,7 +85,7 @@ class FingerprintIndex:
         return cls(entries, boilerplate, template_hashes, dict(shared), weights)
 
 
-def rarity(holders, count):
+def rarity(holders: int, count: int) -> float:
     """Weight of a fingerprint ``holders`` of ``count`` documents hold: 1 for what all share, about
     ``1 + ln(count / 2)`` for what only two share (smoothed inverse document frequency)."""
     return 1.0 + math.log((count + 1) / (holders + 1))

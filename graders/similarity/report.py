@@ -4,9 +4,17 @@ No script, font or style is fetched from anywhere: the page opens offline. Each
 pair view is a section shown when its anchor is the URL's fragment
 (``similarity.html#pair-3``), so the file holds them all without a server.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graders.reports.templating import environment
+
+if TYPE_CHECKING:
+    from graders.similarity.analysis import PairScore, SimilarityReport
+    from graders.similarity.tokenise import CodeDocument
 
 SHOWN_PAIRS = 60         # pairs given a side-by-side view in similarity.html: every flagged pair and the top others
 
@@ -16,7 +24,7 @@ MAX_REGIONS = COLOURS  # regions highlighted per pair, longest first, each in it
 WRITTEN_SHOWN = 30     # rows in the written answers' table
 
 
-def _listed(report):
+def _listed(report: SimilarityReport) -> list[PairScore]:
     """The ranked table's pairs: every flagged pair (however many), then the most similar others up to
     SHOWN_PAIRS rows, then any other pair whose reason says why a high score is not flagged."""
     flagged = [p for p in report.pairs if p.flagged]
@@ -26,7 +34,7 @@ def _listed(report):
     return flagged + top + explained
 
 
-def _side(doc, spans):
+def _side(doc: CodeDocument, spans: Sequence[tuple[int, int]]) -> list[dict[str, object]]:
     """Rows ``{"number", "text", "region", "header"}`` of a document, ``region`` the index of the
     first matched span covering the line (or None)."""
     rows = []
@@ -37,7 +45,7 @@ def _side(doc, spans):
     return rows
 
 
-def pair_view(report, pair, number):
+def pair_view(report: SimilarityReport, pair: PairScore, number: int) -> dict[str, object]:
     """The template context of one pair's side-by-side view."""
     found = [r for r in report.regions(pair) if r[2] >= MIN_REGION]
     regions = found[:MAX_REGIONS]
@@ -50,7 +58,7 @@ def pair_view(report, pair, number):
             "problems": [d.problem for d in (report.documents[pair.a], report.documents[pair.b]) if d.problem]}
 
 
-def render(report):
+def render(report: SimilarityReport) -> str:
     """The HTML text of ``similarity.html``."""
     env = environment()
     listed = _listed(report)
@@ -67,7 +75,7 @@ def render(report):
         boilerplate=len(report.index.boilerplate) if report.index else 0)
 
 
-def write_html(report, out_dir):
+def write_html(report: SimilarityReport, out_dir: str | Path) -> Path:
     """Write ``out_dir/similarity.html``; returns its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,9 @@ import ast
 import builtins
 import functools
 import re
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
+from typing import cast
 
 from graders.similarity.tokenise import parse
 
@@ -80,7 +82,7 @@ class _Cell:
 
 
 @functools.lru_cache(maxsize=8192)
-def _cell(text):
+def _cell(text: str) -> _Cell | None:
     """The ``_Cell`` of a code cell's Python text; None when it does not parse."""
     tree = parse(text)
     if tree is None:
@@ -103,7 +105,7 @@ def _cell(text):
     return _Cell(tree, frozenset(names), frozenset(attributes), frozenset(_comments(text) | _strings(strings)))
 
 
-def _collect(cells, template_names):
+def _collect(cells: Iterable[_Cell], template_names: set[str]) -> _Definitions:
     """``_Definitions`` of the student's parsed cells (later definitions win, as when the cells run)."""
     found = _Definitions(template=frozenset(template_names))
     for cell in cells:
@@ -126,7 +128,7 @@ def _collect(cells, template_names):
     return found
 
 
-def _number(value):
+def _number(value: float) -> str:
     """A number literal as text: ``0.5``, ``1e-08``, ``784`` (``1.0`` and ``1`` are the same)."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
         value = int(value)
@@ -136,21 +138,26 @@ def _number(value):
 class _Flattener:
     """Turns a function body into its operation sequence (see the module doc)."""
 
-    def __init__(self, definitions):
+    def __init__(self, definitions: _Definitions) -> None:
         self.defs = definitions
-        self.stack = []
-        self.sizes = {}          # helper node -> its number of AST nodes
+        self.stack: list[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda] = []
+        self.sizes: dict[ast.AST, int] = {}          # helper node -> its number of AST nodes
         self.budget = MAX_OPS
 
-    def function(self, node):
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> tuple[str, ...]:
+        """The flattened operations of a homework function, written with ``def`` or as
+        ``name = lambda ...: ...`` (its body read as the one expression it returns)."""
         self.stack = [node]
-        self.constants = {}   # name -> number token: a constant given a name is read where it is used
+        self.constants: dict[str, str] = {}   # name -> number token: a constant given a name is read where it is used
         self.budget = MAX_INLINED
-        out = []
-        self._body(node.body, out)
+        out: list[str] = []
+        if isinstance(node, ast.Lambda):
+            self._statement(ast.Return(node.body), out)
+        else:
+            self._body(node.body, out)
         return tuple(out)
 
-    def _inline(self, node, out):
+    def _inline(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, out: list[str]) -> None:
         if node not in self.sizes:
             self.sizes[node] = sum(1 for _ in ast.walk(node))
         self.budget -= self.sizes[node]
@@ -164,11 +171,11 @@ class _Flattener:
             self._body(node.body, out)
         self.stack.pop()
 
-    def _body(self, statements, out):
+    def _body(self, statements: Iterable[ast.stmt], out: list[str]) -> None:
         for statement in statements:
             self._statement(statement, out)
 
-    def _statement(self, node, out):
+    def _statement(self, node: ast.stmt, out: list[str]) -> None:
         if isinstance(node, ast.Expr):
             if isinstance(node.value, ast.Constant) or _is_output(node.value):
                 return
@@ -177,7 +184,7 @@ class _Flattener:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             number = _literal(node.value)
             if number is not None and all(isinstance(t, ast.Name) for t in targets):
-                self.constants.update((t.id, number) for t in targets)
+                self.constants.update((cast(ast.Name, t).id, number) for t in targets)   # all Names: checked above
             elif node.value is not None:
                 self._expr(node.value, out)
         elif isinstance(node, ast.AugAssign):
@@ -206,7 +213,7 @@ class _Flattener:
         else:
             self._other(node, out)
 
-    def _other(self, node, out):
+    def _other(self, node: ast.stmt, out: list[str]) -> None:
         if isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 self._expr(item.context_expr, out)
@@ -218,12 +225,14 @@ class _Flattener:
             self._body(node.finalbody, out)
         # nested definitions run when called (inlined by name); assert, pass, global, import: nothing
 
-    def _expr(self, node, out):
+    def _expr(self, node: ast.expr | None, out: list[str]) -> None:
         if node is None:
             return
         if isinstance(node, ast.Call):
             self._call(node, out)
         elif isinstance(node, ast.BinOp):
+            left: list[str]
+            right: list[str]
             left, right = [], []
             self._expr(node.left, left)
             self._expr(node.right, right)
@@ -248,7 +257,7 @@ class _Flattener:
         else:
             self._expr_other(node, out)
 
-    def _expr_other(self, node, out):
+    def _expr_other(self, node: ast.expr, out: list[str]) -> None:
         if isinstance(node, ast.Name):
             if node.id in CONTRACT:
                 out.append(f"ref:{node.id}")
@@ -281,7 +290,7 @@ class _Flattener:
                 if isinstance(child, ast.expr):
                     self._expr(child, out)
 
-    def _call(self, node, out):
+    def _call(self, node: ast.Call, out: list[str]) -> None:
         func = node.func
         helper = self._helper(func)
         if isinstance(func, ast.Attribute) and helper is None:
@@ -306,7 +315,7 @@ class _Flattener:
             out.append(f"call:{SYNONYMS.get(name, name)}" if SYNONYMS.get(name, "").isalpha() or
                        name not in SYNONYMS else SYNONYMS[name])
 
-    def _helper(self, func):
+    def _helper(self, func: ast.expr) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | None:
         """The student's function, class ``__init__`` or method that ``func`` calls, if any."""
         if isinstance(func, ast.Name) and func.id not in CONTRACT:
             for scope in reversed(self.stack):   # a nested def first
@@ -327,7 +336,7 @@ class _Flattener:
         return None
 
 
-def _literal(node):
+def _literal(node: ast.expr | None) -> str | None:
     """The number token of a numeric literal (``2``, ``-0.5``, ``1e-8``), else None."""
     sign = 1
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -337,14 +346,14 @@ def _literal(node):
     return None
 
 
-def _is_output(node):
+def _is_output(node: ast.expr) -> bool:
     """A call that only prints or logs."""
     return isinstance(node, ast.Call) and (
         (isinstance(node.func, ast.Name) and node.func.id in OUTPUT_CALLS) or
         (isinstance(node.func, ast.Attribute) and node.func.attr in OUTPUT_CALLS))
 
 
-def _is_counting(node):
+def _is_counting(node: ast.expr) -> bool:
     """``range(...)``: the loop counts, what it counts over is in the body."""
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
 
@@ -356,7 +365,7 @@ MIN_TEXT_WORDS = 3
 NAME_TEXTS = {name.replace("_", " ") for name in CONTRACT}
 
 
-def _normal_text(text):
+def _normal_text(text: str) -> str | None:
     """A comment or string as compared: lower-case words; None when too short to be evidence or when it
     only spells a homework function's name (``\"\"\"Train mnist vae.\"\"\"``)."""
     words = WORDS.findall(text.lower())
@@ -364,7 +373,7 @@ def _normal_text(text):
     return joined if len(words) >= MIN_TEXT_WORDS and joined not in NAME_TEXTS else None
 
 
-def _comments(text):
+def _comments(text: str) -> set[str]:
     """The normalised comments of a cell's text (a ``#`` outside a one-line string starts one)."""
     found = set()
     for line in text.split("\n"):
@@ -376,12 +385,12 @@ def _comments(text):
     return found
 
 
-def _strings(strings):
+def _strings(strings: Iterable[str]) -> set[str]:
     """The normalised lines of string literals (docstrings and printed messages included)."""
     return {normal for value in strings for normal in map(_normal_text, value.split("\n")) if normal}
 
 
-def texts_of(cell_texts, trees):
+def texts_of(cell_texts: Sequence[str], trees: Iterable[ast.AST]) -> set[str]:
     """The normalised comment lines and string literals of cells (their texts and parsed trees)."""
     found = set().union(*map(_comments, cell_texts)) if cell_texts else set()
     for tree in trees:
@@ -390,12 +399,12 @@ def texts_of(cell_texts, trees):
     return found
 
 
-def markdown_texts(markdown_cells):
+def markdown_texts(markdown_cells: Iterable[str]) -> frozenset[str]:
     """Normalised lines of markdown cells (a ``.py`` export repeats the template's markdown as comments)."""
     return frozenset(filter(None, (_normal_text(line) for text in markdown_cells for line in text.split("\n"))))
 
 
-def template_facts(cell_texts):
+def template_facts(cell_texts: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
     """``(names, texts)`` of the released template's code cells: the API it gives (top-level functions and
     classes, dataclass fields, attributes it sets) and its normalised comments and strings."""
     trees = []
@@ -405,6 +414,7 @@ def template_facts(cell_texts):
         except (SyntaxError, ValueError):
             continue
     names = set()
+    node: ast.AST
     for tree in trees:
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -418,7 +428,8 @@ def template_facts(cell_texts):
     return frozenset(names - set(CONTRACT)), frozenset(texts_of(cell_texts, trees))
 
 
-def read_structure(cell_texts, template_names=frozenset(), template_texts=frozenset()):
+def read_structure(cell_texts: Iterable[str], template_names: Set[str] = frozenset(),
+                   template_texts: Set[str] = frozenset()) -> StructureDocument:
     """The ``StructureDocument`` of a submission's code cell texts (Python, magics already handled).
 
     ``template_names``: names the template defines (kept, never inlined); ``template_texts``: normalised

@@ -27,6 +27,7 @@ import keyword
 import re
 import tokenize
 import warnings
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from worker import magics
@@ -50,7 +51,7 @@ class CodeDocument:
     problem: str = ""                              # why no code could be read, if none was
 
 
-def _raw_tokens(text):
+def _raw_tokens(text: str) -> list[tokenize.TokenInfo]:
     """``tokenize`` tokens of ``text``; on a tokenizer error, the tokens read up to it."""
     tokens = []
     try:
@@ -61,12 +62,14 @@ def _raw_tokens(text):
     return tokens
 
 
-def normalise(text):
+def normalise(text: str) -> list[tuple[str, int]]:
     """``[(token, line)]`` for Python source ``text`` (lines 1-based within ``text``); see the module doc."""
+    logical: list[tuple[str, str, int, int]]
+    out: list[tuple[str, int]]
     logical, out = [], []
-    previous = None
+    previous: str | None = None
 
-    def flush():
+    def flush() -> None:
         names = [t for t in logical if t[2] == tokenize.NAME]
         strings_only = logical and all(t[2] == tokenize.STRING for t in logical)
         output_only = names and logical[0][2] == tokenize.NAME and logical[0][0] in OUTPUT_ONLY
@@ -109,7 +112,7 @@ def normalise(text):
 
 
 @functools.lru_cache(maxsize=16384)
-def parse(text):
+def parse(text: str) -> ast.Module | None:
     """``ast.parse(text)`` (warnings silenced), or None when it does not parse; cached, so a cell is parsed
     once for the tokens and the structure alike. The tree is shared: never change it."""
     try:
@@ -121,7 +124,7 @@ def parse(text):
 
 
 @functools.lru_cache(maxsize=16384)
-def _python_text(text):
+def _python_text(text: str) -> str:
     """``text`` as Python: unchanged when it parses; otherwise a leading cell magic (``%%time``) blanked and
     the rest read by ``worker.magics`` (each magic line on its own: linear in the cell's length)."""
     if parse(text) is not None:
@@ -132,7 +135,7 @@ def _python_text(text):
 
 
 @functools.lru_cache(maxsize=4096)
-def statements(cell_text):
+def statements(cell_text: str) -> tuple[str, ...]:
     """The loaded top-level statements of one cell as ``(source text, ...)``; the whole cell if it does not parse.
 
     Cached: the template's cells recur in every submission and are parsed once."""
@@ -150,17 +153,18 @@ def statements(cell_text):
 
 
 @functools.lru_cache(maxsize=16384)
-def _normalised(source):
+def _normalised(source: str) -> tuple[tuple[str, int], ...]:
     """``normalise(source)`` as a tuple, cached: template statements recur in every submission."""
     return tuple(normalise(source))
 
 
-def template_statements(code_cells):
+def template_statements(code_cells: Iterable[tuple[str, str]]) -> set[tuple[str, ...]]:
     """Normalised token tuples of every loaded statement of the template's ``[(label, text)]`` cells."""
     return {tuple(t for t, _ in normalise(s)) for _, text in code_cells for s in statements(text)}
 
 
-def read_document(sub_id, code_cells, template=frozenset()):
+def read_document(sub_id: str, code_cells: Iterable[tuple[str, str]],
+                  template: Collection[tuple[str, ...]] = frozenset()) -> CodeDocument:
     """The ``CodeDocument`` of a submission's ``[(label, text)]`` code cells, minus ``template`` statements."""
     doc = CodeDocument(sub_id)
     text_lines = []

@@ -8,6 +8,7 @@ any run of at least ``W + K - 1`` shared tokens shares at least one fingerprint,
 and no run shorter than ``K`` tokens counts.
 """
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 K = 12   # tokens per k-gram: shorter runs are chance (one normalised statement is 8-15 tokens)
@@ -20,14 +21,14 @@ class Fingerprint:
     position: int   # index of the k-gram's first token
 
 
-def kgram_hashes(tokens, k=K):
+def kgram_hashes(tokens: Sequence[str], k: int = K) -> list[int]:
     """Stable 64-bit hashes of every k-gram of ``tokens`` (a list of strings), in order."""
     joined = [token.encode() for token in tokens]
     return [int.from_bytes(hashlib.blake2b(b"\x1f".join(joined[i:i + k]), digest_size=8).digest(), "big")
             for i in range(len(joined) - k + 1)]
 
 
-def winnow(hashes, w=W):
+def winnow(hashes: Sequence[int], w: int = W) -> list[Fingerprint]:
     """The winnowed ``[Fingerprint]`` of a hash sequence; all of them when it is shorter than ``w``."""
     if len(hashes) <= w:
         return [Fingerprint(h, i) for i, h in enumerate(hashes)]
@@ -42,6 +43,6 @@ def winnow(hashes, w=W):
     return chosen
 
 
-def fingerprints(tokens, k=K, w=W):
+def fingerprints(tokens: Sequence[str], k: int = K, w: int = W) -> list[Fingerprint]:
     """Winnowed fingerprints of a token list."""
     return winnow(kgram_hashes(tokens, k), w)

@@ -12,6 +12,7 @@ compared (``all_pairs``), through an inverted index.
 """
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from graders.intake.answers import extract_answers
@@ -30,13 +31,13 @@ class WrittenMeasure:
     items: dict = field(default_factory=dict)    # item -> Jaccard index, items at or above ITEM_NOTABLE
 
 
-def shingles(text, size=SHINGLE):
+def shingles(text: str, size: int = SHINGLE) -> set[str]:
     """The set of ``size``-word shingles of ``text`` after normalisation."""
     words = WORD.findall(text.lower().replace("\\", " "))
     return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
 
 
-def answer_shingles(markdown_cells, template_shingles=frozenset()):
+def answer_shingles(markdown_cells: Iterable[str], template_shingles: frozenset[str] = frozenset()) -> dict[str, set[str]]:
     """``{item: shingle set}`` of a submission's answers, minus the template's shingles; short answers left out."""
     found = {}
     for item, text in extract_answers(markdown_cells).items():
@@ -46,7 +47,7 @@ def answer_shingles(markdown_cells, template_shingles=frozenset()):
     return found
 
 
-def compare_answers(a, b):
+def compare_answers(a: dict[str, set[str]], b: dict[str, set[str]]) -> WrittenMeasure:
     """``WrittenMeasure`` of two ``answer_shingles`` results."""
     common = sorted(set(a) & set(b))
     if not common:
@@ -62,7 +63,7 @@ def compare_answers(a, b):
     return WrittenMeasure(round(weighted / weights, 3), notable)
 
 
-def all_pairs(answer_sets):
+def all_pairs(answer_sets: list[dict[str, set[str]]]) -> dict[tuple[int, int], WrittenMeasure]:
     """``{(i, j): WrittenMeasure}`` for ``i < j`` over a list of ``answer_shingles`` results.
 
     Pairs with an item in common but no shared shingle score 0.0; pairs without an item in
