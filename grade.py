@@ -28,7 +28,7 @@ EXIT_USAGE = 2
 
 
 def _settings(args, **overrides):
-    from graders.grading.pipeline import Settings
+    from graders.settings import Settings
     values = {"sandbox": getattr(args, "sandbox", "auto"), "workers": getattr(args, "workers", 1) or 1}
     if getattr(args, "baseline_cache", None) is not None:
         values["baseline_cache"] = args.baseline_cache
@@ -52,11 +52,12 @@ def _progress_printer(total, quiet):
     return progress, progress.close
 
 
-def _reporter(args, run, out_dir, ids):
+def _reporter(args, run, out_dir, submissions):
     from datetime import datetime
     from graders import scoring
     from graders.reports import pages as report
     from graders.marking import updater, written
+    ids = [s.id for s in submissions]
     marks_path = Path(args.written) if args.written else out_dir / "written_marks.csv"
     notes = []
     try:
@@ -73,18 +74,19 @@ def _reporter(args, run, out_dir, ids):
         except ValueError:
             raise UserError(f"--deadline {args.deadline!r}: expected a date and time like 2022-12-08T23:59") from None
     bins = scoring.Bins(inclusive=args.boundary == "inclusive")
-    extensions = _extensions(args.extensions, ids) if args.extensions else report.load_settings(out_dir).extensions
+    extensions = (_extensions(args.extensions, {s.id: s.moodle for s in submissions}) if args.extensions
+                  else report.load_settings(out_dir).extensions)
     feedback, pdf_pages = updater.store_feedback(out_dir)  # the TA's rubric entries, when the app was used
     return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.plain_held_out,
                            feedback=feedback, pdf_pages=pdf_pages,
                            extensions={k: v for k, v in extensions.items() if k in set(ids)}), marks_path
 
 
-def _extensions(path, ids):
+def _extensions(path, students):
     """``{id: deadline}`` from ``--extensions FILE`` (``graders.intake.extensions``), or a one-line error."""
     from graders.intake.extensions import ExtensionsError, read_extensions
     try:
-        return read_extensions(path, ids)
+        return read_extensions(path, students)
     except ExtensionsError as error:
         raise UserError(f"{error} (nothing was changed; fix the file and run again)") from None
 
@@ -107,7 +109,7 @@ def command_grade(args):
         run = pipeline.Run.prepare(_settings(args, workers=args.workers or batch.default_workers(),
                                              item_seconds=args.time_limit, train_seconds=args.train_time_limit))
         try:
-            reporter, marks_path = _reporter(args, run, out_dir, [s.id for s in submissions])
+            reporter, marks_path = _reporter(args, run, out_dir, submissions)
             if not args.json:
                 print(f"Grading {len(submissions)} submission(s) from {args.path}; sandbox: "
                       f"{run.sandbox.description}; data: {run.data_source}", file=sys.stderr)
@@ -159,7 +161,7 @@ def command_publish(args):
         raise UserError(f"{out_dir}: no graded results here (run 'grade.py grade ... --out {out_dir}' first)")
     extensions = None
     if args.extensions:
-        extensions = _extensions(args.extensions, [r.id for r in report.stored_results(out_dir)])
+        extensions = _extensions(args.extensions, {r.id: r.info.moodle for r in report.stored_results(out_dir)})
     try:
         done = publish.publish(out_dir, extensions)
     except publish.NotReady as refused:
@@ -328,6 +330,7 @@ def build_parser():
 
 def _add_grade_commands(commands):
     """``grade``: the TA's batch command."""
+    from graders import settings
     grade = commands.add_parser("grade", help="grade one submission or a batch folder",
                                 description="Grade a submission (.ipynb, .py, folder or .zip) or a batch folder "
                                             "of them (Moodle/eClass 'download all' layout works as is). Results "
@@ -361,10 +364,10 @@ def _add_grade_commands(commands):
                             "in the reports, or a Moodle participant number or full name); kept for later runs")
     grade.add_argument("--boundary", choices=("inclusive", "exclusive"), default="inclusive",
                        help="whether a raw total equal to a bin's lower bound reaches it (default inclusive)")
-    grade.add_argument("--time-limit", type=float, default=30, metavar="S",
-                       help="CPU seconds each function item may use (default 30; wall-clock: 3 times that)")
-    grade.add_argument("--train-time-limit", type=float, default=120, metavar="S",
-                       help="CPU seconds each training item may use (default 120; wall-clock: 3 times that)")
+    grade.add_argument("--time-limit", type=float, default=settings.ITEM_SECONDS, metavar="S",
+                       help=settings.limit_help("function", settings.ITEM_SECONDS))
+    grade.add_argument("--train-time-limit", type=float, default=settings.TRAIN_SECONDS, metavar="S",
+                       help=settings.limit_help("training", settings.TRAIN_SECONDS))
     grade.add_argument("-v", "--verbose", action="store_true", help="print every lost mark's reason")
     grade.set_defaults(handler=command_grade)
 

@@ -17,6 +17,14 @@ CAUSES = {
 }
 
 
+@dataclass(frozen=True)
+class MoodleIdentity:
+    """Whose submission it is in Moodle, read by discovery from the download's folder name
+    (``<Full Name>_<participant>_assignsubmission_file_``), never parsed back out of the id."""
+    participant: str     # Moodle's participant number (digits): the gradebook's "Participant N"
+    full_name: str       # the student's name as the folder spelt it
+
+
 @dataclass
 class Check:
     """One piece of evidence inside an item: its marks and, when it failed, what differed."""
@@ -107,10 +115,21 @@ class SubmissionInfo:
     graded_at: str = ""              # ISO 8601, when the pipeline read the file
     resources: dict = field(default_factory=dict)  # the sandbox's measurements (MiB, s): pipeline._resources
     load: dict = field(default_factory=dict)       # the loading rule's record: statements, seconds, skips
-    timings: dict = field(default_factory=dict)    # seconds: worker, judge, items {id: s}, submission
+    timings: dict = field(default_factory=dict)    # seconds: worker, judge, items {id: wall s}, items_cpu
+                                                   # {id: CPU s, what an item's limit counts}, submission
     worker: str = ""                 # host:pid of the cluster worker that graded it ("" on a local run)
     fingerprint: str = ""            # the resume key's digest (graders.batch.keys.fingerprint)
     resumed: bool = False            # taken from results.jsonl, not graded by this run
+    moodle_participant: str = ""     # MoodleIdentity.participant of a Moodle download ("" otherwise)
+    moodle_name: str = ""            # MoodleIdentity.full_name
+
+    @property
+    def moodle(self) -> MoodleIdentity | None:
+        """The submission's ``MoodleIdentity`` as discovery found it, or None (not from a Moodle download)."""
+        return MoodleIdentity(self.moodle_participant, self.moodle_name) if self.moodle_participant else None
+
+    def set_moodle(self, identity: MoodleIdentity | None) -> None:
+        self.moodle_participant, self.moodle_name = (identity.participant, identity.full_name) if identity else ("", "")
 
     def to_json(self):
         return asdict(self)

@@ -57,11 +57,12 @@ def test_a_damaged_or_missing_file_is_a_miss_and_an_unwritable_folder_keeps_noth
 
 
 def test_the_default_folder_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(baseline_store.CACHE_VARIABLE, str(tmp_path / "mine"))
-    assert baseline_store.default_folder() == str(tmp_path / "mine")
-    monkeypatch.delenv(baseline_store.CACHE_VARIABLE)
+    from graders import settings
+    monkeypatch.setenv(settings.CACHE_VARIABLE, str(tmp_path / "mine"))
+    assert settings.Settings().baseline_cache == str(tmp_path / "mine")
+    monkeypatch.delenv(settings.CACHE_VARIABLE)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert baseline_store.default_folder() == os.path.join(str(tmp_path / "xdg"), "a4-grader", "baselines")
+    assert settings.default_baseline_folder() == os.path.join(str(tmp_path / "xdg"), "a4-grader", "baselines")
 
 
 @pytest.mark.slow

@@ -82,6 +82,29 @@ def test_moodle_names():
     assert submission_id(Path("x/jo_smith/A4.ipynb")) == "jo_smith"
 
 
+def test_the_moodle_identity_is_a_fact_of_discovery_not_parsed_back_out_of_the_id(tmp_path):
+    """The gradebook, the feedback zip and the extensions read ``SubmissionInfo.moodle``; before, each
+    re-appended Moodle's folder suffix to the id and matched it again (and an id made unique with ``~2``
+    lost its participant number)."""
+    from graders.intake.discover import moodle_identity
+    from graders.results import MoodleIdentity, SubmissionInfo
+    batch = tmp_path / "batch"
+    for folder in ("Ann Bo_123456_assignsubmission_file_", "Ann Bo_123456_assignsubmission_onlinetext_"):
+        (batch / folder).mkdir(parents=True)
+        (batch / folder / "A4.ipynb").write_text(NB)
+    (batch / "plain.ipynb").write_text(NB)
+    (batch / "jo").mkdir()
+    (batch / "jo" / "submission.ipynb").write_text(NB)
+    subs = {s.id: s for s in discover(batch, tmp_path / "scratch")}
+    ann = MoodleIdentity("123456", "Ann Bo")
+    assert {k: v.moodle for k, v in subs.items()} == {"Ann Bo_123456": ann, "Ann Bo_123456~2": ann,
+                                                       "jo": None, "plain": None}
+    assert moodle_identity(batch / "Ann Bo_123456_assignsubmission_file_" / "submission.ipynb") == ann
+    info = SubmissionInfo()
+    info.set_moodle(ann)
+    assert SubmissionInfo.from_json(info.to_json()).moodle == ann and SubmissionInfo().moodle is None
+
+
 # ---------------------------------------------------------------- real course downloads (issue 8, part 1)
 
 

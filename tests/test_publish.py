@@ -49,6 +49,11 @@ def moodle_import(path_in_zip, participants):
     return None
 
 
+def _students(out):
+    """``{id: MoodleIdentity}`` of the stored results, as ``grade.py publish`` hands them to the extensions."""
+    return {r.id: r.info.moodle for r in report.stored_results(out)}
+
+
 def _mark_everything(out, ids, skip=()):
     """Every written item of every student in ``ids`` marked with the rubric's first entry, but ``skip``."""
     store = MarkStore(out, seed=rubrics.seed_entries)
@@ -182,10 +187,10 @@ def test_an_extension_moves_the_late_rule_for_that_student_alone(batch, tmp_path
     out, ids = batch
     extensions = tmp_path / "extensions.csv"
     extensions.write_text("id,deadline,reason\n123462,2022-12-10T12:00,medical\n")
-    assert read_extensions(extensions, ids) == {"Late Larry_123462": datetime(2022, 12, 10, 12, 0)}
+    assert read_extensions(extensions, _students(out)) == {"Late Larry_123462": datetime(2022, 12, 10, 12, 0)}
     _mark_everything(out, ids, skip={("Late Larry_123462", "q1a")})
     with pytest.raises(publish.NotReady) as refused:   # on time now, so its unmarked item counts
-        publish.publish(out, read_extensions(extensions, ids))
+        publish.publish(out, read_extensions(extensions, _students(out)))
     assert [m.student for m in refused.value.missing] == ["Late Larry_123462"]
     store = MarkStore(out, seed=rubrics.seed_entries)
     store.update("q1a", "Late Larry_123462", 0, toggle="e1")
@@ -207,7 +212,7 @@ def test_a_bad_extensions_file_is_one_line_naming_file_and_row(batch, tmp_path, 
     path = tmp_path / "ext.csv"
     path.write_text(text)
     with pytest.raises(ExtensionsError, match=re.escape(problem)):
-        read_extensions(path, ids)
+        read_extensions(path, _students(out))
 
 
 @pytest.mark.slow
@@ -248,6 +253,7 @@ def test_a_regrade_while_marking_keeps_every_student_in_grades_and_index(batch):
     lines = (out / "results.jsonl").read_text().splitlines()
     newcomer = json.loads(lines[0])
     newcomer["result"]["id"] = "Zed Newcomer_123499"
+    newcomer["result"]["info"].update(moodle_participant="123499", moodle_name="Zed Newcomer")  # as discovery found it
     newcomer["fingerprint"] = "regraded"
     (out / "results.jsonl").write_text("\n".join(lines + [json.dumps(newcomer)]) + "\n")
     assert SubmissionResult.from_full_json(newcomer["result"]).id == "Zed Newcomer_123499"

@@ -16,6 +16,8 @@ A worker that dies mid-task costs nothing: the scheduler gives its tasks to anot
 twice. Every worker needs the same install as the client (this repository, same version and code)
 and bubblewrap; ``DaskExecutor`` checks all workers when it connects and each task checks its own.
 """
+from __future__ import annotations
+
 import concurrent.futures
 import dataclasses
 import os
@@ -26,10 +28,22 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from graders.batch.keys import data_digest
 from graders.version import GRADER_VERSION, code_digest
 from graders.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import ParamSpec, TypeVar
+
+    from graders.grading.pipeline import Run, Settings
+    from graders.intake.discover import Submission
+    from graders.results import SubmissionResult
+
+    _P = ParamSpec("_P")
+    _T = TypeVar("_T")
 
 
 
@@ -61,13 +75,13 @@ class Payload:
     flags: list = field(default_factory=list)   # discovery's flags for the TA
 
     @classmethod
-    def of(cls, sub):
+    def of(cls, sub: Submission) -> Payload:
         found = {"notes": list(sub.notes), "problem": sub.problem, "files": sub.files_json(), "flags": list(sub.flags)}
         if sub.source is None:
             return cls(sub.id, "", None, 0.0, **found)
         return cls(sub.id, sub.source.name, sub.source.read_bytes(), sub.source.stat().st_mtime, **found)
 
-    def submission(self, source, origin):
+    def submission(self, source: Path | None, origin: Path) -> Submission:
         """The ``discover.Submission`` this payload stands for, its file at ``source`` on this worker."""
         from graders.intake import discover
         files = [discover.SubmittedFile(f["path"], f["role"], f.get("reason", "")) for f in self.files]
@@ -85,11 +99,11 @@ class Reply:
 
 
 
-def expected_for(settings):
+def expected_for(settings: Settings) -> Expected:
     return Expected(GRADER_VERSION, code_digest(), settings.sandbox)
 
 
-def describe_worker():
+def describe_worker() -> dict[str, str | bool]:
     """What the checks need to know about this worker process (run on every worker by the client)."""
     from graders.grading.sandbox import bwrap_available
     return {"version": GRADER_VERSION, "code": code_digest(), "bwrap": bwrap_available(),
@@ -100,7 +114,7 @@ UNSANDBOXED = ("--scheduler needs the sandbox: without it a submission can reach
                "runs any client's code on every worker (a submission patched the grader there); drop --sandbox none")
 
 
-def refuse_unsandboxed(sandbox):
+def refuse_unsandboxed(sandbox: str) -> None:
     """Raise ``ClusterError`` (one line) when ``sandbox`` (the --sandbox option) is ``"none"``.
 
     Dask's scheduler runs code for whoever connects (``client.run``); a submission graded with process
@@ -112,7 +126,7 @@ def refuse_unsandboxed(sandbox):
         raise ClusterError(UNSANDBOXED)
 
 
-def problems(expected, described):
+def problems(expected: Expected, described: Mapping[str, object]) -> list[str]:
     """Why a worker described by ``describe_worker`` cannot grade for ``expected`` (empty: it can)."""
     found = []
     if expected.sandbox == "none":
@@ -138,7 +152,7 @@ _checked: dict = {}
 _data: dict = {}
 
 
-def _worker_run(settings_fields, expected):
+def _worker_run(settings_fields: dict[str, Any], expected: Expected) -> Run:
     """This worker process's ``Run`` for these settings, prepared once and checked once."""
     from graders.grading.pipeline import Run, Settings
     key = tuple(sorted(settings_fields.items()))
@@ -164,7 +178,7 @@ def _worker_run(settings_fields, expected):
     return run
 
 
-def grade_remote(payload, settings_fields, expected):
+def grade_remote(payload: Payload, settings_fields: dict[str, Any], expected: Expected) -> Reply:
     """The task run on a Dask worker: grade one ``Payload`` as a local run would; returns a ``Reply``."""
     from safetensors.torch import save
 
@@ -181,7 +195,7 @@ def grade_remote(payload, settings_fields, expected):
     return Reply(result.full_json(), models, f"{socket.gethostname()}:{os.getpid()}")
 
 
-def _to_result(reply, sub):
+def _to_result(reply: Reply, sub: Submission) -> SubmissionResult:
     from safetensors.torch import load
 
     from graders.results import SubmissionResult
@@ -190,11 +204,12 @@ def _to_result(reply, sub):
     result.info.source_path = str(sub.source or "")      # this machine's paths, as a local run writes them
     result.info.pdf_path = str(sub.pdf) if sub.pdf else ""
     result.info.submitted_at = sub.submitted_at
+    result.info.set_moodle(sub.moodle)                   # discovery's fact, found here (the payload has no folder)
     result.info.worker = reply.worker
     return result
 
 
-def _is_worker_loss(error):
+def _is_worker_loss(error: BaseException) -> bool:
     from distributed.client import FutureCancelledError
     from distributed.comm.core import CommClosedError
     from distributed.scheduler import KilledWorker
@@ -209,7 +224,8 @@ class DaskExecutor(concurrent.futures.Executor):
     to the workers, and the digest of its data is what their data must match.
     """
 
-    def __init__(self, address, run, retries=2, resubmits=1, connect_timeout=30, wait_for_workers=60):
+    def __init__(self, address: str, run: Run, retries: int = 2, resubmits: int = 1, connect_timeout: float = 30,
+                 wait_for_workers: float = 60) -> None:
         """Connect to the scheduler at ``address``; ``retries``: Dask's per task (on an exception);
         ``resubmits``: further sends of a submission once Dask gives up after worker deaths."""
         refuse_unsandboxed(run.settings.sandbox)
@@ -234,6 +250,7 @@ class DaskExecutor(concurrent.futures.Executor):
         self._executor = self.client.get_executor(pure=False, retries=retries)
         threads = sum(w.get("nthreads", 1) for w in self.client.scheduler_info(n_workers=-1)["workers"].values())
         self.window = max(8, 4 * threads)
+        self._queue: queue.Queue[tuple[Submission, concurrent.futures.Future[SubmissionResult]] | None]
         self._slots, self._queue, self._closed = threading.Semaphore(self.window), queue.Queue(), False
         try:
             self.check_workers()
@@ -243,12 +260,12 @@ class DaskExecutor(concurrent.futures.Executor):
         threading.Thread(target=self._dispatch, daemon=True, name="a4-dispatch").start()
 
     @property
-    def description(self):
+    def description(self) -> str:
         workers = self.client.scheduler_info(n_workers=-1)["workers"]
         threads = sum(w.get("nthreads", 1) for w in workers.values())
         return f"Dask cluster {self.client.scheduler.address} ({len(workers)} workers, {threads} threads)"
 
-    def check_workers(self):
+    def check_workers(self) -> None:
         """Refuse (``ClusterError``) if any connected worker cannot grade as this machine would."""
         found = []
         for address, described in self.client.run(describe_worker).items():
@@ -256,22 +273,22 @@ class DaskExecutor(concurrent.futures.Executor):
         if found:
             raise ClusterError("the cluster's workers cannot grade like this machine: " + " | ".join(found))
 
-    def submit(self, fn, *args, **kwargs):
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> concurrent.futures.Future[_T]:
         """Run ``fn(*args, **kwargs)`` on a worker (``fn`` must be importable there)."""
         return self._executor.submit(fn, *args, **kwargs)
 
-    def submit_submission(self, sub):
+    def submit_submission(self, sub: Submission) -> concurrent.futures.Future[SubmissionResult]:
         """Grade ``sub`` on the cluster; the future's result is a ``SubmissionResult`` as a local run's.
 
         Submissions wait on this machine until one of at most ``window`` slots is free (a few per
         worker thread), so the bytes of a large course are read and shipped a few at a time.
         """
-        out = concurrent.futures.Future()
+        out: concurrent.futures.Future[SubmissionResult] = concurrent.futures.Future()
         out.set_running_or_notify_cancel()
         self._queue.put((sub, out))
         return out
 
-    def _dispatch(self):
+    def _dispatch(self) -> None:
         while True:
             job = self._queue.get()
             if job is None:
@@ -287,10 +304,10 @@ class DaskExecutor(concurrent.futures.Executor):
                 self._slots.release()
                 out.set_exception(ClusterError(f"{sub.id}: could not be sent to the cluster ({error})"))
 
-    def _send(self, payload, sub, out, attempt):
+    def _send(self, payload: Payload, sub: Submission, out: concurrent.futures.Future[SubmissionResult], attempt: int) -> None:
         inner = self._executor.submit(grade_remote, payload, self.settings_fields, self.expected)
 
-        def done(future):
+        def done(future: concurrent.futures.Future[Reply]) -> None:
             try:
                 reply = future.result()
             except Exception as error:
@@ -308,14 +325,14 @@ class DaskExecutor(concurrent.futures.Executor):
                 out.set_exception(ClusterError(f"{payload.id}: unreadable reply from the cluster ({error})"))
         inner.add_done_callback(done)
 
-    def _resend(self, payload, sub, out, attempt):
+    def _resend(self, payload: Payload, sub: Submission, out: concurrent.futures.Future[SubmissionResult], attempt: int) -> None:
         try:
             self._send(payload, sub, out, attempt)
         except Exception as error:
             self._slots.release()
             out.set_exception(_explain(error, payload.id))
 
-    def shutdown(self, wait=True, *, cancel_futures=False):
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
         self._queue.put(None)
         self._slots.release()          # wakes a dispatcher waiting for a slot
@@ -323,7 +340,7 @@ class DaskExecutor(concurrent.futures.Executor):
         self.client.close()
 
 
-def _explain(error, sub_id):
+def _explain(error: BaseException, sub_id: str) -> ClusterError:
     if isinstance(error, WorkerMismatch):
         return ClusterError(str(error))
     if _is_worker_loss(error):

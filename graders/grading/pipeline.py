@@ -36,6 +36,7 @@ from graders.judge import baseline_store
 from graders.judge import baselines as training
 from graders.items import AUTO_ITEMS
 from graders.results import ItemResult, SubmissionInfo, SubmissionResult
+from graders.settings import Settings  # noqa: F401 - the run's settings, re-exported for callers
 from graders.version import GRADER_VERSION
 from graders.grading.sandbox import Sandbox
 from reference import scaffold
@@ -43,23 +44,6 @@ from worker import channel, confine
 from worker.protocol import WALL_BACKSTOP, ItemSpec, Job, Limits, LoadReport
 
 LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "creconstruct", "celbo")
-
-
-@dataclass
-class Settings:
-    public: bool = False             # the students' self-check: no reference, reduced training
-    sandbox: str = "auto"            # "auto", "bwrap" or "none"
-    workers: int = 1                 # submissions graded at once (one worker process each)
-    item_seconds: float = 30.0       # limit per function item
-    train_seconds: float = 120.0     # limit per training item
-    statement_seconds: float = 5.0   # limit per top-level statement while the notebook loads
-    load_seconds: float = 60.0       # limit for loading the whole notebook
-    memory_mb: int = 2048            # address space a child may add beyond the loaded worker
-    disk_mb: int = 256               # all files a submission's code may write, together
-    seed: int = 1                    # torch/numpy/random seed in every child
-    train_rows: int = 4000           # training images the grader hands to train_mnist_*
-    keep_jobs: bool = False          # keep job folders (for debugging)
-    baseline_cache: str = field(default_factory=baseline_store.default_folder)  # "" keeps none
 
 
 class UidPool:
@@ -284,7 +268,9 @@ def grade_submission(run, sub):
         name = (sub.source or sub.origin).name
         reason = childdata.clean_text(f"{name}: the grader could not grade this file ({type(error).__name__}: "
                                       f"{error})")
-        return _unloadable(sub.id, reason, SubmissionInfo(source=name))
+        info = SubmissionInfo(source=name)
+        info.set_moodle(sub.moodle)
+        return _unloadable(sub.id, reason, info)
 
 
 def _grade(run, sub):
@@ -294,6 +280,7 @@ def _grade(run, sub):
                           secret=run.permutation.source, grader_version=GRADER_VERSION,
                           mode="public self-check" if run.settings.public else "full", seed=run.settings.seed,
                           device="cpu", torch=torch.__version__, notes=list(sub.notes))
+    info.set_moodle(sub.moodle)
     if sub.source is None:
         return _unloadable(sub.id, sub.problem, info, sub.flags)
     try:
@@ -328,7 +315,8 @@ def _grade(run, sub):
                 models[item.id] = run.permutation.to_plain(state, item.conditional)
     flags += [flag for flag in suspicious.flags(run, results, models) if flag not in flags]
     info.timings = {"worker": round(worker_seconds, 3), "judge": round(time.perf_counter() - started - worker_seconds, 3),
-                       "items": {k: o.record.get("seconds") for k, o in outcomes.items() if o.record}}
+                       "items": {k: o.record.get("seconds") for k, o in outcomes.items() if o.record},
+                       "items_cpu": {k: o.record.get("cpu_seconds") for k, o in outcomes.items() if o.record}}
     return SubmissionResult(sub.id, results, flags, info, models)
 
 

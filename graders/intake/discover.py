@@ -51,6 +51,7 @@ from pathlib import Path, PurePosixPath
 
 from graders.intake import source as source_reader
 from graders.intake import zipcheck
+from graders.results import MoodleIdentity
 from graders.safe_text import clean_id, display_name
 from graders.errors import UserError
 
@@ -128,6 +129,7 @@ class Submission:
     flags: list = field(default_factory=list)    # for the TA, e.g. "several notebooks: graded X, also Y"
     stored_at: float | None = None  # POSIX time the course site stored the submission (see module doc)
     download_all: bool = False   # nothing graded because it is Moodle's download-all zip of several students
+    moodle: MoodleIdentity | None = None  # from a Moodle download's folder name (``moodle_identity``)
 
     @property
     def submitted_at(self):
@@ -157,13 +159,29 @@ class Submission:
 
 def submission_id(path):
     """The student id a file or folder name stands for, through ``clean_id``."""
-    name = clean_id(path.name[: -len(path.suffix)] if path.suffix.lower() in SOURCE_SUFFIXES + (".zip",) else path.name)
+    name = _stem(path)
     moodle = MOODLE.match(name)
     if moodle:
         return f"{moodle['name']}_{moodle['number']}"
     if name.lower() in GENERIC_STEMS and path.parent.name:
         return submission_id(path.parent)
     return name
+
+
+def moodle_identity(path) -> MoodleIdentity | None:
+    """The ``MoodleIdentity`` in a Moodle download's folder name (of ``path`` or, for a generic file
+    name such as ``submission.ipynb``, of its folder), or None."""
+    name = _stem(path)
+    moodle = MOODLE.match(name)
+    if moodle:
+        return MoodleIdentity(moodle["number"], moodle["name"])
+    if name.lower() in GENERIC_STEMS and path.parent.name:
+        return moodle_identity(path.parent)
+    return None
+
+
+def _stem(path):
+    return clean_id(path.name[: -len(path.suffix)] if path.suffix.lower() in SOURCE_SUFFIXES + (".zip",) else path.name)
 
 
 # ---------------------------------------------------------------- scanning
@@ -595,7 +613,8 @@ def _submission(path, scratch):
             problem = f"no .ipynb or .py file in {where}" + (
                 f" (only the HTML export {display_name(exports[0], 60)}; hand in the .ipynb)" if exports else "")
     return Submission(sub_id, graded.local if graded else None, path, notes, problem, files,
-                      pdf.local if pdf else None, flags, stored_at, download_all=graded is None and scan.download_all)
+                      pdf.local if pdf else None, flags, stored_at, download_all=graded is None and scan.download_all,
+                      moodle=moodle_identity(path))
 
 
 def _safely(path, scratch):
@@ -606,7 +625,7 @@ def _safely(path, scratch):
         detail = str(error).splitlines()[0][:120] if str(error) else ""
         return Submission(sub_id, None, path, problem=f"{display_name(path.name, 80)}: could not be looked at "
                                                       f"({type(error).__name__}{': ' + detail if detail else ''})",
-                          stored_at=_origin_mtime(path))
+                          stored_at=_origin_mtime(path), moodle=moodle_identity(path))
 
 
 # ---------------------------------------------------------------- batches

@@ -12,31 +12,34 @@ participant number alone or the student's full name (when no other student has i
 ``deadline`` is an ISO date and time. Every problem names the file and line.
 """
 import csv
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+
 from graders.errors import UserError
+from graders.results import MoodleIdentity
 
 
 class ExtensionsError(UserError, ValueError):
     """A problem in the extensions file; one line naming the file and row."""
 
 
-def _aliases(ids) -> dict[str, set[str]]:
-    """``{alias: {id}}``: each id under itself, its Moodle participant number and its Moodle full name."""
-    from graders.intake.discover import MOODLE
+def _aliases(students: Mapping[str, MoodleIdentity | None]) -> dict[str, set[str]]:
+    """``{alias: {id}}``: each id under itself and, for a Moodle download, its participant number and
+    full name (``SubmissionInfo.moodle``, as discovery read them from the folder name)."""
     aliases: dict[str, set[str]] = {}
-    for sub_id in ids:
+    for sub_id, moodle in students.items():
         names = {sub_id}
-        match = MOODLE.match(sub_id + "_assignsubmission_file_")
-        if match:
-            names |= {match["number"], match["name"].casefold()}
+        if moodle is not None:
+            names |= {moodle.participant, moodle.full_name.casefold()}
         for name in names:
             aliases.setdefault(name, set()).add(sub_id)
     return aliases
 
 
-def read_extensions(path, ids) -> dict[str, datetime]:
-    """``{submission id: deadline}`` from the file at ``path`` for the batch's ``ids``; raises ``ExtensionsError``."""
+def read_extensions(path: str | Path, students: Mapping[str, MoodleIdentity | None]) -> dict[str, datetime]:
+    """``{submission id: deadline}`` from the file at ``path`` for the batch's ``students`` (``{id: its Moodle
+    identity or None}``); raises ``ExtensionsError``."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -46,7 +49,7 @@ def read_extensions(path, ids) -> dict[str, datetime]:
     columns = {c.strip().lower(): c for c in rows.fieldnames or []}
     if "id" not in columns or "deadline" not in columns:
         raise ExtensionsError(f"{path}: expected a header row with the columns id and deadline")
-    aliases, out = _aliases(ids), {}
+    aliases, out = _aliases(students), {}
     for line, row in enumerate(rows, start=2):
         key, when = (row.get(columns["id"]) or "").strip(), (row.get(columns["deadline"]) or "").strip()
         if not key and not when:

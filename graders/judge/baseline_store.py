@@ -30,15 +30,6 @@ if TYPE_CHECKING:
     from graders.judge.baselines import Baseline
 
 FORMAT = 1
-CACHE_VARIABLE = "A4_CACHE_DIR"
-
-
-def default_folder() -> str:
-    """``$A4_CACHE_DIR``, else ``$XDG_CACHE_HOME/a4-grader/baselines`` (``~/.cache/...``); ``""``: none."""
-    if CACHE_VARIABLE in os.environ:
-        return os.environ[CACHE_VARIABLE]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "a4-grader", "baselines")
 
 
 def key(conditional: bool, tensors: Sequence[torch.Tensor]) -> str:
