@@ -19,20 +19,20 @@ class AutoItem:
     checks: tuple = ()        # ((check key, marks), ...) in report order; sums to ``marks``
     args: tuple = ()          # scalar items: argument names
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         assert self.kind in KINDS, self.kind
         assert abs(sum(m for _, m in self.checks) - self.marks) < 1e-9, (self.id, self.checks)
 
     @property
-    def trains(self):
+    def trains(self) -> bool:
         """Judged by training under the grading budget (its own job and time limit)."""
         return self.kind == "train"
 
-    def check_marks(self, key):
+    def check_marks(self, key: str) -> float:
         return dict(self.checks)[key]
 
 
-def _item(item_id, marks, checks):
+def _item(item_id: str, marks: float, checks: tuple[tuple[str, float], ...]) -> AutoItem:
     probe = PROBE_BY_ID[item_id]
     return AutoItem(item_id, probe.function, marks, probe.kind, probe.conditional, checks, probe.args)
 
@@ -66,6 +66,6 @@ WRITTEN_MAX = sum(WRITTEN_ITEMS.values())              # 60
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
 
 
-def training_item(conditional):
+def training_item(conditional: bool) -> AutoItem:
     """The training item of the VAE (``False``) or the CVAE (``True``)."""
     return next(i for i in AUTO_ITEMS if i.kind == "train" and i.conditional == conditional)

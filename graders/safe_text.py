@@ -19,8 +19,14 @@ grader's own output files. Every function here is total: it accepts any
 - ``page_name(sub_id, taken)`` / ``page_names(ids)``: a unique, safe report
   page file name per id.
 """
+from __future__ import annotations
+
 import re
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ID_MAX = 120
 PAGE_STEM_MAX = 80
@@ -38,18 +44,18 @@ RESERVED_PAGES = {"index", "grades", "results", "similarity", "written_marks", "
 WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 
 
-def _text(value):
+def _text(value: object) -> str:
     """``value`` as text with lone surrogates replaced by U+FFFD."""
     text = value if isinstance(value, str) else str(value)
     return SURROGATES.sub("\ufffd", text)
 
 
-def replace_surrogates(text):
+def replace_surrogates(text: str) -> str:
     """``text`` with every lone surrogate (invalid UTF-8 in a file name, ``\\ud800`` in JSON) as U+FFFD."""
     return _text(text)
 
 
-def clean_id(raw):
+def clean_id(raw: object) -> str:
     """The normal form of a student id; idempotent (``clean_id(clean_id(x)) == clean_id(x)``).
 
     NFC; lone surrogates become U+FFFD; each run of control characters,
@@ -64,7 +70,7 @@ def clean_id(raw):
     return text or "unnamed"
 
 
-def terminal_safe(text, limit=None):
+def terminal_safe(text: object, limit: int | None = None) -> str:
     """``text`` safe to print: escape sequences and control characters shown as ``\\xNN`` text, one line.
 
     Nothing a terminal interprets survives (ESC, CSI, BEL, CR, newlines, bidi
@@ -79,7 +85,7 @@ def terminal_safe(text, limit=None):
     return text
 
 
-def display_name(text, limit=DISPLAY_MAX):
+def display_name(text: object, limit: int = DISPLAY_MAX) -> str:
     """A file name fit for a report or a JSON field: terminal-safe, at most ``limit`` characters.
 
     A long name keeps its end (the file name), prefixed with an ellipsis.
@@ -90,7 +96,7 @@ def display_name(text, limit=DISPLAY_MAX):
     return text
 
 
-def csv_cell(value):
+def csv_cell(value: object) -> str:
     """``value`` as a spreadsheet-safe CSV cell (OWASP): a leading ``= + - @``, tab or CR gets a ``'`` prefix.
 
     Text that already starts with quotes before such a character gets one
@@ -105,13 +111,13 @@ def csv_cell(value):
     return text
 
 
-def csv_value(cell):
+def csv_value(cell: str | None) -> str:
     """The inverse of ``csv_cell``: the text a cell written by it stood for."""
     text = _text(cell if cell is not None else "")
     return text[1:] if CSV_QUOTED.match(text) else text
 
 
-def _page_stem(sub_id):
+def _page_stem(sub_id: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", clean_id(sub_id))
     stem = stem[:PAGE_STEM_MAX].strip("._- ")
     if not stem:
@@ -122,7 +128,7 @@ def _page_stem(sub_id):
     return stem
 
 
-def page_name(sub_id, taken, suffix=".html"):
+def page_name(sub_id: str, taken: set[str], suffix: str = ".html") -> str:
     """A safe file name for ``sub_id``'s page, not in ``taken`` (compared case-insensitively); adds it there.
 
     ASCII letters, digits, ``.``, ``_`` and ``-`` only; no leading or trailing
@@ -140,8 +146,9 @@ def page_name(sub_id, taken, suffix=".html"):
     return name
 
 
-def page_names(ids, suffix=".html"):
+def page_names(ids: Iterable[str], suffix: str = ".html") -> dict[str, str]:
     """``{id: page file name}`` for a batch, unique and independent of the order ``ids`` come in."""
+    taken: set[str]
     taken, names = set(), {}
     for sub_id in sorted(set(ids), key=lambda i: (_page_stem(i).lower(), _text(i))):
         names[sub_id] = page_name(sub_id, taken, suffix)

@@ -1,5 +1,14 @@
 """The homework's coarse bins (contract section 4) and the contract's JSON document."""
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from graders.results import SubmissionResult
 
 
 @dataclass(frozen=True)
@@ -13,19 +22,19 @@ class Bins:
     floor_grade: float = 0
     inclusive: bool = True
 
-    def grade(self, raw):
+    def grade(self, raw: float) -> float:
         for lower, grade in self.edges:
             if raw > lower or (self.inclusive and raw == lower):
                 return grade
         return self.floor_grade
 
-    def describe(self):
+    def describe(self) -> str:
         sign = ">=" if self.inclusive else ">"
         rules = [f"raw {sign} {lower} -> {grade:g}" for lower, grade in self.edges]
         return "; ".join(rules + [f"otherwise {self.floor_grade:g}"])
 
 
-def contract_document(results, summaries=None):
+def contract_document(results: Iterable[SubmissionResult], summaries: Mapping[str, Summary] | None = None) -> dict[str, Any]:
     """``{"submissions": [...]}`` exactly as contract section 5; ``summaries`` maps id -> ``Summary``."""
     summaries = summaries or {}
     return {"submissions": [result.contract_json(getattr(summaries.get(result.id), "raw", None),
@@ -47,11 +56,11 @@ class Summary:
     auto_max: float = 40
 
     @property
-    def provisional(self):
+    def provisional(self) -> bool:
         return self.final is None
 
     @property
-    def display(self):
+    def display(self) -> str:
         """The grade as a page shows it: the final grade, or e.g. "auto 38/40, written pending"."""
         if self.final is not None:
             return f"{self.final:g}"
@@ -59,7 +68,7 @@ class Summary:
         return f"auto {self.auto:g}/{self.auto_max:g}, written pending{entered}"
 
 
-def summarise(result, written_entry, bins, late=""):
+def summarise(result: SubmissionResult, written_entry: dict[str, Any] | None, bins: Bins, late: str = "") -> Summary:
     from graders.items import WRITTEN_ITEMS
     marks = (written_entry or {}).get("marks", {})
     written = round(sum(marks.values()), 6) if marks else None

@@ -6,12 +6,15 @@ item's probe in a forked child of that load, within the item's time limit, and w
 ``OUT_DIR/load.json`` and per item ``<id>.json`` (facts) and ``<id>.safetensors`` (tensors).
 POSIX only (fork and SIGALRM, as the grader's worker).
 """
+from __future__ import annotations
+
 import json
 import os
 import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +24,11 @@ from reference import scaffold
 from selfcheck import probes
 from selfcheck.notebook import code_cells
 from worker import loader
+
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from worker.protocol import LoadReport
 
 SCAFFOLD = ("MNISTArgs", "Encoder", "VAE", "CVAE", "append_class_to_data")
 
@@ -37,7 +45,7 @@ def namespace(rows: int) -> dict:
 _DATA: dict = {}
 
 
-def training_data(rows: int):
+def training_data(rows: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``rows`` images and labels of ``get_mnist_data("train")`` (read once)."""
     if rows not in _DATA:
         X, Y = scaffold.get_mnist_data("train")
@@ -45,7 +53,7 @@ def training_data(rows: int):
     return _DATA[rows]
 
 
-def run_probe(item: dict, ns: dict, inputs: dict, expected: dict):
+def run_probe(item: dict, ns: dict, inputs: dict, expected: dict) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The probe of ``item`` (an entry of ``expected.json``'s ``items``): ``(tensors, meta)``."""
     function = ns[item["function"]]
     if item["kind"] == "scalar":
@@ -60,8 +68,11 @@ def run_probe(item: dict, ns: dict, inputs: dict, expected: dict):
                                  "celbo" if item["conditional"] else "elbo", X, Y)
 
 
-def _item_child(item, ns, inputs, expected, report, out_dir, seed):
+def _item_child(item: dict, ns: dict, inputs: dict, expected: dict, report: LoadReport, out_dir: Path,
+                seed: int) -> NoReturn:
     """In the forked child: run the probe, write its files, never return."""
+    meta: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
     meta, tensors = {}, {}
     try:
         torch.manual_seed(seed)
@@ -85,7 +96,7 @@ def _item_child(item, ns, inputs, expected, report, out_dir, seed):
         os._exit(0)
 
 
-def run_item(item, ns, inputs, expected, report, out_dir, seed):
+def run_item(item: dict, ns: dict, inputs: dict, expected: dict, report: LoadReport, out_dir: Path, seed: int) -> None:
     """Fork the item's child and wait up to its time limit; a child still running then is killed."""
     pid = os.fork()
     if pid == 0:

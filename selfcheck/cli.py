@@ -3,6 +3,8 @@
 ``run`` is the one self-check: the project's ``grade.py check`` and the bundle's call it, with
 the data folder the release wrote (``selfcheck/data``) or one built from the reference.
 """
+from __future__ import annotations
+
 import argparse
 import json
 import os
@@ -10,8 +12,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from selfcheck import deps
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import torch
+
+    from selfcheck.results import ItemVerdict
 
 PACKAGE = Path(__file__).resolve().parent
 DATA = PACKAGE / "data"
@@ -33,7 +43,7 @@ def _child(notebook: Path, data_dir: Path, out_dir: Path, expected: dict) -> sub
         return subprocess.CompletedProcess([], -9, "", f"the check ran past {limit} s and was stopped")
 
 
-def _reply(out_dir: Path, item_id: str):
+def _reply(out_dir: Path, item_id: str) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
     """``(tensors, meta)`` an item's child wrote, or ``({}, None)`` when it wrote nothing."""
     from safetensors.torch import load_file
     meta_path, tensor_path = out_dir / f"{item_id}.json", out_dir / f"{item_id}.safetensors"
@@ -43,7 +53,7 @@ def _reply(out_dir: Path, item_id: str):
     return (load_file(str(tensor_path)) if tensor_path.exists() else {}), meta
 
 
-def run(notebook: Path, data_dir: Path = DATA):
+def run(notebook: Path, data_dir: Path = DATA) -> tuple[list[ItemVerdict], list[str]]:
     """The verdicts of every item and the load notes: ``([ItemVerdict], [str])``."""
     from safetensors.torch import load_file
     from selfcheck import verdicts

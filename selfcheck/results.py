@@ -16,7 +16,7 @@ class CheckResult:
     received: str = ""
     hint: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         assert self.state in STATES, self.state
 
     @property

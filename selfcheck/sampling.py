@@ -20,11 +20,11 @@ NAMES = {"returns": "returns (mu, logvar, x_hat) from one encoder and one decode
          "gradients": "gradients reach mu and logvar through the sample"}
 
 
-def one_hot(y):
+def one_hot(y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.one_hot(y, 10).double()
 
 
-def class_part_text(part, y) -> str:
+def class_part_text(part: torch.Tensor, y: torch.Tensor) -> str:
     """What a recorded class part is, in words, when it is not ``one_hot(y)``."""
     if part.shape != (len(y), 10):
         return f"a class part of shape {tuple(part.shape)}"
@@ -40,7 +40,7 @@ def class_part_text(part, y) -> str:
     return "values that are not one_hot(y)"
 
 
-def _returns_check(item, t, meta, inputs, marks):
+def _returns_check(item: dict, t: dict, meta: dict, inputs: dict, marks: dict[str, float]) -> CheckResult:
     out, calls, problems = meta.get("out", {}), meta.get("calls", []), []
     parts = out.get("items", [])
     if out.get("type") not in ("tuple", "list") or len(parts) != 3:
@@ -61,7 +61,7 @@ def _returns_check(item, t, meta, inputs, marks):
                          "; ".join(problems), "return mu, logvar, x_hat in that order" if problems else "")
 
 
-def _conditions_check(t, inputs, marks, width, latent):
+def _conditions_check(t: dict, inputs: dict, marks: dict[str, float], width: int, latent: int) -> CheckResult:
     x, y = inputs["x"].double(), inputs["y"]
     encoder_in, z1 = tensor(t, "encoder_in"), tensor(t, "decoder_in1")
     enc_ok = close(encoder_in, torch.cat([x, one_hot(y)], 1))
@@ -94,7 +94,8 @@ def noise_hint(bad: dict) -> str:
     return "eps must be standard normal: torch.randn_like(mu)"
 
 
-def _noise_check(z1, z2, z_eval, inputs, marks):
+def _noise_check(z1: torch.Tensor | None, z2: torch.Tensor | None, z_eval: torch.Tensor | None, inputs: dict,
+                 marks: dict[str, float]) -> CheckResult:
     mu, std, logvar = inputs["mu"].double(), inputs["std"].double(), inputs["logvar"]
     if z1 is None or z2 is None:
         return CheckResult("noise", NAMES["noise"], marks["noise"], "fail", f"z of shape {tuple(mu.shape)} passed "
@@ -119,7 +120,7 @@ def _noise_check(z1, z2, z_eval, inputs, marks):
                          "in training and in evaluation mode" if bad else "", received, hint)
 
 
-def _gradients_check(t, meta, inputs, z1, marks):
+def _gradients_check(t: dict, meta: dict, inputs: dict, z1: torch.Tensor | None, marks: dict[str, float]) -> CheckResult:
     """dz/dmu = 1 and dz/dlogvar proportional to z - mu (the std's formula is the noise check's business)."""
     mu = inputs["mu"].double()
     grad_mu, grad_lv = tensor(t, "grad_mu", mu.shape), tensor(t, "grad_logvar", mu.shape)
@@ -158,7 +159,7 @@ def judge_sampler(item: dict, t: dict, meta: dict, inputs: dict) -> list:
     return checks
 
 
-def _sample_problem(inputs, z1, z2) -> str:
+def _sample_problem(inputs: dict, z1: torch.Tensor, z2: torch.Tensor | None) -> str:
     """Why a loss's decoded ``z`` is not a fresh reparameterized sample; ``""`` when it is the stand-in's
     sample or passes the noise statistics."""
     mu, std = inputs["mu"].double(), inputs["std"].double()

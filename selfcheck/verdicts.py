@@ -7,6 +7,7 @@ values, their gradients, the standard deviation of the pinned samplers and the v
 known mistakes are numbers computed by the reference when the bundle was written.
 """
 import math
+from typing import cast
 
 import torch
 
@@ -64,7 +65,7 @@ def judge_scalar(item: dict, tensors: dict, meta: dict, inputs: dict, expected: 
     return checks
 
 
-def _stand_ins(inputs, z_full, conditional, latent):
+def _stand_ins(inputs: dict, z_full: torch.Tensor, conditional: bool, latent: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss stand-ins' terms at a decoded ``z``: (kl, loglik) of the linear functionals, float64."""
     mu, logvar, x = (inputs[k].double() for k in ("mu", "logvar", "x"))
     dec_in = z_full.double() if conditional else z_full[:, :latent].double()
@@ -73,7 +74,8 @@ def _stand_ins(inputs, z_full, conditional, latent):
             standins.loglik(x_hat, x, inputs["E"].double()))
 
 
-def loss_value(item, tensors, meta, inputs, expected, z_full):
+def loss_value(item: dict, tensors: dict, meta: dict, inputs: dict, expected: dict,
+               z_full: torch.Tensor) -> tuple[str, str, str]:
     """``(state, hint, note)`` of the value check for a loss whose decoded sample ``z_full`` passed."""
     latent = inputs["mu"].shape[1]
     received = scalar(tensors, "value1")
@@ -121,7 +123,7 @@ def judge_loss(item: dict, tensors: dict, meta: dict, inputs: dict, expected: di
                 + ("; append each row's own label: append_class_to_data(x, y) and append_class_to_data(z, y)"
                    if item["conditional"] else ""))
     else:
-        state, hint, note = loss_value(item, tensors, meta, inputs, expected, z_full)
+        state, hint, note = loss_value(item, tensors, meta, inputs, expected, cast(torch.Tensor, z_full))  # no problems: a z
         notes += [note] if note else []
     facts = meta.get("out", {})
     checks = [CheckResult("value", names["value"], marks["value"], state,

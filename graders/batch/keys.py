@@ -4,17 +4,24 @@ A result in ``OUT/results.jsonl`` is reused (a re-run resumes) only when its ``f
 the submission's id and bytes and ``resume_key(run)``. A cluster's workers must match the client's
 ``code_digest``; every task checks ``data_digest`` against the client's.
 """
+from __future__ import annotations
+
 import hashlib
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from graders.version import GRADER_VERSION, code_digest
+
+if TYPE_CHECKING:
+    from graders.grading.pipeline import Run
+    from graders.intake.discover import Submission
 
 # Settings that cannot change a mark (how many at once, whether job folders are kept, where baselines are kept).
 NOT_IN_KEY = ("workers", "keep_jobs", "baseline_cache")
 
 
-def resume_key(run):
+def resume_key(run: Run) -> dict[str, str]:
     """What a stored result was graded under, as plain text fields: the grader's version and code
     digest, the sandbox actually used, every limit and setting that can change a mark, the data and
     a digest of the course secret (never the secret). A result is reused only when all are equal."""
@@ -23,7 +30,7 @@ def resume_key(run):
             "secret": run.permutation.digest, "data": run.data_source, "settings": json.dumps(settings, default=str)}
 
 
-def fingerprint(sub, run):
+def fingerprint(sub: Submission, run: Run) -> str:
     """Identifies a submission (id and content) and ``resume_key(run)``, for resuming: 20 hex digits."""
     digest = hashlib.sha256(json.dumps([resume_key(run), sub.id], sort_keys=True).encode())
     if sub.source is not None and sub.source.exists():
@@ -31,7 +38,7 @@ def fingerprint(sub, run):
     return digest.hexdigest()[:20]
 
 
-def data_digest(run):
+def data_digest(run: Run) -> str:
     """SHA-256 (16 hex digits) of the tensors a run hands to submissions and judges with."""
     digest = hashlib.sha256()
     for key in sorted(run.inputs):

@@ -6,14 +6,23 @@ CI job, ``--json`` piped elsewhere) it prints plain lines, at most one per ``eve
 ``step`` of the batch, and always the last. It writes to its stream only (stderr), never stdout.
 Results resumed from ``results.jsonl`` count as done but not in the rate.
 """
+from __future__ import annotations
+
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING, cast
 
 from graders.safe_text import terminal_safe
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TextIO
 
-def _duration(seconds):
+    from graders.results import SubmissionResult
+
+
+def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
@@ -25,7 +34,8 @@ def _duration(seconds):
 class Progress:
     """Counts finished submissions and reports them; ``close()`` ends the bar (or prints nothing more)."""
 
-    def __init__(self, total, stream=None, every=10.0, step=0.05, bar=None, clock=time.monotonic):
+    def __init__(self, total: int, stream: TextIO | None = None, every: float = 10.0, step: float = 0.05,
+                 bar: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.total, self.stream = total, stream or sys.stderr
         self.every, self.step, self.clock = every, step, clock
         self.done = self.resumed = 0
@@ -38,18 +48,18 @@ class Progress:
             from tqdm import tqdm
             self._bar = tqdm(total=total, unit="submission", file=self.stream, dynamic_ncols=True)
 
-    def rate(self):
+    def rate(self) -> float:
         """Submissions graded (not resumed) per second since the start; 0 before the first."""
         graded = self.done - self.resumed
         elapsed = self.clock() - self.started
         return graded / elapsed if graded and elapsed > 0 else 0.0
 
-    def eta(self):
+    def eta(self) -> float | None:
         """Seconds until the rest is graded at the current rate; None before the first is graded."""
         rate = self.rate()
         return (self.total - self.done) / rate if rate else None
 
-    def line(self, result=None):
+    def line(self, result: SubmissionResult | None = None) -> str:
         """``graded 12/300 (4%)  0.35/min ... `` as printed when stderr is not a terminal."""
         percent = 100 * self.done / self.total if self.total else 100
         parts = [f"graded {self.done}/{self.total} ({percent:.0f}%)"]
@@ -58,13 +68,13 @@ class Progress:
         rate = self.rate()
         if rate:
             parts.append(f"{rate * 60:.1f}/min")
-            eta = self.eta()
+            eta = cast(float, self.eta())  # rate is not 0: never None
             parts.append(f"ETA {_duration(eta)}" if self.done < self.total else f"took {_duration(self.clock() - self.started)}")
         if result is not None:
             parts.append(f"last: {terminal_safe(result.id, 40)} {result.auto_awarded:g}/{result.auto_max:g}")
         return "  ".join(parts)
 
-    def __call__(self, result):
+    def __call__(self, result: SubmissionResult) -> None:
         with self._lock:
             self.done += 1
             if result.info.resumed:
@@ -81,6 +91,6 @@ class Progress:
                 self._last_time, self._last_done = now, self.done
                 print(self.line(result), file=self.stream, flush=True)
 
-    def close(self):
+    def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

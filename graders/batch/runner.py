@@ -6,12 +6,23 @@
 ``SubmissionResult`` is appended to ``OUT/results.jsonl`` by ``ResultStore`` at once, in the order
 the jobs finish, so a crash loses nothing and a re-run skips what is stored (by ``fingerprint``).
 """
+from __future__ import annotations
+
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING, cast
 
 from graders.batch.keys import fingerprint, resume_key  # noqa: F401 - the batch's resume rule
 from graders.grading.pipeline import grade_submission
 from graders.batch.store import ResultStore  # noqa: F401 - the batch's store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from concurrent.futures import Executor, Future
+
+    from graders.grading.pipeline import Run
+    from graders.intake.discover import Submission
+    from graders.results import SubmissionResult
 
 
 # Memory one submission in flight takes (its sandboxed worker and forked item children, plus its
@@ -19,7 +30,7 @@ from graders.batch.store import ResultStore  # noqa: F401 - the batch's store
 MEMORY_PER_WORKER_MB = 1024
 
 
-def default_workers(cores=None, memory_mb=None):
+def default_workers(cores: int | None = None, memory_mb: int | None = None) -> int:
     """Submissions graded at once by default: one per core (each uses one: torch runs one thread
     in the sandbox), fewer where the memory (less 1 GiB for the grader) would not hold them."""
     import os
@@ -32,7 +43,7 @@ def default_workers(cores=None, memory_mb=None):
     return max(1, min(cores, (memory_mb - 1024) // MEMORY_PER_WORKER_MB))
 
 
-def grade_one(run, sub):
+def grade_one(run: Run, sub: Submission) -> SubmissionResult:
     """``grade_submission`` with the wall time it took in ``result.info.timings["submission"]`` (s)."""
     started = time.perf_counter()
     result = grade_submission(run, sub)
@@ -41,7 +52,7 @@ def grade_one(run, sub):
     return result
 
 
-def _submitter(run, executor):
+def _submitter(run: Run, executor: Executor) -> Callable[[Submission], Future[SubmissionResult]]:
     """``submit(sub) -> Future[SubmissionResult]`` for ``executor``.
 
     An executor that grades elsewhere (``graders.batch.cluster.DaskExecutor``) says how with its own
@@ -51,7 +62,9 @@ def _submitter(run, executor):
     return remote if remote is not None else (lambda sub: executor.submit(grade_one, run, sub))
 
 
-def grade_all(run, submissions, store=None, progress=None, fresh=False, executor=None):
+def grade_all(run: Run, submissions: Sequence[Submission], store: ResultStore | None = None,
+              progress: Callable[[SubmissionResult], object] | None = None, fresh: bool = False,
+              executor: Executor | None = None) -> list[SubmissionResult]:
     """Grade ``submissions``; returns their results in the order of ``submissions``.
 
     Stored results are reused unless ``fresh``. The others go to ``executor`` one job each (by
@@ -70,7 +83,7 @@ def grade_all(run, submissions, store=None, progress=None, fresh=False, executor
     own = executor is None
     if own:
         executor = ThreadPoolExecutor(max(1, run.settings.workers))
-    submit = _submitter(run, executor)
+    submit = _submitter(run, cast("Executor", executor))  # set above when None
     try:
         for sub in submissions:
             print_ = fingerprint(sub, run)
@@ -96,5 +109,5 @@ def grade_all(run, submissions, store=None, progress=None, fresh=False, executor
                 progress(result)
     finally:
         if own:
-            executor.shutdown(wait=True, cancel_futures=True)
+            cast("Executor", executor).shutdown(wait=True, cancel_futures=True)
     return [results[s.id] for s in submissions]

@@ -4,22 +4,30 @@ marking app read the latest result per id. Reading imports neither the pipeline 
 
 A line is ``{"fingerprint": <graders.batch.keys.fingerprint>, "result": SubmissionResult.full_json()}``.
 """
+from __future__ import annotations
+
 import json
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graders.results import SubmissionResult
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import torch
 
 
 class ResultStore:
     """``results.jsonl`` in the output folder: one line per graded submission, appended as it finishes."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir: str | Path) -> None:
         self.path = Path(out_dir) / "results.jsonl"
         self.models_dir = Path(out_dir) / "models"
         self._lock = threading.Lock()
 
-    def _lines(self):
+    def _lines(self) -> Iterator[tuple[str, SubmissionResult]]:
         """``(fingerprint, SubmissionResult)`` of every readable line, in the order written."""
         if not self.path.exists():
             return
@@ -32,16 +40,16 @@ class ResultStore:
             result.info.fingerprint = result.info.fingerprint or str(data.get("fingerprint") or "")
             yield str(data.get("fingerprint") or ""), result
 
-    def load(self):
+    def load(self) -> dict[str, SubmissionResult]:
         """``{fingerprint: SubmissionResult}`` of earlier runs (for resuming); unreadable lines are skipped."""
         return {fingerprint: result for fingerprint, result in self._lines() if fingerprint}
 
-    def latest(self):
+    def latest(self) -> list[SubmissionResult]:
         """The latest stored ``SubmissionResult`` per id, in id order (for reports and the marking app)."""
         latest = {result.id: result for _, result in self._lines()}
         return [latest[i] for i in sorted(latest)]
 
-    def append(self, print_, result):
+    def append(self, print_: str, result: SubmissionResult) -> None:
         """Record ``result``; its trained models go to ``models/<fingerprint>-<item>.safetensors``."""
         from worker import channel  # safetensors and torch: only where models are written
         with self._lock:
@@ -52,7 +60,7 @@ class ResultStore:
             with open(self.path, "a") as handle:
                 handle.write(json.dumps({"fingerprint": print_, "result": result.full_json()}) + "\n")
 
-    def models(self, result):
+    def models(self, result: SubmissionResult) -> dict[str, dict[str, torch.Tensor]]:
         """``{item id: state dict}`` stored for ``result`` (by its fingerprint)."""
         if result.models:
             return result.models

@@ -13,19 +13,19 @@ SAMPLER_ROWS = 2048
 LOSS_ROWS = 64
 
 
-def _normal(generator, *shape):
+def _normal(generator: torch.Generator, *shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=generator)
 
 
-def _uniform(generator, low, high, *shape):
+def _uniform(generator: torch.Generator, low: float, high: float, *shape: int) -> torch.Tensor:
     return torch.rand(*shape, generator=generator) * (high - low) + low
 
 
-def _binary(generator, *shape):
+def _binary(generator: torch.Generator, *shape: int) -> torch.Tensor:
     return (torch.rand(*shape, generator=generator) > 0.5).float()
 
 
-def _pinned(generator, rows, condition_dim):
+def _pinned(generator: torch.Generator, rows: int, condition_dim: int) -> dict[str, torch.Tensor]:
     return {
         "mu": _normal(generator, rows, LATENT),
         "logvar": _uniform(generator, -3.0, 2.0, rows, LATENT),
@@ -36,7 +36,7 @@ def _pinned(generator, rows, condition_dim):
     }
 
 
-def scalar_cases(generator):
+def scalar_cases(generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """KL and log-likelihood inputs: a batch, a few rows, and the notebook's public self-check inputs.
 
     Log-likelihood inputs are 784 pixels wide, as the contract's are: a function that hard-codes 784
@@ -51,14 +51,14 @@ def scalar_cases(generator):
     return kl, loglik
 
 
-def loss_inputs(generator, condition_dim):
+def loss_inputs(generator: torch.Generator, condition_dim: int) -> dict[str, torch.Tensor]:
     inputs = _pinned(generator, LOSS_ROWS, condition_dim)
     inputs.update(eps=_normal(generator, LOSS_ROWS, LATENT), A=_normal(generator, LOSS_ROWS, LATENT),
                   C=_normal(generator, LOSS_ROWS, LATENT), E=_normal(generator, LOSS_ROWS, 784))
     return inputs
 
 
-def build_inputs(train_X, train_Y):
+def build_inputs(train_X: torch.Tensor, train_Y: torch.Tensor) -> dict[str, torch.Tensor]:
     """All items' inputs as ``{"item:name": tensor}``; ``train_X`` float32 (N, 784), ``train_Y`` int64 (N,)."""
     generator = torch.Generator().manual_seed(GRADING_SEED)
     kl, loglik = scalar_cases(generator)

@@ -16,6 +16,8 @@ cgroup files are root's, and the sandbox does not mount ``/sys``. Elsewhere (not
 hierarchy) ``Cgroup.create`` returns None and the per-process limits of ``worker.confine`` are all that
 holds (SECURITY.md says what that means).
 """
+from __future__ import annotations
+
 import functools
 import itertools
 import os
@@ -23,6 +25,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 ROOT = Path("/sys/fs/cgroup")
 CONTROLLERS = ("cpu", "memory", "pids")
@@ -38,7 +41,7 @@ class GroupLimits:
     cpus: float = 1.0            # CPU quota, in cores
 
 
-def _own_paths():
+def _own_paths() -> dict[str, str]:
     """``{controller or "": path}`` of this process's cgroups, from ``/proc/self/cgroup``."""
     paths = {}
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -48,7 +51,7 @@ def _own_paths():
     return paths
 
 
-def _v2_base():
+def _v2_base() -> Path | None:
     """The grader's own cgroup v2 folder when it offers every controller, else None."""
     path = _own_paths().get("")
     for mount in (ROOT, ROOT / "unified"):
@@ -63,7 +66,7 @@ def _v2_base():
     return None
 
 
-def _v1_bases():
+def _v1_bases() -> dict[str, Path] | None:
     """``{controller: the grader's own folder in that v1 hierarchy}`` when all three exist, else None."""
     paths, bases = _own_paths(), {}
     for controller in CONTROLLERS:
@@ -75,7 +78,7 @@ def _v1_bases():
 
 
 @functools.lru_cache(maxsize=None)
-def available():
+def available() -> tuple[str | None, dict[str, Path]]:
     """``("v2", {"": base})``, ``("v1", {controller: base})`` or ``(None, {})``: where this grader can
     create groups (checked once by creating and removing one)."""
     if os.geteuid() != 0 or not ROOT.exists():
@@ -98,7 +101,7 @@ def available():
     return None, {}
 
 
-def _enable_v2(base):
+def _enable_v2(base: Path) -> bool:
     """Enable the controllers for groups below ``base`` (moving this process into a leaf of its own
     first when ``base`` holds processes: cgroup v2 allows controllers only below process-free groups)."""
     wanted = " ".join(f"+{c}" for c in CONTROLLERS)
@@ -120,11 +123,11 @@ def _enable_v2(base):
 class Cgroup:
     """One sandbox's group (in every hierarchy it needs); ``create`` it, ``wrap`` the command, ``close``."""
 
-    def __init__(self, version, folders):
+    def __init__(self, version: str, folders: dict[str, Path]) -> None:
         self.version, self.folders = version, folders
 
     @classmethod
-    def create(cls, limits):
+    def create(cls, limits: GroupLimits) -> Cgroup | None:
         """A new group with ``limits``, or None where this grader cannot create one."""
         version, bases = available()
         if version is None:
@@ -142,7 +145,7 @@ class Cgroup:
                 _remove(folder)
             return None
 
-    def _limit(self, limits):
+    def _limit(self, limits: GroupLimits) -> None:
         quota, memory = int(PERIOD_US * limits.cpus), str(limits.memory_mb * 2**20)
         if self.version == "v2":
             folder = self.folders[""]
@@ -157,15 +160,15 @@ class Cgroup:
         _write(self.folders["memory"] / "memory.memsw.limit_in_bytes", memory, required=False)
         _write(self.folders["pids"] / "pids.max", str(limits.processes))
 
-    def wrap(self, command):
+    def wrap(self, command: list[str]) -> list[str]:
         """``command`` started in this group: a shell writes its pid into every hierarchy, then execs it."""
         script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
         procs = [str(folder / "cgroup.procs") for folder in self.folders.values()]
         return ["/bin/sh", "-c", script, "a4-cgroup", *procs, "--", *command]
 
-    def peak_memory_mb(self):
+    def peak_memory_mb(self) -> float | None:
         """The group's peak memory use, in MiB (None where the kernel does not say)."""
-        folder = self.folders.get("memory", self.folders.get(""))
+        folder = cast(Path, self.folders.get("memory", self.folders.get("")))  # v1: "memory", v2: ""
         for name in ("memory.max_usage_in_bytes", "memory.peak"):
             try:
                 return int((folder / name).read_text()) / 2**20
@@ -173,9 +176,9 @@ class Cgroup:
                 continue
         return None
 
-    def oom_kills(self):
+    def oom_kills(self) -> int:
         """Processes the kernel killed for the group's memory limit (0 where it does not say)."""
-        folder = self.folders.get("memory", self.folders.get(""))
+        folder = cast(Path, self.folders.get("memory", self.folders.get("")))  # v1: "memory", v2: ""
         try:
             if self.version == "v2":
                 events = dict(line.split() for line in (folder / "memory.events").read_text().splitlines())
@@ -187,8 +190,8 @@ class Cgroup:
         except (OSError, ValueError):
             return 0
 
-    def pids(self):
-        found = set()
+    def pids(self) -> set[int]:
+        found: set[int] = set()
         for folder in self.folders.values():
             try:
                 found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
@@ -196,7 +199,7 @@ class Cgroup:
                 continue
         return found
 
-    def close(self):
+    def close(self) -> None:
         """Kill every process left in the group, then remove it."""
         for _ in range(50):
             left = self.pids()
@@ -212,7 +215,7 @@ class Cgroup:
             _remove(folder)
 
 
-def _write(path, text, required=True):
+def _write(path: Path, text: str, required: bool = True) -> None:
     try:
         path.write_text(text)
     except OSError:
@@ -220,7 +223,7 @@ def _write(path, text, required=True):
             raise
 
 
-def _remove(folder):
+def _remove(folder: Path) -> None:
     for _ in range(20):
         try:
             folder.rmdir()

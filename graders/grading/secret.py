@@ -24,6 +24,8 @@ the reference's held-out loss moves by 0.3-1.4 nats with the noise, while secret
 by +-7 nats). For the pictures, a trained model is mapped back to plain pixel order (``to_plain``).
 Marks are deterministic for a given secret; the students never get it.
 """
+from __future__ import annotations
+
 import hashlib
 import os
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ PIXELS = 784
 NOISE = 0.01     # probability that a training pixel is flipped
 
 
-def _seed(secret, purpose):
+def _seed(secret: str, purpose: str) -> int:
     """A 63-bit seed for one use of the secret (``purpose``): the uses are independent."""
     return int.from_bytes(hashlib.sha256(f"{purpose}\0{secret}".encode()).digest()[:8], "little") >> 1
 
@@ -52,13 +54,13 @@ class PixelPermutation:
     seeds: tuple = ()                # (rows seed, noise seed), empty without a secret
 
     @classmethod
-    def from_environment(cls, public=False):
+    def from_environment(cls, public: bool = False) -> PixelPermutation:
         if public:
             return cls(None, "none (self-check)")
         return cls.from_secret(os.environ.get(SECRET_VARIABLE, ""))
 
     @classmethod
-    def from_secret(cls, secret):
+    def from_secret(cls, secret: str) -> PixelPermutation:
         """The transform of ``secret`` (empty: the public default, reported as such)."""
         used = secret or DEFAULT_SECRET
         order = torch.randperm(PIXELS, generator=torch.Generator().manual_seed(_seed(used, "pixels")))
@@ -67,11 +69,11 @@ class PixelPermutation:
                    f"default secret (set {SECRET_VARIABLE} to your course's own)", digest,
                    (_seed(used, "rows"), _seed(used, "noise")))
 
-    def shuffle(self, X):
+    def shuffle(self, X: torch.Tensor) -> torch.Tensor:
         """``X`` (N, 784) in plain pixel order -> shuffled order (held-out images: no noise)."""
         return X if self.order is None else X[:, list(self.order)].contiguous()
 
-    def training_set(self, X, Y, rows):
+    def training_set(self, X: torch.Tensor, Y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``rows`` training images the sandbox sees, from the plain training split ``(X, Y)``:
         a secret selection in a secret order, each pixel flipped with probability ``NOISE``, shuffled.
         Without a secret: the first ``rows``, unchanged."""
@@ -84,7 +86,7 @@ class PixelPermutation:
         X = torch.where(flips, 1.0 - X, X).to(X.dtype)
         return self.shuffle(X), Y.contiguous()
 
-    def to_plain(self, state, conditional=False):
+    def to_plain(self, state: dict[str, torch.Tensor], conditional: bool = False) -> dict[str, torch.Tensor]:
         """A state dict of the contract's layout trained on shuffled images, for plain images."""
         if self.order is None:
             return state

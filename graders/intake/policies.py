@@ -1,6 +1,12 @@
 """The homework's policies, as flags for the TA: late submissions and changed imports."""
+from __future__ import annotations
+
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Set
 
 
 # Imports a notebook may add without a flag: the standard library and the course's own stack.
@@ -8,12 +14,12 @@ ORDINARY_MODULES = set(sys.stdlib_module_names) | {"torch", "torchvision", "nump
                                                      "IPython", "seaborn", "PIL"}
 
 
-def _module(statement):
+def _module(statement: str) -> str:
     words = statement.split()
     return (words[1] if words[0] in ("import", "from") else "").lstrip(".").split(".")[0]
 
 
-def import_flag(mine, template_imports):
+def import_flag(mine: Set[str], template_imports: Set[str]) -> str:
     """``"imports changed: ..."`` when the submission's imports ``mine`` (normalised statements, as the
     loader reports them) add a module outside the standard library and the course's stack, or drop
     one of the template's; else ``""``."""
@@ -25,7 +31,7 @@ def import_flag(mine, template_imports):
     return "imports changed: " + "; ".join(parts)
 
 
-def late_flag(submitted_at, deadline):
+def late_flag(submitted_at: str | None, deadline: datetime | None) -> str:
     """``"late: ..."`` when ``submitted_at`` (ISO text) is after ``deadline`` (datetime), else ``""``."""
     if deadline is None or not submitted_at:
         return ""

@@ -12,11 +12,17 @@ Notebooks are read from their JSON directly (nbformat 4, and the
 ``worksheets`` layout of nbformat 2 and 3), not through ``nbformat``, whose
 conversion and schema validation recurse and raise unpredictably.
 """
+from __future__ import annotations
+
 import json
 import os
 import re
 import stat
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 PY_CELL = re.compile(r"^# (?:%%|In\[[ \d]*\]:)")
 MAX_SOURCE_BYTES = 5 * 2**20
@@ -37,11 +43,11 @@ class SourceCells:
     markdown: list = field(default_factory=list)   # [text]
 
 
-def _clean(text):
+def _clean(text: str) -> str:
     return BAD_CHARS.sub("\ufffd", text)
 
 
-def _json_depth(text):
+def _json_depth(text: str) -> int:
     """The deepest ``[``/``{`` nesting in JSON ``text`` (brackets inside strings not counted)."""
     depth = deepest = 0
     in_string, skip_at = False, -1
@@ -64,7 +70,7 @@ def _json_depth(text):
     return deepest
 
 
-def _cell_text(value, label):
+def _cell_text(value: object, label: str) -> str:
     if isinstance(value, str):
         text = value
     elif isinstance(value, list) and all(isinstance(part, str) for part in value):
@@ -77,7 +83,7 @@ def _cell_text(value, label):
     return _clean(text)
 
 
-def _raw_cells(notebook):
+def _raw_cells(notebook: object) -> tuple[list[Any], str]:
     """The list of cell objects of a v4 notebook, or of v2/v3's worksheets, with the key holding code."""
     if not isinstance(notebook, dict):
         raise UnreadableSource(f"not a Jupyter notebook (the JSON is a {type(notebook).__name__}, not an object)")
@@ -101,7 +107,7 @@ def _raw_cells(notebook):
     return cells, "input"
 
 
-def _notebook_cells(raw):
+def _notebook_cells(raw: str) -> SourceCells:
     depth = _json_depth(raw)
     if depth > MAX_JSON_DEPTH:
         raise UnreadableSource(f"not a usable Jupyter notebook (JSON nested {depth} deep; a notebook "
@@ -127,7 +133,8 @@ def _notebook_cells(raw):
     return result
 
 
-def _python_cells(text):
+def _python_cells(text: str) -> SourceCells:
+    body: list[str]
     cells, label, body = SourceCells(), "line 1", []
     for number, line in enumerate(text.splitlines(), start=1):
         if PY_CELL.match(line):
@@ -142,7 +149,7 @@ def _python_cells(text):
     return cells
 
 
-def _read_bytes(path):
+def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     """At most ``MAX_SOURCE_BYTES + 1`` bytes of a regular file; never blocks on a FIFO or device."""
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
@@ -165,7 +172,7 @@ def _read_bytes(path):
         os.close(descriptor)
 
 
-def read_cells(path):
+def read_cells(path: str | os.PathLike[str]) -> SourceCells:
     """``SourceCells`` of a ``.ipynb`` or ``.py`` file; raises only ``UnreadableSource`` (one line)."""
     try:
         data = _read_bytes(path)

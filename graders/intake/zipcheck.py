@@ -1,3 +1,5 @@
+# typeshed's zipfile stub leaves out the undocumented names read here (_EndRecData, _ECD_*, _CD_*, sizeCentralDir...):
+# mypy: disable-error-code="attr-defined"
 """Count a zip's entries the way Python's ``zipfile`` will parse them, before it parses them.
 
 A zip's end record states an entry count, but ``zipfile.ZipFile`` ignores it: it reads the whole
@@ -7,15 +9,21 @@ of the stated count and cost +280 MiB to open. ``entry_count`` walks the central
 records one header at a time (46 bytes read, names and extras skipped), stops as soon as it has
 seen more than ``limit``, and never holds more than one header in memory.
 """
+from __future__ import annotations
+
 import struct
 import zipfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class DamagedZip(ValueError):
     """The zip's end record or central directory cannot be walked; the message says why, in one line."""
 
 
-def entry_count(handle, limit):
+def entry_count(handle: BinaryIO, limit: int) -> int:
     """Records in the central directory of the zip open as binary ``handle``, counted up to
     ``limit + 1`` (a result above ``limit`` means "more than ``limit``"); raises ``DamagedZip``.
 
@@ -44,7 +52,7 @@ def entry_count(handle, limit):
     return count
 
 
-def stated_count(handle):
+def stated_count(handle: BinaryIO) -> int | None:
     """The entry count the end record states (what a crafted zip lies about), or None."""
     end = zipfile._EndRecData(handle)
     return None if end is None else end[zipfile._ECD_ENTRIES_TOTAL]

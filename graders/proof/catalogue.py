@@ -4,6 +4,8 @@ Each case is the solution notebook with one or two top-level functions
 replaced. A mutant must lose marks on its item and nowhere else; a variant must
 earn full marks everywhere. ``grade.py validate`` and the tests use this list.
 """
+from __future__ import annotations
+
 import ast
 import textwrap
 from dataclasses import dataclass
@@ -18,15 +20,15 @@ class Case:
     replacements: dict      # function name -> new source
 
     @property
-    def is_mutant(self):
+    def is_mutant(self) -> bool:
         return self.item is not None
 
 
-def _fn(source):
+def _fn(source: str) -> str:
     return textwrap.dedent(source).strip("\n")
 
 
-def _reconstruct(z_line, extra="", ret="return mu, logvar, vae.decoder(z)"):
+def _reconstruct(z_line: str, extra: str = "", ret: str = "return mu, logvar, vae.decoder(z)") -> str:
     return _fn(f"""
         def reconstruct(vae, x):
             mu, logvar = vae.encoder(x)
@@ -36,19 +38,19 @@ def _reconstruct(z_line, extra="", ret="return mu, logvar, vae.decoder(z)"):
         """)
 
 
-def _kl(expr):
+def _kl(expr: str) -> str:
     return f"def kl_divergence(mu, logvar):\n    return {expr}"
 
 
-def _loglik(expr):
+def _loglik(expr: str) -> str:
     return f"def binary_cross_entropy(x_hat, x):\n    return {expr}"
 
 
-def _elbo(body):
+def _elbo(body: str) -> str:
     return "def elbo(vae, x):\n" + textwrap.indent(_fn(body), "    ")
 
 
-def _creconstruct(enc_in, dec_in, z_line="z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)"):
+def _creconstruct(enc_in: str, dec_in: str, z_line: str = "z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)") -> str:
     return _fn(f"""
         def creconstruct(cvae, x, y):
             mu, logvar = cvae.encoder({enc_in})
@@ -57,11 +59,12 @@ def _creconstruct(enc_in, dec_in, z_line="z = mu + torch.exp(0.5 * logvar) * tor
         """)
 
 
-def _celbo(body):
+def _celbo(body: str) -> str:
     return "def celbo(cvae, x, y):\n" + textwrap.indent(_fn(body), "    ")
 
 
-def _trainer(conditional, loop, build=None, seed="if args.seed > 0:\n        torch.manual_seed(args.seed)"):
+def _trainer(conditional: bool, loop: str, build: str | None = None,
+             seed: str = "if args.seed > 0:\n        torch.manual_seed(args.seed)") -> str:
     name, cls, loss, extra = (("train_mnist_cvae", "CVAE", "celbo", 10) if conditional
                               else ("train_mnist_vae", "VAE", "elbo", 0))
     build = build or _fn(f"""
@@ -86,7 +89,7 @@ STD_LOOP = """
     """
 
 
-def _loop(conditional, template=STD_LOOP):
+def _loop(conditional: bool, template: str = STD_LOOP) -> str:
     return template.replace("COND", ", Y[rows]" if conditional else "")
 
 
@@ -407,7 +410,7 @@ EXAMPLE_MISTAKES = Case("typical mistakes", None, {
     **next(c for c in MUTANTS if c.name == "reconstruct: std = exp(logvar)").replacements})
 
 
-def replace_functions(code, replacements):
+def replace_functions(code: str, replacements: dict[str, str]) -> str:
     """``code`` with each top-level ``def NAME`` in ``replacements`` swapped for its new source."""
     lines = code.splitlines()
     for node in sorted(ast.parse(code).body, key=lambda n: -n.lineno):
@@ -417,7 +420,7 @@ def replace_functions(code, replacements):
     return "\n".join(lines)
 
 
-def case_source(case):
+def case_source(case: Case) -> str:
     """The ``.py`` text of a case: the solution notebook's code cells, one function replaced."""
     cells = [cell.source for cell in solution_notebook().cells if cell.cell_type == "code"]
     found = set()

@@ -1,7 +1,10 @@
 """Prove the graders on known submissions: the reference, the released template and the catalogue."""
+from __future__ import annotations
+
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -12,12 +15,17 @@ from graders.grading import pipeline
 from graders.items import AUTO_MAX
 from reference.notebook import solution_notebook, template_notebook
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
-def slug(name):
+    from graders.results import SubmissionResult
+
+
+def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def write_batch(folder, cases=catalogue.CASES):
+def write_batch(folder: str | Path, cases: Iterable[catalogue.Case] = catalogue.CASES) -> dict[str, str]:
     """Write the reference, the template and every case into ``folder``; returns ``{id: expectation}``.
 
     An expectation is ``"full"``, ``"zero"`` or the item id a mutant must lose marks on.
@@ -33,7 +41,7 @@ def write_batch(folder, cases=catalogue.CASES):
     return expected
 
 
-def problems(expectation, result):
+def problems(expectation: str, result: SubmissionResult) -> list[str]:
     """Why ``result`` misses ``expectation`` (empty when it meets it)."""
     items = result.items
     if expectation == "full":
@@ -48,7 +56,7 @@ def problems(expectation, result):
     return found
 
 
-def grade_batch(folder, workers, settings=None):
+def grade_batch(folder: str | Path, workers: int, settings: pipeline.Settings | None = None) -> dict[str, SubmissionResult]:
     run = pipeline.Run.prepare(settings or pipeline.Settings(workers=workers))
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -58,7 +66,7 @@ def grade_batch(folder, workers, settings=None):
         run.close()
 
 
-def sample_cases(cases, k):
+def sample_cases(cases: Iterable[catalogue.Case], k: int | None) -> list[catalogue.Case]:
     """``k`` of ``cases`` spread evenly over the catalogue, in order (all of them when ``k`` is None)."""
     cases = list(cases)
     if k is None or k >= len(cases):
@@ -66,7 +74,7 @@ def sample_cases(cases, k):
     return [cases[round(i * (len(cases) - 1) / max(1, k - 1))] for i in range(k)] if k > 0 else []
 
 
-def validate(workers=1, echo=print, repeat=1, sample=None):
+def validate(workers: int = 1, echo: Callable[[str], object] = print, repeat: int = 1, sample: int | None = None) -> bool:
     """Grade everything (or the reference, the template and ``sample`` cases spread over the catalogue)
     ``repeat`` times; print one line per case; True when every expectation holds and every run gave the
     same marks."""

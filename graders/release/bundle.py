@@ -7,11 +7,17 @@ mistakes with its messages, the item registry's marks and the training budget. T
 ships those numbers (``selfcheck/data``), never code that computes a student function:
 ``write_bundle`` copies an explicit list of files, none from ``graders/`` or the reference.
 """
+from __future__ import annotations
+
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_SEED = 20240615            # the self-check's own inputs (not the grader's)
@@ -35,7 +41,9 @@ def _registry() -> list[dict]:
              "time_limit": TRAIN_SECONDS if i.trains else ITEM_SECONDS} for i in AUTO_ITEMS]
 
 
-def _known_values(expected: float, rows: int, columns: int, what: str, mistakes=(), args=()) -> list:
+def _known_values(expected: float, rows: int, columns: int, what: str,
+                  mistakes: Iterable[tuple[str, Callable[..., torch.Tensor], str]] = (),
+                  args: Sequence[torch.Tensor] = ()) -> list:
     """``[[value, message]]``: the grader's diagnoses of wrong values (multiples, catalogued mistakes) on
     these inputs, worded by the grader (``graders.judge``); empty where the judge offers none."""
     from graders.judge import scalar as judge_scalar
@@ -52,7 +60,7 @@ def _known_values(expected: float, rows: int, columns: int, what: str, mistakes=
     return known
 
 
-def _scalar_data(tensors: dict, expected: dict):
+def _scalar_data(tensors: dict, expected: dict) -> None:
     from graders.judge import scalar as judge_scalar
     from reference import selfcheck, vae
     mu, logvar, x_hat, x = selfcheck._self_check_inputs()
@@ -71,7 +79,7 @@ def _scalar_data(tensors: dict, expected: dict):
                                                     getattr(judge_scalar, mistakes), doubles)}
 
 
-def _sampler_inputs(tensors: dict, generator) -> None:
+def _sampler_inputs(tensors: dict, generator: torch.Generator) -> None:
     from graders.grading import cases
     for item_id, condition in (("q4.reconstruct", 0), ("q5.reconstruct", 10)):
         inputs = cases._pinned(generator, cases.SAMPLER_ROWS, condition)
@@ -80,7 +88,7 @@ def _sampler_inputs(tensors: dict, generator) -> None:
         tensors.update({f"{item_id}:{k}": v for k, v in inputs.items()})
 
 
-def _loss_data(tensors: dict, expected: dict, generator) -> None:
+def _loss_data(tensors: dict, expected: dict, generator: torch.Generator) -> None:
     """The loss items' inputs, the stand-in's precomputed sample ``z`` and the values of the forms the grader
     accepts at that sample (stand-ins, the reference's terms, and the two mixed)."""
     from graders.grading import cases
