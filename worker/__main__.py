@@ -19,6 +19,8 @@ of process, from the top:
 
 Both the worker and the loader are subreapers and clean up every process below them.
 """
+from __future__ import annotations
+
 import fcntl
 import json
 import os
@@ -32,6 +34,7 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
@@ -41,6 +44,11 @@ from worker import channel, confine, loader, lossclient, probes
 from worker.protocol import WALL_BACKSTOP, ItemRecord, Job, ProbeReply
 from worker.supervise import (JOB_MARGIN, JobBudget, LoadWatch, LossServer, _write, is_training, merged_report,
                               parse_failure, plan_load)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from worker.protocol import ItemSpec, LoadReport, Skip
 
 OUTPUT_CAP = 64 * 1024
 FRAME_CAP = 64 * 2**20
@@ -54,17 +62,17 @@ STANDARD_STACK = ("numpy", "torch", "matplotlib.pyplot")   # imported once, befo
 
 # --- the namespace student code sees ---------------------------------------------------------------
 
-def data_source(X, Y):
+def data_source(X: torch.Tensor, Y: torch.Tensor) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """The grader's ``get_mnist_data``: the training images for ``"train"``; for any other split a
     small evaluation set taken from them (the grader's held-out images never enter the sandbox)."""
-    def get_mnist_data(split="train"):
+    def get_mnist_data(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         if split == "train":
             return X.clone(), Y.clone()
         return X[:EVAL_ROWS].clone(), Y[:EVAL_ROWS].clone()
     return get_mnist_data
 
 
-def fresh_namespace(inputs):
+def fresh_namespace(inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
     ns = {"__name__": "__main__", "__builtins__": __builtins__}
     for name in ("MNISTArgs", "Encoder", "VAE", "CVAE", "append_class_to_data"):
         ns[name] = getattr(scaffold, name)
@@ -74,7 +82,7 @@ def fresh_namespace(inputs):
     return ns
 
 
-def import_standard_stack():
+def import_standard_stack() -> None:
     """Import the course's standard stack in the worker, before the notebook is loaded: a notebook's
     ``import matplotlib.pyplot as plt`` then costs no statement budget, on an idle or a busy machine."""
     import importlib
@@ -85,7 +93,7 @@ def import_standard_stack():
             pass
 
 
-def warm_torch():
+def warm_torch() -> None:
     """One Adam step on a throwaway parameter (no random draw): torch imports about 900 modules
     (``torch._dynamo`` and what it needs) at the first step of any optimizer, 2 s of CPU. Done here once,
     before any fork, the loader, every item's child and every probe run share them; before, each of
@@ -98,7 +106,7 @@ def warm_torch():
 
 # --- messages from the loader to the worker ------------------------------------------------------
 
-def send(fd, meta, frame=b""):
+def send(fd: int, meta: dict[str, Any], frame: bytes = b"") -> None:
     text = json.dumps(meta).encode()
     data = MESSAGE.pack(MESSAGE_TAG, len(text), len(frame)) + text + frame
     view = memoryview(data)
@@ -110,10 +118,10 @@ def send(fd, meta, frame=b""):
 class Inbox:
     """Parses the loader's messages from a byte stream; anything malformed ends the stream."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.buffer, self.broken = bytearray(), False
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> list[tuple[Any, bytes]]:
         self.buffer += data
         messages = []
         while not self.broken and len(self.buffer) >= MESSAGE.size:
@@ -136,7 +144,8 @@ class Inbox:
 
 # --- the item's child ---------------------------------------------------------------------------
 
-def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
+def _child(job: Job, item: ItemSpec, ns: dict[str, Any], inputs: dict[str, torch.Tensor], loss_socket: str | None,
+           report: LoadReport, result_fd: int, output_fd: int) -> NoReturn:
     """Runs in the forked child; never returns."""
     child_pid = os.getpid()
     try:
@@ -163,7 +172,7 @@ def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
                 reply.error = f"{item.function} is not defined in the submission" + (
                     f" ({skip.describe()})" if skip else "")
                 reply.not_defined = True
-                tensors = {}
+                tensors: dict[str, torch.Tensor] = {}
             else:
                 losses = lossclient.stubs(loss_socket) if loss_socket and is_training(item) else None
                 tensors, reply.probe = probes.run_probe(item.id, ns, channel.item_inputs(inputs, item.id),
@@ -189,7 +198,8 @@ def _child(job, item, ns, inputs, loss_socket, report, result_fd, output_fd):
     os._exit(0)
 
 
-def run_item(job, item, ns, inputs, loss_socket, report):
+def run_item(job: Job, item: ItemSpec, ns: dict[str, Any], inputs: dict[str, torch.Tensor], loss_socket: str | None,
+             report: LoadReport) -> tuple[ItemRecord, bytes]:
     """Fork the item's child, wait up to its time limit, clean up; returns ``(ItemRecord, frame)``.
 
     Reading stops when the child's pipes close, or half a second after the child exited (processes
@@ -268,7 +278,7 @@ def run_item(job, item, ns, inputs, loss_socket, report):
 
 # --- the loader -----------------------------------------------------------------------------------
 
-def _loader(job, inputs, loss_socket, control_fd, ack_fd):
+def _loader(job: Job, inputs: dict[str, torch.Tensor], loss_socket: str | None, control_fd: int, ack_fd: int) -> NoReturn:
     """Runs in the forked loader; never returns. Before each training item it waits (up to
     ``ACK_SECONDS``) for the worker's byte on ``ack_fd``: the loss server is open."""
     try:
@@ -319,7 +329,7 @@ def _loader(job, inputs, loss_socket, control_fd, ack_fd):
 
 # --- the worker -----------------------------------------------------------------------------------
 
-def _start_loader(job, inputs, loss_socket):
+def _start_loader(job: Job, inputs: dict[str, torch.Tensor], loss_socket: str | None) -> tuple[int, int, int]:
     """Fork a loader for ``job``; returns ``(pid, the read end of its message pipe, the write end of its
     acknowledgement pipe)``."""
     control_read, control_write = os.pipe()
@@ -334,13 +344,16 @@ def _start_loader(job, inputs, loss_socket):
     return pid, control_read, ack_write
 
 
-def _serve(job, out, pid, control_read, budget, first_load, on_item, spare, plan):
+def _serve(job: Job, out: Path, pid: int, control_read: int, budget: JobBudget, first_load: bool,
+           on_item: Callable[[str], None], spare: frozenset[int], plan: LoadReport | None) -> tuple[set[str], str | None]:
     """Write what one loader sends into ``out`` until it ends; returns ``(item ids done, item started
     but not done or None)``. ``on_item(item id)`` runs after each item written; the processes in
     ``spare`` (the loss server) outlive the loader."""
+    done: set[str]
+    failures: list[Skip]
     inbox, done, started, failures = Inbox(), set(), None, []
     wanted = {item.id for item in job.items}
-    watch = LoadWatch(pid, job.limits.load_seconds)  # a fresh loader after a lost item loads again: bounded too
+    watch: LoadWatch | None = LoadWatch(pid, job.limits.load_seconds)  # a fresh loader after a lost item loads again: bounded too
     while budget.left() > 0:
         if watch is not None:
             problem = watch.problem()
@@ -383,7 +396,7 @@ def _serve(job, out, pid, control_read, budget, first_load, on_item, spare, plan
     return done, (started if started not in done else None)
 
 
-def main(job_dir):
+def main(job_dir: str | Path) -> None:
     """Run the job in ``job_dir``. A loader that dies (an item's code may kill it: they share a uid)
     costs only the item it was running: the rest run in a fresh loader. Items run in the job's order,
     the training items last (only they reach the loss server)."""
@@ -405,7 +418,7 @@ def main(job_dir):
     budget = JobBudget(seconds + JOB_MARGIN, seconds * WALL_BACKSTOP + JOB_MARGIN)
     remaining, first, finished = list(job.items), True, set()
 
-    def on_item(item_id):
+    def on_item(item_id: str) -> None:
         finished.add(item_id)
         if server is not None:
             server.after(job, finished, out, item_id)

@@ -4,13 +4,19 @@ A frame is ``MAGIC``, an 8-byte length, UTF-8 JSON (facts) and a safetensors
 blob (tensors). Nothing in it is unpickled or executed; ``decode`` checks sizes,
 names and dtypes before the judge uses anything.
 """
+from __future__ import annotations
+
 import json
 import struct
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import load_file
 from safetensors.torch import save as save_tensors
+
+if TYPE_CHECKING:
+    import os
 
 MAGIC = b"A4F1"
 ALLOWED_DTYPES = {torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32,
@@ -23,13 +29,13 @@ class BadFrame(ValueError):
     """A worker's reply that is not a well-formed frame."""
 
 
-def encode(tensors, meta):
+def encode(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> bytes:
     blob = save_tensors({k: v.contiguous() for k, v in tensors.items()}) if tensors else b""
     text = json.dumps(meta, default=str).encode()
     return MAGIC + struct.pack("<Q", len(text)) + text + blob
 
 
-def decode(frame):
+def decode(frame: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(tensors, meta)`` from a frame; raises ``BadFrame`` on anything malformed."""
     if len(frame) < 12 or frame[:4] != MAGIC:
         raise BadFrame("no result came back")
@@ -49,16 +55,16 @@ def decode(frame):
     return tensors, meta
 
 
-def item_inputs(inputs, item_id):
+def item_inputs(inputs: dict[str, torch.Tensor], item_id: str) -> dict[str, torch.Tensor]:
     """``{name: tensor}`` of one item from a dict keyed ``"<item id>:<name>"``."""
     prefix = item_id + ":"
     return {key[len(prefix):]: value for key, value in inputs.items() if key.startswith(prefix)}
 
 
-def save_inputs(tensors, path):
+def save_inputs(tensors: dict[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
     from safetensors.torch import save_file
     save_file({k: v.contiguous().clone() for k, v in tensors.items()}, str(path))
 
 
-def load_inputs(path):
+def load_inputs(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return load_file(str(path))

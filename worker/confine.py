@@ -9,6 +9,8 @@ Every process a submission starts must end with its item. Two mechanisms, both a
   (``Limits.run_as``), so the kernel's process limit is per submission and ``kill_uid``
   ends every process of that uid, wherever it went.
 """
+from __future__ import annotations
+
 import ctypes
 import os
 import resource
@@ -16,22 +18,28 @@ import shutil
 import signal
 import subprocess
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from worker.protocol import Limits
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def become_subreaper():
+def become_subreaper() -> None:
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def die_with_parent():
+def die_with_parent() -> None:
     """SIGKILL this process when its parent dies (set after any change of user: that clears it)."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def readable_by_others(paths):
+def readable_by_others(paths: Iterable[str | os.PathLike[str]]) -> bool:
     """True when every folder above and in ``paths`` lets other users through and read (a Python
     installed under ``/root`` does not: a process that drops to another uid could not import)."""
     for path in paths:
@@ -49,7 +57,7 @@ def readable_by_others(paths):
     return True
 
 
-def drop_privileges(uid, writable):
+def drop_privileges(uid: int, writable: Iterable[str | os.PathLike[str]]) -> None:
     """Become ``uid`` with no groups; the folders in ``writable`` are handed to it first."""
     for folder in writable:
         os.chown(folder, uid, uid)
@@ -58,7 +66,7 @@ def drop_privileges(uid, writable):
     os.setuid(uid)
 
 
-def _limit(kind, soft, hard=None):
+def _limit(kind: int, soft: int, hard: int | None = None) -> None:
     current_soft, current_hard = resource.getrlimit(kind)
     hard = soft if hard is None else hard
     if current_hard != resource.RLIM_INFINITY:
@@ -66,12 +74,12 @@ def _limit(kind, soft, hard=None):
     resource.setrlimit(kind, (soft, hard))
 
 
-def _virtual_memory_bytes():
+def _virtual_memory_bytes() -> int:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def apply_limits(limits, cpu_seconds, cpu_hard_seconds):
+def apply_limits(limits: Limits, cpu_seconds: float, cpu_hard_seconds: float) -> None:
     """Resource limits for the loader (inherited by the items' children, which lower the CPU limit).
 
     The kernel ignores RLIMIT_NPROC for root and counts it per user: it holds only for a
@@ -85,7 +93,7 @@ def apply_limits(limits, cpu_seconds, cpu_hard_seconds):
         _limit(resource.RLIMIT_NPROC, limits.processes)
 
 
-def set_cpu_limit(seconds):
+def set_cpu_limit(seconds: float) -> None:
     """Lower the CPU-seconds soft limit (an item's child); the hard limit stays the loader's."""
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime)
@@ -96,7 +104,7 @@ def set_cpu_limit(seconds):
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _process_table():
+def _process_table() -> dict[int, tuple[int, float, float]]:
     """``{pid: (parent pid, own CPU seconds, CPU seconds of its reaped children)}`` from ``/proc``."""
     table = {}
     for entry in os.listdir("/proc"):
@@ -117,14 +125,14 @@ def _process_table():
     return table
 
 
-def _children_map(table=None):
-    children = {}
+def _children_map(table: dict[int, tuple[int, float, float]] | None = None) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
     for pid, (parent, _, _) in (table or _process_table()).items():
         children.setdefault(parent, []).append(pid)
     return children
 
 
-def tree_cpu_seconds(pid, include_self=True):
+def tree_cpu_seconds(pid: int, include_self: bool = True) -> float:
     """CPU seconds used by ``pid``'s processes: every living (or unreaped) process below it, with the
     children each of them reaped, plus the children ``pid`` reaped (and ``pid``'s own time with
     ``include_self``). Measured from ``/proc``: the processes measured cannot change it, and it is the
@@ -140,7 +148,7 @@ def tree_cpu_seconds(pid, include_self=True):
     return total
 
 
-def descendants(pid=None, spare=frozenset()):
+def descendants(pid: int | None = None, spare: frozenset[int] = frozenset()) -> list[int]:
     """Every process below ``pid`` (default: this process), through ``/proc``; ``spare`` and the
     processes below them left out."""
     children, found, stack = _children_map(), [], [pid or os.getpid()]
@@ -153,7 +161,7 @@ def descendants(pid=None, spare=frozenset()):
     return found
 
 
-def reap():
+def reap() -> None:
     """Collect every exited child (a subreaper inherits zombies)."""
     while True:
         try:
@@ -164,7 +172,7 @@ def reap():
             return
 
 
-def kill_descendants(rounds=50, spare=frozenset()):
+def kill_descendants(rounds: int = 50, spare: frozenset[int] = frozenset()) -> None:
     """SIGKILL every process below this one (but ``spare``) until none is left (a fork bomb needs
     several rounds)."""
     for _ in range(rounds):
@@ -180,7 +188,7 @@ def kill_descendants(rounds=50, spare=frozenset()):
         reap()
 
 
-def kill_uid(uid):
+def kill_uid(uid: int | None) -> None:
     """As root: SIGKILL every process of ``uid`` (from a child that becomes ``uid``; kill(-1) spares itself)."""
     if uid is None or os.geteuid() != 0:
         return
@@ -201,7 +209,7 @@ def kill_uid(uid):
     os.waitpid(pid, 0)
 
 
-def folder_bytes(folder, cap_entries=20000):
+def folder_bytes(folder: str, cap_entries: int = 20000) -> int:
     """Bytes in files under ``folder`` (at most ``cap_entries`` looked at; enough to see a quota passed)."""
     total, seen, stack = 0, 0, [folder]
     while stack and seen < cap_entries:
@@ -221,7 +229,7 @@ def folder_bytes(folder, cap_entries=20000):
     return total
 
 
-def remove_tree(path):
+def remove_tree(path: str | os.PathLike[str]) -> None:
     """Remove ``path`` whatever student code left in it (``rm -rf`` does not recurse on the stack)."""
     try:
         shutil.rmtree(path)

@@ -20,7 +20,7 @@ class ProbeItem:
     conditional: bool = False
     args: tuple = ()          # scalar items: the names of the function's tensor arguments, in order
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         assert self.kind in KINDS, self.kind
 
 

@@ -16,15 +16,22 @@ A statement that raises or runs past its budget is recorded as failed and loadin
 on. Runs inside the sandbox (the parsing too, so a pathological cell costs only its own
 submission's time).
 """
+from __future__ import annotations
+
 import ast
 import linecache
 import re
 import signal
 import time
 import traceback
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from worker import magics
 from worker.protocol import STATEMENT_WALL_BACKSTOP, LoadReport, Skip
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from types import CodeType, FrameType
 
 SCAFFOLD_NAMES = ("MNISTArgs", "get_mnist_data", "Encoder", "VAE", "CVAE", "append_class_to_data")
 TRAINERS = ("train_mnist_vae", "train_mnist_cvae")
@@ -42,7 +49,7 @@ class StatementTimeout(BaseException):
 
 # --- reading cells ----------------------------------------------------------------------------------
 
-def parse_cell(text):
+def parse_cell(text: str) -> tuple[ast.Module, str]:
     """The cell's module AST and the Python text it was parsed from (IPython magics transformed)."""
     try:
         return ast.parse(text), text
@@ -51,7 +58,7 @@ def parse_cell(text):
         return ast.parse(python), python
 
 
-def _parses(text):
+def _parses(text: str) -> bool:
     try:
         ast.parse(text)
     except (SyntaxError, ValueError):
@@ -59,7 +66,7 @@ def _parses(text):
     return True
 
 
-def _dotted(node):
+def _dotted(node: ast.AST) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
@@ -70,7 +77,7 @@ def _dotted(node):
     return None
 
 
-def _executed_nodes(stmt):
+def _executed_nodes(stmt: ast.AST) -> Iterator[ast.AST]:
     """The nodes of ``stmt`` that may run when it runs: function bodies are left out (a lambda's body
     is kept: a lambda at the top level is usually called at once, e.g. ``run(lambda: train())``)."""
     stack = [stmt]
@@ -83,12 +90,12 @@ def _executed_nodes(stmt):
         stack.extend(ast.iter_child_nodes(node))
 
 
-def _calls(nodes):
+def _calls(nodes: Iterable[ast.AST]) -> set[str]:
     """Dotted names of the functions called in ``nodes`` (``plt.plot``, ``train_mnist_vae`` ...)."""
     return {name for node in nodes if isinstance(node, ast.Call) for name in [_dotted(node.func)] if name}
 
 
-def defined_names(stmt):
+def defined_names(stmt: ast.stmt) -> list[str]:
     """Names a top-level statement binds."""
     names = []
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -104,7 +111,7 @@ def defined_names(stmt):
 class Plan:
     """Which names of a notebook train or plot: from its imports and its top-level functions."""
 
-    def __init__(self, trees):
+    def __init__(self, trees: Iterable[ast.Module]) -> None:
         self.plot_roots = set(PLOTTING_NAMES)
         functions = {}
         for tree in trees:
@@ -118,7 +125,7 @@ class Plan:
                 elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     functions[stmt.name] = {name.split(".")[0] for name in _calls(ast.walk(stmt))}
         self.training = {name for name in functions if name.startswith("train")} | set(TRAINERS)
-        self.plotting = set()
+        self.plotting: set[str] = set()
         changed = True
         while changed:  # a function that calls a training (plotting) function trains (plots)
             changed = False
@@ -130,7 +137,7 @@ class Plan:
                     self.plotting.add(name)
                     changed = True
 
-    def why_skipped(self, stmt):
+    def why_skipped(self, stmt: ast.stmt) -> str:
         """The reason the loading rule skips ``stmt``, or ``""`` when it runs."""
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name in SCAFFOLD_NAMES:
             return "the grader provides the scaffold's " + stmt.name
@@ -151,7 +158,7 @@ class Plan:
         return ""
 
 
-def _nested_statements(stmt):
+def _nested_statements(stmt: ast.AST) -> Iterator[ast.stmt]:
     """The statements inside a compound statement, not descending into function or class bodies."""
     for child in ast.iter_child_nodes(stmt):
         if isinstance(child, ast.stmt):
@@ -162,7 +169,7 @@ def _nested_statements(stmt):
             yield from _nested_statements(child)
 
 
-def _first_line(text, stmt):
+def _first_line(text: str, stmt: ast.stmt) -> str:
     line = text.splitlines()[stmt.lineno - 1] if stmt.lineno <= len(text.splitlines()) else ""
     line = line.strip()
     return line if len(line) <= 60 else line[:57] + "..."
@@ -171,12 +178,12 @@ def _first_line(text, stmt):
 DEFINES_AT_LINE_START = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)|^(\w+)\s*=(?!=)", re.MULTILINE)
 
 
-def _names_at_line_start(text):
+def _names_at_line_start(text: str) -> list[str]:
     """Names an unparsable cell seems to define (``def f``, ``class C``, ``x =`` at the start of a line)."""
     return sorted({a or b for a, b in DEFINES_AT_LINE_START.findall(text)})
 
 
-def import_texts(cell_texts):
+def import_texts(cell_texts: Iterable[str]) -> set[str]:
     """The normalised top-level imports of trusted cells (the template's), one name each."""
     found = set()
     for text in cell_texts:
@@ -190,22 +197,22 @@ def import_texts(cell_texts):
     return found
 
 
-def _import_text(stmt):
+def _import_text(stmt: ast.Import | ast.ImportFrom) -> list[str]:
     out = []
     for alias in stmt.names:
-        single = type(stmt)(names=[alias], **({"module": stmt.module, "level": stmt.level}
-                                              if isinstance(stmt, ast.ImportFrom) else {}))
+        single = type(stmt)(names=[alias], **cast("dict[str, Any]", {"module": stmt.module, "level": stmt.level}
+                                                  if isinstance(stmt, ast.ImportFrom) else {}))
         out.append(ast.unparse(single))
     return out
 
 
 # --- running ----------------------------------------------------------------------------------------
 
-def _on_alarm(signum, frame):
+def _on_alarm(signum: int, frame: FrameType | None) -> NoReturn:
     raise StatementTimeout()
 
 
-def _arm(seconds):
+def _arm(seconds: float) -> None:
     """A statement's budget: ``seconds`` of this process's CPU time (the same on an idle and on a busy
     machine), and ``STATEMENT_WALL_BACKSTOP`` times that of wall-clock time for code that waits. Student code can
     disarm both: the load's total is also enforced from outside the loader (``worker.__main__``)."""
@@ -215,12 +222,12 @@ def _arm(seconds):
         signal.setitimer(kind, limit)
 
 
-def _disarm():
+def _disarm() -> None:
     signal.setitimer(signal.ITIMER_PROF, 0)
     signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _run(code, namespace, seconds):
+def _run(code: CodeType, namespace: dict[str, Any], seconds: float) -> None:
     _arm(seconds)
     try:
         exec(code, namespace)
@@ -228,7 +235,8 @@ def _run(code, namespace, seconds):
         _disarm()
 
 
-def load(cells, namespace, statement_seconds=5.0, on_failure=None, dry_run=False):
+def load(cells: Iterable[Sequence[str]], namespace: dict[str, Any], statement_seconds: float = 5.0,
+         on_failure: Callable[[Skip], object] | None = None, dry_run: bool = False) -> LoadReport:
     """Run ``cells`` (``[(label, text)]``) into ``namespace`` by the loading rule; returns a ``LoadReport``.
 
     ``on_failure(skip)`` is called as soon as a statement fails (the worker records it before any later
@@ -293,7 +301,7 @@ def load(cells, namespace, statement_seconds=5.0, on_failure=None, dry_run=False
     return report
 
 
-def cell_filename(label, position, text):
+def cell_filename(label: str, position: int, text: str) -> str:
     """A traceback's name for a cell, as a student sees it: ``<submission code cell 7: def kl(mu, logvar):>``
     (its position among the code cells and its first line; a .py export's cells keep ``line N``)."""
     if not label.startswith("cell "):
@@ -302,14 +310,14 @@ def cell_filename(label, position, text):
     return f"<submission code cell {position}: {first if len(first) <= 60 else first[:57] + '...'}>"
 
 
-def student_traceback(error):
+def student_traceback(error: BaseException) -> str:
     """The traceback of ``error`` limited to frames in the submission, as text."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<submission")]
     lines = traceback.format_list(frames[-6:]) if frames else []
     return ("".join(lines) + f"{type(error).__name__}: {error}").strip()[:2000]
 
 
-def explain_name_error(error, report):
+def explain_name_error(error: NameError, report: LoadReport) -> str:
     """For a ``NameError`` on a name the loading rule skipped or that failed: which statement, and why."""
     name = getattr(error, "name", None)
     skip = report.skip_for(name) if name else None

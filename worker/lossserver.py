@@ -16,6 +16,8 @@ measured outside the student's processes, which the grader cross-checks against 
 Messages both ways: ``MESSAGE`` header (tag, JSON length, data length), JSON (the facts, and each
 tensor's name, dtype and shape), the tensors' raw bytes.
 """
+from __future__ import annotations
+
 import json
 import marshal
 import os
@@ -25,8 +27,12 @@ import socket
 import struct
 import sys
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MESSAGE = struct.Struct("<4sII")
 TAG = b"A4L1"
@@ -58,7 +64,7 @@ NAMES = {dtype: name for name, dtype in DTYPES.items()}
 MAX_TENSORS = 16
 
 
-def pack(meta, tensors):
+def pack(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes:
     """One message: ``meta`` (JSON-able) and ``tensors`` (``{name: Tensor}``) as raw bytes, described in
     the JSON (name, dtype, shape): plain data, nothing to unpickle or execute."""
     layout, blobs = [], []
@@ -73,7 +79,7 @@ def pack(meta, tensors):
     return MESSAGE.pack(TAG, len(text), len(blob)) + text + blob
 
 
-def receive(sock):
+def receive(sock: socket.socket) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """``(meta, tensors)`` of the next message on ``sock``; raises ``ConnectionError`` on EOF or anything
     malformed (a dtype not allowed, sizes that do not add up)."""
     tag, text_len, blob_len = MESSAGE.unpack(_exactly(sock, MESSAGE.size))
@@ -106,7 +112,7 @@ def receive(sock):
     return head["meta"], tensors
 
 
-def _exactly(sock, size):
+def _exactly(sock: socket.socket, size: int) -> bytes:
     chunks, left = [], size
     while left:
         chunk = sock.recv(min(left, 1 << 20))
@@ -122,12 +128,12 @@ def _exactly(sock, size):
 class RowKeys:
     """Exact integer fingerprints of the training split's rows (as ``worker.probes`` keeps them)."""
 
-    def __init__(self, X):
+    def __init__(self, X: torch.Tensor) -> None:
         generator = torch.Generator().manual_seed(4)
         self.weights = torch.randint(1, 2**20, (X.shape[1],), generator=generator, dtype=torch.int64)
         self.keys = set((X.detach().round().to(torch.int64) @ self.weights).tolist())
 
-    def count(self, x):
+    def count(self, x: torch.Tensor) -> int:
         """Rows of ``x`` that are rows of the training split."""
         x = x.reshape(len(x), -1) if x.dim() else x.reshape(1, -1)
         if x.shape[-1] != len(self.weights) or x.is_complex():
@@ -138,11 +144,11 @@ class RowKeys:
 class Functions:
     """The grader's loss functions, compiled from marshalled code, evaluated on plain tensors."""
 
-    def __init__(self, code_bytes, append_class_to_data):
-        self.ns = {"__name__": "grader_losses", "torch": torch, "append_class_to_data": append_class_to_data}
+    def __init__(self, code_bytes: bytes, append_class_to_data: Callable[..., torch.Tensor]) -> None:
+        self.ns: dict[str, Any] = {"__name__": "grader_losses", "torch": torch, "append_class_to_data": append_class_to_data}
         exec(marshal.loads(code_bytes), self.ns)  # noqa: S102 - the grader's own code, compiled by the grader
 
-    def evaluate(self, op, tensors, wants):
+    def evaluate(self, op: str, tensors: dict[str, torch.Tensor], wants: set[str]) -> dict[str, torch.Tensor]:
         """``op`` on ``tensors`` (``{name: Tensor}``); returns the output(s) and the gradients of the wanted
         inputs: for the scalar losses ``grad_<name>``, for ``sample`` the element-wise derivatives."""
         # the tensors were just deserialized: this request's own, no copy needed
@@ -169,7 +175,7 @@ class Functions:
             out.update({f"grad_{k}": _zero_if_none(g, leaves[k]) for k, g in zip(needing, grads)})
         return out
 
-    def _reparameterize(self, mu, logvar, eps):
+    def _reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """The reference ``reconstruct``'s draw of ``z``, with ``torch.randn_like`` giving ``eps``: run on a
         stand-in model whose encoder returns ``(mu, logvar)`` and whose decoder returns its ``z``."""
         parts = _StandIn(mu, logvar)
@@ -185,14 +191,14 @@ class _StandIn:
     """A model for the reference ``reconstruct``: the encoder gives fixed ``(mu, logvar)``, the decoder is
     the identity (so the third value returned is the ``z`` drawn)."""
 
-    def __init__(self, mu, logvar):
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
         self.parts = (mu, logvar)
 
-    def encoder(self, x):
+    def encoder(self, x: object) -> tuple[torch.Tensor, torch.Tensor]:
         return self.parts
 
     @staticmethod
-    def decoder(z):
+    def decoder(z: torch.Tensor) -> torch.Tensor:
         return z
 
 
@@ -202,39 +208,42 @@ _ARGUMENTS = {"kl_divergence": ("mu", "logvar"), "binary_cross_entropy": ("x_hat
 class _TorchWithNoise:
     """``torch`` as the reference ``reconstruct`` sees it in the server: ``randn_like`` returns ``eps``."""
 
-    def __init__(self, eps):
+    def __init__(self, eps: torch.Tensor) -> None:
         self._eps = eps
 
-    def randn_like(self, tensor, *args, **kwargs):
+    def randn_like(self, tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
         return self._eps.to(tensor.dtype)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(torch, name)
 
 
 class _swapped:
-    def __init__(self, ns, name, parts):
+    def __init__(self, ns: dict[str, Any], name: str, parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
         self.ns, self.name, self.parts = ns, name, parts
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.original = self.ns[self.name]
         self.ns[self.name] = lambda *args: self.parts
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.ns[self.name] = self.original
 
 
-def _zero_if_none(grad, like):
+def _zero_if_none(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if grad is None else grad.detach()
 
 
 class Run:
     """One connection (one process of a training item: the graded run, or a probe run in a fork of it)."""
 
-    def __init__(self, sock):
+    pending: dict[str, tuple[int, int]]
+    fingerprint: torch.Tensor | None
+
+    def __init__(self, sock: socket.socket) -> None:
         self.sock, self.counts, self.pending, self.fingerprint = sock, ServerCounts(), {}, None
 
-    def watch_parameters(self, fingerprint):
+    def watch_parameters(self, fingerprint: torch.Tensor) -> None:
         """Keep the first change of the model's sampled parameters between two loss calls."""
         last, self.fingerprint = self.fingerprint, fingerprint.double()
         if self.counts.lr_first_step or last is None or last.shape != fingerprint.shape:
@@ -250,15 +259,20 @@ class Server:
     are kept per connection (``Run``); the report is the run with the most backward passes (the graded
     run: a training item's probe runs are shorter), the latest of equals."""
 
-    def __init__(self, functions, row_keys, listener, command_fd, allowed_uid):
+    clients: dict[socket.socket, Run]
+    runs: list[Run]
+
+    def __init__(self, functions: Functions, row_keys: RowKeys, listener: socket.socket, command_fd: int,
+                 allowed_uid: int | None) -> None:
         self.functions, self.row_keys = functions, row_keys
         self.listener, self.command_fd, self.allowed_uid = listener, command_fd, allowed_uid
         self.clients, self.open, self.runs, self.refused = {}, False, [], 0
 
-    def serve(self):
+    def serve(self) -> None:
         """Until the worker says ``QUIT`` (or its pipe closes)."""
         while True:
-            ready, _, _ = select.select([self.command_fd, self.listener, *self.clients], [], [])
+            ready, _, _ = select.select(cast("list[int | socket.socket]", [self.command_fd, self.listener, *self.clients]),
+                                        [], [])
             for source in ready:
                 if source == self.command_fd:
                     if not self._command():
@@ -268,12 +282,12 @@ class Server:
                 elif source in self.clients:
                     self._request(self.clients[source])
 
-    def report(self):
+    def report(self) -> dict[str, Any]:
         best = max(reversed(self.runs), key=lambda run: run.counts.backward, default=None)
         counts = best.counts if best is not None else ServerCounts()
         return {**asdict(counts), "refused": self.refused, "runs": len(self.runs)}
 
-    def _command(self):
+    def _command(self) -> bool:
         command = os.read(self.command_fd, 1)
         if command in (b"", QUIT):
             return False
@@ -292,7 +306,7 @@ class Server:
             os.write(self.command_fd, struct.pack("<I", len(data)) + data)
         return True
 
-    def _drain(self):
+    def _drain(self) -> None:
         """Handle every message already sent (a last backward pass may still be in a socket)."""
         for _ in range(10000):
             ready, _, _ = select.select(list(self.clients), [], [], 0)
@@ -302,7 +316,7 @@ class Server:
                 if sock in self.clients:
                     self._request(self.clients[sock])
 
-    def _accept(self):
+    def _accept(self) -> None:
         try:
             sock, _ = self.listener.accept()
         except OSError:
@@ -316,7 +330,7 @@ class Server:
         self.clients[sock] = Run(sock)
         self.runs.append(self.clients[sock])
 
-    def _request(self, run):
+    def _request(self, run: Run) -> None:
         try:
             meta, tensors = receive(run.sock)
             reply = self._answer(run, meta, tensors)
@@ -326,7 +340,8 @@ class Server:
             self.clients.pop(run.sock, None)
             run.sock.close()
 
-    def _answer(self, run, meta, tensors):
+    def _answer(self, run: Run, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+                ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
         op = meta.get("op")
         if op == "backward":
             rows, train_rows = run.pending.pop(str(meta.get("call")), (0, 0))
@@ -351,7 +366,8 @@ class Server:
         return {"call": call}, out
 
 
-def serve(job_dir, socket_path, command_fd, inputs, allowed_uid):
+def serve(job_dir: str, socket_path: str, command_fd: int, inputs: dict[str, torch.Tensor],
+          allowed_uid: int | None) -> NoReturn:
     """The server process's body (forked from the worker before any student code runs); never returns."""
     from reference import scaffold
     code = 1
@@ -376,7 +392,7 @@ def serve(job_dir, socket_path, command_fd, inputs, allowed_uid):
     os._exit(code)
 
 
-def _not_dumpable():
+def _not_dumpable() -> None:
     """No core dump, no ``/proc/<pid>/mem`` or ptrace for processes of the same user."""
     import ctypes
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE = 4

@@ -10,7 +10,15 @@ fallback for short cells only (``WHOLE_CELL_LINES``), where its cost is bounded.
 Used by the loader (inside the sandbox) and by the similarity tokeniser (in the grader): pure text in,
 text out; no student code runs.
 """
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from IPython.core.inputtransformer2 import TransformerManager
 
 # A line that starts a magic or shell escape: ``%time ...``, ``!ls``, ``x = !ls``, ``x = %env``, ``obj?``.
 MAGIC_LINE = re.compile(r"^[ \t]*(?:[!%]|[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]*[!%]"
@@ -19,12 +27,12 @@ CELL_MAGIC = re.compile(r"^[ \t]*%%([A-Za-z_][\w-]*)")
 WHOLE_CELL_LINES = 200
 
 
-def _transformer():
+def _transformer() -> TransformerManager:
     from IPython.core.inputtransformer2 import TransformerManager
     return TransformerManager()
 
 
-def transform_cell(text):
+def transform_cell(text: str) -> str:
     """``text`` with its magics as ``get_ipython()`` calls; unchanged when it holds none. The result may
     still not parse (then the cell is not Python, magics or not)."""
     magic = CELL_MAGIC.match(text)
@@ -46,7 +54,7 @@ def transform_cell(text):
     return "\n".join(out)
 
 
-def python_text(text, parses):
+def python_text(text: str, parses: Callable[[str], bool]) -> str:
     """``text`` as Python for a cell that the predicate ``parses`` rejects: the line-wise transform above,
     or IPython's whole-cell transformer when that does not parse and the cell is short. The caller parses
     the result (it may still not be Python)."""

@@ -6,12 +6,15 @@ grader's scaffold installed), the item's input tensors and returns
 no expected values and decide nothing; the judge does, in its own process, and
 validates every fact first (student code ran here: any of it may be forged).
 """
+from __future__ import annotations
+
 import math
 import os
 import resource
 import select
 import signal
 import time
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import torch
 from torch import nn
@@ -21,11 +24,26 @@ from worker import channel, standins
 from worker.items import PROBE_BY_ID
 from worker.protocol import TrainingPlan
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from worker.items import ProbeItem
+
 NAME_MAX = 80          # characters of a type name sent back (student-chosen text)
 LOSSES_MAX = 20000     # recorded training losses
 
 
-def plain(value):
+@overload
+def plain(value: torch.Tensor) -> torch.Tensor:
+    ...
+
+
+@overload
+def plain(value: object) -> torch.Tensor | None:
+    ...
+
+
+def plain(value: object) -> torch.Tensor | None:
     """A detached, contiguous, plain ``torch.Tensor`` copy of ``value``, or None if it is not numeric."""
     if isinstance(value, torch.Tensor):
         return value.detach().as_subclass(torch.Tensor).cpu().contiguous().clone()
@@ -35,11 +53,11 @@ def plain(value):
         return None
 
 
-def type_name(value):
+def type_name(value: object) -> str:
     return type(value).__name__[:NAME_MAX]
 
 
-def describe(value):
+def describe(value: object) -> dict[str, Any]:
     """JSON facts about a returned value: its type, dtype, shape and whether it carries a gradient."""
     if isinstance(value, torch.Tensor):
         return {"type": "tensor" if type(value) is torch.Tensor else f"tensor subclass {type_name(value)}",
@@ -55,11 +73,11 @@ def describe(value):
 class Recorder(nn.Module):
     """Passes its input through and keeps it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.seen = []
+        self.seen: list[torch.Tensor] = []
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.seen.append(x)
         return x
 
@@ -67,15 +85,15 @@ class Recorder(nn.Module):
 class Table(nn.Module):
     """A layer with known outputs: rows of a parameter table, whatever the input values."""
 
-    def __init__(self, table):
+    def __init__(self, table: torch.Tensor) -> None:
         super().__init__()
         self.table = nn.Parameter(table.clone())
 
-    def forward(self, h):
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.table[: len(h)] * 1.0
 
 
-def pinned_model(model_class, encoder_class, inputs):
+def pinned_model(model_class: Any, encoder_class: Any, inputs: dict[str, torch.Tensor]) -> Any:
     """A ``model_class`` whose encoder returns ``inputs["mu"]``/``["logvar"]`` rows and records its input,
     and whose decoder records ``z`` then applies ``Linear(dec_w, dec_b)`` and a sigmoid."""
     encoder = encoder_class.__new__(encoder_class)
@@ -91,11 +109,12 @@ def pinned_model(model_class, encoder_class, inputs):
     return model
 
 
-def _recorded(model):
+def _recorded(model: Any) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
     return model.encoder.features.seen, model.decoder[0].seen, model.decoder[3].seen
 
 
-def probe_scalar(ns, inputs, item):
+def probe_scalar(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``function(*args)`` for every case ``cN/<arg>``: value, gradients with respect to each arg, and the
     value of a second call on the same inputs (``cN/value2``: a random value differs)."""
     tensors, meta = {}, {}
@@ -120,13 +139,15 @@ def probe_scalar(ns, inputs, item):
     return tensors, meta
 
 
-def probe_sampler(ns, inputs, item):
+def probe_sampler(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem
+                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Two calls of ``(c)reconstruct`` on a pinned model in training mode and a third after
     ``model.eval()``: outputs, recorded ``z``, and gradients of ``sum(z * G)`` with respect to the pinned
     ``mu`` and ``logvar``."""
     model_class = ns["CVAE"] if item.conditional else ns["VAE"]
     model = pinned_model(model_class, ns["Encoder"], inputs)
     args = (model, inputs["x"]) + ((inputs["y"],) if item.conditional else ())
+    meta: dict[str, Any]
     tensors, meta = {}, {"calls": []}
     for call in (1, 2, 3):
         if call == 3:
@@ -163,7 +184,8 @@ def probe_sampler(ns, inputs, item):
     return tensors, meta
 
 
-def probe_loss(ns, inputs, item):
+def probe_loss(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem
+               ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Two calls of ``(c)elbo`` with recording stand-ins for ``(c)reconstruct``, ``kl_divergence`` and
     ``binary_cross_entropy`` (simple known functionals, not the real losses). Per call: the value, the
     first encoder input and decoder input (``z``, with the class part for a CVAE) actually used, and the
@@ -171,28 +193,29 @@ def probe_loss(ns, inputs, item):
     model_class = ns["CVAE"] if item.conditional else ns["VAE"]
     model = pinned_model(model_class, ns["Encoder"], inputs)
     append = ns["append_class_to_data"]
-    calls = {"reconstruct": 0, "kl": [], "loglik": []}
+    calls: dict[str, Any] = {"reconstruct": 0, "kl": [], "loglik": []}
 
-    def stand_in_reconstruct(vae, x, y=None):
+    def stand_in_reconstruct(vae: Any, x: torch.Tensor, y: torch.Tensor | None = None
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         calls["reconstruct"] += 1
         mu, logvar = vae.encoder(x if y is None else append(x, y))
         z = mu + torch.exp(0.5 * logvar) * inputs["eps"][: len(mu)]
         return mu, logvar, vae.decoder(z if y is None else append(z, y))
 
-    def stand_in_kl(mu, logvar):
+    def stand_in_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         calls["kl"].append((mu, logvar))
         return standins.kl(mu, logvar, inputs["A"], inputs["C"])
 
-    def stand_in_loglik(x_hat, x):
+    def stand_in_loglik(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         calls["loglik"].append((x_hat, x))
         return standins.loglik(x_hat, x, inputs["E"])
 
     sampler = "creconstruct" if item.conditional else "reconstruct"
     own_sampler = ns.get(sampler)
 
-    def own_reconstruct(*args):
+    def own_reconstruct(*args: Any) -> object:
         calls["reconstruct"] += 1
-        return own_sampler(*args)
+        return cast("Callable[..., object]", own_sampler)(*args)
 
     ns.update(kl_divergence=stand_in_kl, binary_cross_entropy=stand_in_loglik)
     ns[sampler] = stand_in_reconstruct
@@ -210,9 +233,11 @@ def probe_loss(ns, inputs, item):
         return tensors, meta
 
 
-def _loss_calls(ns, inputs, item, model, calls):
+def _loss_calls(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem, model: Any,
+                calls: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Call the loss twice on ``model``; what each call used and returned (see ``probe_loss``)."""
     args = (model, inputs["x"]) + ((inputs["y"],) if item.conditional else ())
+    meta: dict[str, Any]
     tensors, meta = {}, {"calls": []}
     for call in (1, 2):
         before = [len(seen) for seen in _recorded(model)]
@@ -241,16 +266,16 @@ def _loss_calls(ns, inputs, item, model, calls):
 
 # --- training ---------------------------------------------------------------------------------------
 
-def _leaf_types(module):
+def _leaf_types(module: object) -> list[str]:
     """Types of ``module``'s leaf modules in registration order (the forward order of a Sequential)."""
     if not isinstance(module, nn.Module):
         return [] if module is None else [type_name(module)]
     return [type_name(m) for m in module.modules() if next(iter(m.children()), None) is None][:32]
 
 
-def model_structure(model):
+def model_structure(model: Any) -> dict[str, Any]:
     """The returned model's structure as plain data: the contract's parts and their module types."""
-    def part(owner, name):
+    def part(owner: object, name: str) -> Any:
         try:
             return getattr(owner, name, None)
         except Exception:  # noqa: BLE001 - a student's __getattr__
@@ -264,7 +289,7 @@ def model_structure(model):
             "decoder_range": _output_range(decoder)}
 
 
-def _output_range(decoder):
+def _output_range(decoder: Any) -> list[float] | None:
     """``[min, max]`` of ``decoder`` on 64 standard normal inputs of its first layer's width (a decoder
     whose own forward applies the sigmoid gives probabilities without a Sigmoid module), or None."""
     try:
@@ -281,20 +306,20 @@ def _output_range(decoder):
 class _RowKeys:
     """Exact integer fingerprints of the rows of the training split, to tell which data a batch holds."""
 
-    def __init__(self, X, Y=None):
+    def __init__(self, X: torch.Tensor, Y: torch.Tensor | None = None) -> None:
         generator = torch.Generator().manual_seed(4)
         self.weights = torch.randint(1, 2**20, (X.shape[1],), generator=generator, dtype=torch.int64)
         keys = self._keys(X).tolist()
         self.keys = set(keys)
-        self.labels = {}
+        self.labels: dict[int, set[int]] = {}
         if Y is not None and len(Y) == len(keys):
             for key, label in zip(keys, Y.tolist()):
                 self.labels.setdefault(key, set()).add(label)
 
-    def _keys(self, X):
+    def _keys(self, X: torch.Tensor) -> torch.Tensor:
         return X.detach().round().to(torch.int64) @ self.weights
 
-    def count(self, x):
+    def count(self, x: torch.Tensor) -> tuple[int, int]:
         """``(rows, rows found in the training split)`` of a batch ``x``."""
         try:
             x = x.detach().as_subclass(torch.Tensor).cpu().reshape(len(x), -1)
@@ -304,7 +329,7 @@ class _RowKeys:
         except Exception:  # noqa: BLE001
             return 0, 0
 
-    def aligned(self, x, y):
+    def aligned(self, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
         """``(rows of the training split in x, of them paired with their own label in y)``; (0, 0) when
         ``y`` is not one label per row."""
         try:
@@ -328,19 +353,19 @@ class TrainingCounters:
       with the rows of each such batch and how many of them are rows of the training split.
     """
 
-    def __init__(self, train_X, train_Y=None):
+    def __init__(self, train_X: torch.Tensor, train_Y: torch.Tensor | None = None) -> None:
         self.hook_steps, self.adam_steps, self.backward = 0, 0, 0
         self.rows, self.train_rows = 0, 0
         self.labelled_rows, self.aligned_rows = 0, 0
         self.loss_calls = 0
-        self.optimizers = {}
+        self.optimizers: dict[int, dict[str, Any]] = {}
         self._inside_adam = 0
         self._row_keys = _RowKeys(train_X, train_Y)
         self.handle = register_optimizer_step_post_hook(self._after_step)
         counters = self
 
         class Adam(torch.optim.Adam):
-            def step(self, *args, **kwargs):
+            def step(self, *args: Any, **kwargs: Any) -> Any:
                 counters.adam_steps += 1
                 counters._inside_adam += 1
                 try:
@@ -351,7 +376,7 @@ class TrainingCounters:
         Adam.__qualname__ = Adam.__name__ = "Adam"
         self.Adam = Adam
 
-    def _after_step(self, optimizer, args, kwargs):
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self._inside_adam:  # Adam.step's own hook inside the counting subclass: counted once, outside
             return
         self.hook_steps += 1
@@ -368,17 +393,17 @@ class TrainingCounters:
         except Exception:  # noqa: BLE001 - an optimizer without the usual param_groups
             pass
 
-    def hook_intact(self):
+    def hook_intact(self) -> bool:
         return self.handle.id in _global_optimizer_post_hooks
 
-    def watch_loss(self, value, x, y=None):
+    def watch_loss(self, value: object, x: Any, y: torch.Tensor | None = None) -> None:
         """Count a call of the grader's loss; its backward pass (if any) counts ``x``'s rows and, given the
         labels ``y``, how many training rows carry their own label."""
         self.loss_calls += 1
         if not (isinstance(value, torch.Tensor) and value.requires_grad):
             return
 
-        def on_backward(grad):
+        def on_backward(grad: torch.Tensor) -> None:
             self.backward += 1
             rows, found = self._row_keys.count(x)
             self.rows += rows
@@ -389,31 +414,32 @@ class TrainingCounters:
                 self.aligned_rows += aligned
         value.register_hook(on_backward)
 
-    def install(self, ns):
+    def install(self, ns: dict[str, Any]) -> Callable[[], None]:
         """Put the counting Adam in ``torch.optim`` and the namespace; returns the undo."""
         import torch.optim.adam as adam_module
         original = torch.optim.Adam
         names = [k for k, v in ns.items() if v is original]
-        torch.optim.Adam = adam_module.Adam = self.Adam
+        torch.optim.Adam = adam_module.Adam = self.Adam  # type: ignore[misc]  # a monkeypatch: mypy cannot assign to a class
         for k in names:
             ns[k] = self.Adam
 
-        def undo():
-            torch.optim.Adam = adam_module.Adam = original
+        def undo() -> None:
+            torch.optim.Adam = adam_module.Adam = original  # type: ignore[misc]  # the undo of the monkeypatch above
             for k in names:
                 if ns.get(k) is self.Adam:
                     ns[k] = original
             self.handle.remove()
         return undo
 
-    def facts(self):
+    def facts(self) -> dict[str, Any]:
         return {"hook_steps": self.hook_steps, "adam_steps": self.adam_steps, "hook_intact": self.hook_intact(),
                 "backward": self.backward, "loss_calls": self.loss_calls, "rows": self.rows,
                 "train_rows": self.train_rows, "labelled_rows": self.labelled_rows,
                 "aligned_rows": self.aligned_rows, "optimizers": list(self.optimizers.values())[:16]}
 
 
-def probe_training(ns, inputs, item, budget, losses):
+def probe_training(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem, budget: dict[str, Any],
+                   losses: dict[str, Callable[..., object]] | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``function(**budget)`` with the grader's data and, when ``losses`` is given, the grader's loss
     functions (``{name: callable}``) in the namespace, so that only the training loop is judged.
 
@@ -425,7 +451,7 @@ def probe_training(ns, inputs, item, budget, losses):
     data_calls = []
     provided = ns.get("get_mnist_data")
 
-    def get_mnist_data(split="train"):
+    def get_mnist_data(split: object = "train") -> tuple[torch.Tensor, torch.Tensor]:
         data_calls.append(str(split)[:20] if isinstance(split, str) else type_name(split))
         if split == "train" or provided is None:
             return X.clone(), Y.clone()
@@ -435,10 +461,11 @@ def probe_training(ns, inputs, item, budget, losses):
     if losses:
         ns.update(losses)
     loss_name = "celbo" if item.conditional else "elbo"
+    loss_values: list[float]
     loss_fn, loss_values = ns.get(loss_name), []
     counters = TrainingCounters(X, Y if item.conditional else None)
     if loss_fn is not None:
-        def recording_loss(*args, **kwargs):
+        def recording_loss(*args: Any, **kwargs: Any) -> object:
             value = loss_fn(*args, **kwargs)
             x = args[1] if len(args) > 1 else kwargs.get("x")
             y = (args[2] if len(args) > 2 else kwargs.get("y")) if item.conditional else None
@@ -470,7 +497,8 @@ def probe_training(ns, inputs, item, budget, losses):
     return tensors, meta
 
 
-def _in_fork(run, seconds):
+def _in_fork(run: Callable[[], tuple[dict[str, torch.Tensor], dict[str, Any]]], seconds: float
+             ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``run()``'s ``(tensors, meta)`` computed in a forked child of this process (the same state, none
     of its effects kept here), or ``({}, {"error": ...})`` when it raised, ended without a reply or used
     up ``seconds`` of CPU time (the kernel stops it: a limit that does not depend on the machine's load;
@@ -491,7 +519,7 @@ def _in_fork(run, seconds):
                 tensors, meta = run()
             except BaseException as error:  # noqa: BLE001 - the student's training code raised
                 tensors, meta = {}, {"error": f"{type(error).__name__}: {error}"[:300]}
-            frame = channel.encode(tensors, meta)
+            frame: bytes | bytearray = channel.encode(tensors, meta)
             with os.fdopen(write_end, "wb") as pipe:
                 pipe.write(frame)
         finally:
@@ -530,7 +558,8 @@ def _in_fork(run, seconds):
         return {}, {"error": f"ended without a result (it may have used up its {seconds:g} s of CPU time)"}
 
 
-def probe_training_plan(ns, inputs, item, params, losses):
+def probe_training_plan(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem, params: dict[str, Any],
+                        losses: dict[str, Callable[..., object]] | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The graded run of ``probe_training`` on the plan's budget, after the plan's probe runs, each in a
     fresh fork (``_in_fork``) so that every run starts from the same state, on the plan's first
     ``probe_rows`` training rows (a short run costs little): the graded run's tensors and
@@ -550,7 +579,8 @@ def probe_training_plan(ns, inputs, item, params, losses):
     return tensors, meta
 
 
-def run_probe(item_id, ns, inputs, params, losses):
+def run_probe(item_id: str, ns: dict[str, Any], inputs: dict[str, torch.Tensor], params: dict[str, Any],
+              losses: dict[str, Callable[..., object]] | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Run ``item_id``'s probe (by its kind, ``worker.items``) on the namespace ``ns``.
 
     ``params``: a training item's ``TrainingPlan`` (``to_params()``) or keyword arguments; ``losses``: the grader's loss

@@ -11,6 +11,7 @@ produced with student code running nearby: the judge validates it before use.
 """
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 STATEMENT_SECONDS = 5.0   # budget of one top-level statement while the notebook loads
 LOAD_SECONDS = 60.0       # budget of the whole load (all statements of the notebook)
@@ -56,11 +57,11 @@ class Job:
     limits: Limits
     scratch: str                       # the only folder student code may write to
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str | bytes) -> "Job":
         data = json.loads(text)
         return cls(cells=[list(c) for c in data["cells"]], items=[ItemSpec(**i) for i in data["items"]],
                    seed=data["seed"], limits=Limits(**data["limits"]), scratch=data["scratch"])
@@ -80,13 +81,13 @@ class Skip:
     names: list = field(default_factory=list)
     code: str = ""                     # the statement's first line, shortened
 
-    def where(self):
+    def where(self) -> str:
         """``cell 7 line 3``; in a .py export, whose cells are labelled by their first line, ``line 120``."""
         if self.cell.startswith("line ") and self.cell[5:].isdigit():
             return f"line {int(self.cell[5:]) + max(self.line, 1) - 1}"
         return f"{self.cell} line {self.line}"
 
-    def describe(self):
+    def describe(self) -> str:
         what = "was skipped" if self.kind == "skipped" else "failed"
         return f"{self.where()} ({self.code}) {what}: {self.reason}"
 
@@ -99,16 +100,16 @@ class LoadReport:
     statements: int = 0                           # top-level statements run
     seconds: float = 0.0
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text):
+    def from_json(cls, text: str | bytes) -> "LoadReport":
         data = json.loads(text)
         return cls(skips=[Skip(**s) for s in data.get("skips", [])], imports=list(data.get("imports", [])),
                    statements=int(data.get("statements", 0)), seconds=float(data.get("seconds", 0.0)))
 
-    def skip_for(self, name):
+    def skip_for(self, name: str) -> "Skip | None":
         """The last ``Skip`` that would have defined ``name``, or None."""
         found = [s for s in self.skips if name in s.names]
         return found[-1] if found else None
@@ -128,7 +129,7 @@ class ItemRecord:
     disk_exceeded: bool = False
     ended_loader: bool = False         # the item's code killed the process that runs the items
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(asdict(self))
 
 
@@ -179,12 +180,12 @@ class TrainingPlan:
     probe_seconds: float = 20.0                    # CPU seconds of one probe run (wall clock: 4 times that)
     probe_rows: int = 1000                         # the first rows of the training split a probe run gets
 
-    def to_params(self):
+    def to_params(self) -> dict[str, Any]:
         return {"budget": dict(self.budget), "probes": [dict(p) for p in self.probes],
                 "probe_seconds": float(self.probe_seconds), "probe_rows": int(self.probe_rows)}
 
     @classmethod
-    def from_params(cls, params):
+    def from_params(cls, params: dict[str, Any] | None) -> "TrainingPlan":
         """The plan in ``params``; a plain dict of keyword arguments is a plan without probe runs."""
         if isinstance(params, dict) and isinstance(params.get("budget"), dict):
             return cls(dict(params["budget"]), [dict(p) for p in params.get("probes", [])],

@@ -4,6 +4,8 @@ enforced from outside the loader (``worker.__main__`` drives them).
 
 Nothing here runs student code; what it reads from the loader is untrusted and checked.
 """
+from __future__ import annotations
+
 import json
 import os
 import select
@@ -12,19 +14,27 @@ import socket
 import struct
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from worker import confine, loader, lossserver
 from worker.items import PROBE_BY_ID
 from worker.protocol import LOAD_WALL_BACKSTOP, LoadReport, Skip
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
+    from worker.protocol import ItemSpec, Job
+
 LOSS_SOCKET = "losses.sock"        # the loss server's socket, in the job folder
 JOB_MARGIN = 30.0                  # seconds beyond the load's and the items' budgets, for the whole job
 
-def is_training(item):
+def is_training(item: ItemSpec | _Named) -> bool:
     return PROBE_BY_ID[item.id].kind == "train" if item.id in PROBE_BY_ID else bool(item.params)
 
 
-def _write(path, data):
+def _write(path: str | os.PathLike[str], data: bytes) -> None:
     with open(path, "wb") as handle:
         handle.write(data)
 
@@ -34,7 +44,9 @@ class LossServer:
     before any loader: it reads ``losses.bin`` itself, so the grader's loss code is never on the heap of
     the worker (which every loader is forked from)."""
 
-    def __init__(self, job_dir, inputs, allowed_uid):
+    ack_fd: int | None
+
+    def __init__(self, job_dir: Path, inputs: dict[str, torch.Tensor], allowed_uid: int | None) -> None:
         self.socket_path = str(job_dir / LOSS_SOCKET)
         ours, theirs = socket.socketpair()
         self.pid = os.fork()
@@ -46,16 +58,16 @@ class LossServer:
         self.ready = self.sock.recv(1) == b"+"
         self.is_open, self.ack_fd = False, None
 
-    def command(self, byte):
+    def command(self, byte: bytes) -> None:
         self.sock.sendall(byte)
 
-    def report(self):
+    def report(self) -> dict[str, Any]:
         """The counts of the training item that just ended (``lossserver.ServerCounts`` as a dict)."""
         self.command(lossserver.REPORT)
         size = struct.unpack("<I", self._exactly(4))[0]
         return json.loads(self._exactly(size))
 
-    def _exactly(self, size):
+    def _exactly(self, size: int) -> bytes:
         data = b""
         while len(data) < size:
             chunk = self.sock.recv(size - len(data))
@@ -64,7 +76,7 @@ class LossServer:
             data += chunk
         return data
 
-    def after(self, job, finished, out, item_id):
+    def after(self, job: Job, finished: set[str], out: Path, item_id: str | None) -> None:
         """Once every other item is finished: open for the training items (counts reset for each),
         record each training item's counts, close after the last."""
         if item_id is not None and is_training(_Named(item_id)) and self.is_open:
@@ -79,7 +91,7 @@ class LossServer:
             self.command(lossserver.CLOSE)
         self.is_open = wanted
 
-    def acknowledge(self):
+    def acknowledge(self) -> None:
         """Tell the running loader that the server is open (it waits for this before a training item)."""
         if self.ack_fd is not None:
             try:
@@ -87,7 +99,7 @@ class LossServer:
             except OSError:
                 pass
 
-    def stop(self):
+    def stop(self) -> None:
         try:
             self.command(lossserver.QUIT)
         except OSError:
@@ -100,11 +112,13 @@ class LossServer:
 
 
 class _Named:
-    def __init__(self, item_id):
+    params: dict[str, Any]
+
+    def __init__(self, item_id: str) -> None:
         self.id, self.params = item_id, {}
 
 
-def plan_load(job):
+def plan_load(job: Job) -> LoadReport | None:
     """What the loading rule skips and which imports the notebook makes, read in a process of its own
     in which no student code runs (``loader.load(dry_run=True)``), under the load's budgets; None if
     that process did not answer."""
@@ -114,7 +128,7 @@ def plan_load(job):
         try:
             os.close(read_fd)
             confine.set_cpu_limit(job.limits.load_seconds)
-            data = loader.load(job.cells, {}, job.limits.statement_seconds, dry_run=True).to_json().encode()
+            data: bytes | bytearray = loader.load(job.cells, {}, job.limits.statement_seconds, dry_run=True).to_json().encode()
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(data)
         finally:
@@ -139,7 +153,7 @@ def plan_load(job):
         return None
 
 
-def merged_report(job, plan, failures, claimed):
+def merged_report(job: Job, plan: LoadReport | None, failures: list[Skip], claimed: dict[str, Any]) -> LoadReport:
     """The load report the grader reads: what was skipped and imported from the worker's own ``plan``,
     the statements that failed as the loader reported each while loading (``failures``, recorded before
     any later statement ran), the count and time the loader ``claimed`` at the end (a JSON dict)."""
@@ -155,7 +169,7 @@ def merged_report(job, plan, failures, claimed):
                       claimed_report.seconds)
 
 
-def parse_failure(meta):
+def parse_failure(meta: dict[str, Any]) -> Skip | None:
     """A streamed ``Skip`` of kind failed from the loader's message, or None if malformed."""
     try:
         skip = Skip(**meta.get("skip", {}))
@@ -170,11 +184,11 @@ class LoadWatch:
     processes together may use ``load_seconds`` of CPU time and ``LOAD_WALL_BACKSTOP`` times that of
     wall-clock time. Student code in the loader can disarm its own statement timers, not this."""
 
-    def __init__(self, pid, load_seconds):
+    def __init__(self, pid: int, load_seconds: float) -> None:
         self.pid, self.budget, self.started = pid, load_seconds, time.monotonic()
         self.cpu, self.next_check = 0.0, self.started + 0.5
 
-    def problem(self, force=False):
+    def problem(self, force: bool = False) -> str:
         """Why the load must stop now, or ``""`` (measured at most twice a second, or now with ``force``)."""
         now = time.monotonic()
         if now < self.next_check and not force:
@@ -188,7 +202,7 @@ class LoadWatch:
                     f"({self.cpu:.1f} s of CPU time)")
         return ""
 
-    def facts(self):
+    def facts(self) -> dict[str, float]:
         return {"load_cpu_seconds": round(self.cpu, 3), "load_wall_seconds": round(time.monotonic() - self.started, 3)}
 
 
@@ -197,11 +211,11 @@ class JobBudget:
     this holds if it lies): all the worker's processes together may use ``cpu_seconds`` of CPU time, and
     the job ``wall_seconds`` of wall-clock time."""
 
-    def __init__(self, cpu_seconds, wall_seconds):
+    def __init__(self, cpu_seconds: float, wall_seconds: float) -> None:
         self.cpu_seconds, self.deadline = cpu_seconds, time.monotonic() + wall_seconds
         self.next_check, self.stopped = 0.0, ""
 
-    def left(self):
+    def left(self) -> float:
         """Wall-clock seconds left, or 0 once either limit is passed (then ``stopped`` says which)."""
         now = time.monotonic()
         if not self.stopped and now >= self.next_check:

@@ -47,7 +47,7 @@ def key(conditional: bool, tensors: Sequence[torch.Tensor]) -> str:
 class BaselineStore:
     """Baselines on disk in ``folder``; every failure to read or write is a miss, never an error."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
 
     def load(self, name: str, conditional: bool) -> "Baseline | None":

@@ -6,10 +6,13 @@ lower is better) on held-out images, averaged over ``SCORE_DRAWS`` noise draws
 from a fixed seed. The reference is trained here, in the judge, on the same data
 with the same budget.
 """
+from __future__ import annotations
+
 import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import torch
@@ -18,6 +21,11 @@ from torch import nn
 from graders.judge import baseline_store
 from reference.scaffold import CVAE, VAE, MNISTArgs
 from worker.protocol import TrainingPlan
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from graders.grading.secret import PixelPermutation
 
 BUDGET = {"epochs": 15, "batch_size": 100}   # differs from the defaults, so ignoring args shows
 PUBLIC_BUDGET = {"epochs": 2, "batch_size": 100}  # the students' self-check: runs, layout, steps only
@@ -47,13 +55,13 @@ LABEL_JUDGED_SHARE = 0.1  # below this share the model learned too little to sho
 GLOBAL_RNG = threading.RLock()
 
 
-def _reference():
+def _reference() -> ModuleType:
     """The reference answers: imported only in full mode (the students' bundle does not ship them)."""
     from reference import vae
     return vae
 
 
-def empty_model(conditional, seed=None):
+def empty_model(conditional: bool, seed: int | None = None) -> VAE | CVAE:
     """The contract's layout with default sizes, untrained; with ``seed``, its weights drawn as
     ``nn.Linear`` draws them but from a generator of its own (the global one is left alone)."""
     with GLOBAL_RNG:   # nn.Linear draws its first weights from the default generator
@@ -69,13 +77,13 @@ def empty_model(conditional, seed=None):
     return model
 
 
-def wrong_labels(labels):
+def wrong_labels(labels: torch.Tensor) -> torch.Tensor:
     """Each label moved to a different class, deterministically."""
     shift = torch.randint(1, 10, labels.shape, generator=torch.Generator().manual_seed(7))
     return (labels + shift) % 10
 
 
-def held_out_loss(model, conditional, X, Y, seed=0):
+def held_out_loss(model: Any, conditional: bool, X: torch.Tensor, Y: torch.Tensor, seed: int = 0) -> float:
     """Mean reference loss over ``SCORE_DRAWS`` draws on ``X`` (and labels ``Y`` for a CVAE).
 
     The reference's ``(c)elbo`` with its noise drawn from a ``torch.Generator`` of this call's own,
@@ -92,29 +100,29 @@ def held_out_loss(model, conditional, X, Y, seed=0):
     return sum(draws) / len(draws)
 
 
-def state_dict_of(tensors):
+def state_dict_of(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The ``state/<name>`` tensors a training probe sent back, as a state dict."""
     return {key[len("state/"):]: value for key, value in tensors.items() if key.startswith("state/")}
 
 
-def graded_budget(public):
+def graded_budget(public: bool) -> dict[str, int]:
     """The keyword arguments of the graded run of ``train_mnist_*`` (its weights are scored)."""
     return PUBLIC_BUDGET if public else BUDGET
 
 
-def plan(public):
+def plan(public: bool) -> TrainingPlan:
     """The graded run and the short probe runs, each of which differs from the graded run in every field
     the grader varies (lr, batch_size, epochs, seed); two probe runs share a seed, a third differs only in
     its seed."""
     return TrainingPlan(graded_budget(public), [dict(p) for p in PROBE_RUNS], PROBE_SECONDS, PROBE_ROWS)
 
 
-def budget(public):
+def budget(public: bool) -> dict[str, Any]:
     """The training item's ``ItemSpec.params``: ``plan(public)`` as plain data."""
     return plan(public).to_params()
 
 
-def expected_shapes(conditional, args=MNISTArgs()):
+def expected_shapes(conditional: bool, args: MNISTArgs = MNISTArgs()) -> dict[str, list[int]]:
     """Parameter names and shapes of the contract's layout (the handout's table)."""
     extra = 10 if conditional else 0
     hidden, latent, pixels = args.hidden_dim, args.latent_dim, args.input_dim
@@ -125,7 +133,7 @@ def expected_shapes(conditional, args=MNISTArgs()):
             "decoder.2.weight": [pixels, hidden], "decoder.2.bias": [pixels]}
 
 
-def layout_problem(conditional, state):
+def layout_problem(conditional: bool, state: dict[str, torch.Tensor]) -> str:
     """Why the state dict ``state`` does not fit the contract's layout, or ``""``."""
     expected = expected_shapes(conditional)
     got = {k: list(v.shape) for k, v in state.items()}
@@ -142,7 +150,7 @@ TABLE_STRUCTURE = {"features": ["Linear", "Tanh"], "mu": "Linear", "logvar": "Li
                    "decoder": ["Linear", "Tanh", "Linear", "Sigmoid"]}
 
 
-def structure_problems(structure):
+def structure_problems(structure: dict[str, Any]) -> list[str]:
     """Sentences naming how ``structure`` (``probes.model_structure``'s fields, validated) differs from
     the table, e.g. "decoder ends in Linear: the table's decoder ends in Sigmoid"; empty when it fits."""
     problems = []
@@ -166,7 +174,7 @@ def structure_problems(structure):
     return problems
 
 
-def _decoder_end(got, structure):
+def _decoder_end(got: list[str], structure: dict[str, Any]) -> str:
     """The decoder's last module is not a Sigmoid: what its outputs (``decoder_range``, measured by the
     probe on random inputs) show, a sigmoid applied in the decoder's own forward or logits."""
     span = structure.get("decoder_range") or []
@@ -186,7 +194,7 @@ ACTIVATIONS = {"Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "ReLU": nn.ReLU, "ELU": n
                "Mish": nn.Mish, "Hardtanh": nn.Hardtanh, "Identity": nn.Identity}
 
 
-def _own_structure(conditional, structure):
+def _own_structure(conditional: bool, structure: dict[str, Any]) -> VAE | CVAE | None:
     """The student's own activations in the table's places, as a model, or None when the Linear layers
     are not where the table has them. A decoder ending in its last Linear (logits) gets the Sigmoid
     the training items applied (``worker.__main__.as_probabilities``)."""
@@ -203,7 +211,7 @@ def _own_structure(conditional, structure):
     return model
 
 
-def load_state(conditional, state, structure=None):
+def load_state(conditional: bool, state: dict[str, torch.Tensor], structure: dict[str, Any] | None = None) -> VAE | CVAE:
     """The grader's own model with ``state`` loaded (full mode): of the contract's layout, or, given the
     returned model's ``structure`` (module types) when it differs from the table only in activations,
     with the student's own activations, so that the structure is charged once, on the layout check."""
@@ -212,12 +220,12 @@ def load_state(conditional, state, structure=None):
     return model
 
 
-def run_args(kwargs):
+def run_args(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The full arguments of a run: ``MNISTArgs`` with ``kwargs`` applied, as a dict."""
     return {**MNISTArgs().__dict__, **kwargs}
 
 
-def expected_steps(n_train, kwargs):
+def expected_steps(n_train: int, kwargs: dict[str, Any]) -> set[int]:
     """Optimizer steps a run with ``kwargs`` implies: with and without a last partial batch."""
     args = run_args(kwargs)
     epochs, batch = args["epochs"], args["batch_size"]
@@ -238,7 +246,10 @@ class Baseline:
 class ReferenceBaselines:
     """The reference trained under the budget, once per run and kind, shared by all submissions."""
 
-    def __init__(self, train, held_out, permutation=None, store=None):
+    _cache: dict[bool, Baseline]
+
+    def __init__(self, train: tuple[torch.Tensor, torch.Tensor], held_out: tuple[torch.Tensor, torch.Tensor],
+                 permutation: PixelPermutation | None = None, store: baseline_store.BaselineStore | None = None) -> None:
         """``train`` and ``held_out`` are ``(X, Y)`` as the submissions see them (shuffled by the course
         secret); ``permutation`` (``graders.grading.secret.PixelPermutation``) maps the trained model back to
         plain pixel order for the pictures; ``store`` (``baseline_store.BaselineStore``) keeps them between
@@ -246,18 +257,18 @@ class ReferenceBaselines:
         self.train, self.held_out, self.permutation, self.store = train, held_out, permutation, store
         self._cache, self._lock = {}, threading.Lock()
 
-    def start(self):
+    def start(self) -> ReferenceBaselines:
         """Train both baselines in a background thread, while the first workers run."""
         threading.Thread(target=lambda: [self.get(c) for c in (False, True)], daemon=True).start()
         return self
 
-    def get(self, conditional):
+    def get(self, conditional: bool) -> Baseline:
         with self._lock:
             if conditional not in self._cache:
                 self._cache[conditional] = self._kept_or_trained(conditional)
             return self._cache[conditional]
 
-    def _kept_or_trained(self, conditional):
+    def _kept_or_trained(self, conditional: bool) -> Baseline:
         if self.store is None:
             return self._train(conditional)
         name = baseline_store.key(conditional, [*self.train, *self.held_out])
@@ -267,14 +278,14 @@ class ReferenceBaselines:
             self.store.save(name, baseline)
         return baseline
 
-    def _train(self, conditional):
+    def _train(self, conditional: bool) -> Baseline:
         reference = _reference()
         X, Y = self.train
         losses = []
         loss_name = "celbo" if conditional else "elbo"
         original = getattr(reference, loss_name)
 
-        def recording(*args):
+        def recording(*args: object) -> torch.Tensor:
             value = original(*args)
             losses.append(value.item())
             return value

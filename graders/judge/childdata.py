@@ -7,9 +7,12 @@ whose getters are total: they return a value of the asked type, within caps,
 or the default, and never raise. Text passes through ``clean_text`` before it
 can reach a message, ``details`` or a report.
 """
+from __future__ import annotations
+
 import json
 import math
 import re
+from typing import Any, overload
 
 from worker.protocol import LoadReport, Skip
 
@@ -23,7 +26,7 @@ _UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u206
                      "\ud800-\udfff]")
 
 
-def clean_text(value, limit=TEXT_MAX, keep_newlines=False):
+def clean_text(value: object, limit: int = TEXT_MAX, keep_newlines: bool = False) -> str:
     """``value`` as printable text: control characters, bidi controls and lone surrogates removed,
     newlines kept only with ``keep_newlines``, at most ``limit`` characters (an ellipsis marks a cut).
     Accepts anything; never raises."""
@@ -39,7 +42,7 @@ def clean_text(value, limit=TEXT_MAX, keep_newlines=False):
     return text
 
 
-def finite(value):
+def finite(value: object) -> float | None:
     """``value`` as a finite float, or None (bools, strings, NaN and inf are not numbers here)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -53,45 +56,61 @@ def finite(value):
 class View:
     """Typed, capped read access to one JSON object from a child (``dict`` or anything else)."""
 
-    def __init__(self, raw):
+    def __init__(self, raw: object) -> None:
         self.raw = raw if isinstance(raw, dict) else {}
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self.raw
 
-    def view(self, key):
+    def view(self, key: str) -> View:
         """The sub-object at ``key`` as a ``View`` (empty if missing or not an object)."""
         return View(self.raw.get(key))
 
-    def views(self, key, cap=64):
+    def views(self, key: str, cap: int = 64) -> list[View]:
         """The list at ``key`` as ``View``s (non-objects become empty views), at most ``cap``."""
         value = self.raw.get(key)
         return [View(v) for v in value[:cap]] if isinstance(value, list) else []
 
-    def text(self, key, default="", limit=TEXT_MAX):
+    def text(self, key: str, default: str = "", limit: int = TEXT_MAX) -> str:
         value = self.raw.get(key)
         return clean_text(value, limit) if isinstance(value, str) else default
 
-    def number(self, key, default=None):
+    @overload
+    def number(self, key: str, default: None = None) -> float | None:
+        ...
+
+    @overload
+    def number(self, key: str, default: float) -> float:
+        ...
+
+    def number(self, key: str, default: float | None = None) -> float | None:
         value = finite(self.raw.get(key))
         return default if value is None else value
 
-    def integer(self, key, default=0, low=-2**62, high=2**62):
+    @overload
+    def integer(self, key: str, default: int = 0, low: int = -2**62, high: int = 2**62) -> int:
+        ...
+
+    @overload
+    def integer(self, key: str, default: None, low: int = -2**62, high: int = 2**62) -> int | None:
+        ...
+
+    def integer(self, key: str, default: int | None = 0, low: int = -2**62, high: int = 2**62) -> int | None:
         value = self.raw.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             return default
         return value
 
-    def flag(self, key, default=False):
+    def flag(self, key: str, default: bool = False) -> bool:
         value = self.raw.get(key)
         return value if isinstance(value, bool) else default
 
-    def texts(self, key, cap=64, limit=TEXT_MAX):
+    def texts(self, key: str, cap: int = 64, limit: int = TEXT_MAX) -> list[str]:
         """The strings of the list at ``key`` (other entries left out), cleaned, at most ``cap``."""
         value = self.raw.get(key)
         return [clean_text(v, limit) for v in value[:cap] if isinstance(v, str)] if isinstance(value, list) else []
 
-    def integers(self, key, cap=64):
+    def integers(self, key: str, cap: int = 64) -> list[int] | None:
         """The list at ``key`` if it holds only integers (at most ``cap``), else None."""
         value = self.raw.get(key)
         if not isinstance(value, list) or len(value) > cap:
@@ -99,7 +118,7 @@ class View:
         out = [v for v in value if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**62]
         return out if len(out) == len(value) else None
 
-    def numbers(self, key, cap=LIST_MAX):
+    def numbers(self, key: str, cap: int = LIST_MAX) -> tuple[list[float | None], int]:
         """``(values, dropped)``: the list at ``key`` with non-finite entries as None and anything that
         is not a number left out; ``dropped`` counts the entries left out (other types, past ``cap``)."""
         value = self.raw.get(key)
@@ -116,7 +135,7 @@ class View:
 
 # --- the worker's files: item records and the load report -------------------------------------------
 
-def clean_record(data):
+def clean_record(data: str | bytes) -> dict[str, Any]:
     """An item record (``worker.protocol.ItemRecord`` as JSON bytes) as a dict of checked types."""
     try:
         raw = json.loads(data)
@@ -133,7 +152,7 @@ def clean_record(data):
             "frame_too_large": raw.get("frame_too_large") is True, "ended_loader": raw.get("ended_loader") is True}
 
 
-def clean_load_report(report):
+def clean_load_report(report: LoadReport) -> LoadReport:
     """A ``LoadReport`` with every field checked and capped."""
     skips = []
     for skip in report.skips[:MAX_SKIPS]:

@@ -10,6 +10,7 @@ submission is flagged.
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from graders.judge.childdata import View, clean_text
 
@@ -47,7 +48,7 @@ def server_counts(job_dir: Path, item_id: str) -> dict | None:
     if not path.exists():
         return None
     view = View(_json(path))
-    counts = {key: view.integer(key, 0, 0) for key in ("loss_calls", "refused", *CROSS_CHECKED)}
+    counts: dict[str, float] = {key: view.integer(key, 0, 0) for key in ("loss_calls", "refused", *CROSS_CHECKED)}
     counts["lr_first_step"] = view.number("lr_first_step", 0.0)
     return counts
 
@@ -74,7 +75,7 @@ def reconcile(meta: dict, server: dict | None, item_id: str = "") -> str:
 LR_TOLERANCE = 0.1   # relative: Adam's first step moves a parameter by lr * |g| / (|g| + eps), within 1e-4
 
 
-def _reconcile_lr(counts, measured):
+def _reconcile_lr(counts: dict[str, Any], measured: float) -> list[str]:
     """Where the optimizers the child reports claim a learning rate that the parameters' first step did not
     take (``measured``, the loss server's), put the measured one in their place; returns the differences."""
     optimizers = counts.get("optimizers")

@@ -12,7 +12,10 @@ One module per kind of item: ``judge_scalar`` (KL, log-likelihood), ``judge_samp
 ((c)reconstruct), ``judge_loss`` ((c)elbo), ``judge_training`` (train_mnist_*); this
 module dispatches and turns a child that failed into an ``error`` result.
 """
+from __future__ import annotations
+
 import signal
+from typing import TYPE_CHECKING, cast
 
 from graders.judge.childdata import clean_text
 from graders.judge.evidence import UNVERIFIED, Context, Outcome, record_view  # noqa: F401 - the judge's interface
@@ -24,8 +27,12 @@ from graders.judge.training import judge_training
 from graders.results import ItemResult
 from worker.protocol import Limits, ProbeReply
 
+if TYPE_CHECKING:
+    from graders.items import AutoItem
+    from graders.judge.childdata import View
 
-def describe_failure(outcome, function, time_limit):
+
+def describe_failure(outcome: Outcome, function: str, time_limit: float) -> str:
     """One plain sentence for a child that returned nothing usable."""
     record = record_view(outcome)
     if record.flag("timed_out"):
@@ -48,7 +55,7 @@ def describe_failure(outcome, function, time_limit):
 JUDGES = {"scalar": judge_scalar, "sampler": judge_sampler, "loss": judge_loss, "train": judge_training}
 
 
-def _error_result(item, outcome, time_limit):
+def _error_result(item: AutoItem, outcome: Outcome, time_limit: float) -> ItemResult | None:
     """The ``error``/``fail`` result of a child that raised or returned nothing usable, or None."""
     if outcome.failure:
         return ItemResult.error(item.marks, clean_text(outcome.failure, 400), cause="malformed")
@@ -79,7 +86,7 @@ def _error_result(item, outcome, time_limit):
 OUTPUT_LINES = 12   # of what a failed item's process printed, the last lines shown as a note
 
 
-def printed_note(record) -> str:
+def printed_note(record: View) -> str:
     """The last ``OUTPUT_LINES`` lines the item's process printed (``ItemRecord.output``, cleaned), with
     how much it printed in all (``output_bytes``); ``""`` when it printed nothing."""
     output = record.raw.get("output")
@@ -93,12 +100,12 @@ def printed_note(record) -> str:
             + f"):\n{shown}")
 
 
-def judge(item, outcome, context, time_limit):
+def judge(item: AutoItem, outcome: Outcome, context: Context, time_limit: float) -> ItemResult:
     """The item's result; an outcome without usable data becomes an ``error`` with its reason.
 
     Never raises: a failure inside the judge (a grader bug, or child data that slipped past
     validation) becomes an ``error`` result with cause ``judge_error``."""
-    item = AUTO_BY_ID.get(getattr(item, "id", item), item)
+    item = AUTO_BY_ID.get(cast(str, getattr(item, "id", item)), item)
     try:
         failed = _error_result(item, outcome, time_limit)
         if failed is not None:

@@ -3,13 +3,19 @@
 Everything a worker sent was produced beside student code: facts are read through
 ``childdata.View`` and tensors through ``tensor_at`` (type and shape checked) before use.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from graders.judge.childdata import View, clean_text
 from graders.results import Check
 from worker.protocol import ProbeReply
+
+if TYPE_CHECKING:
+    from graders.items import AutoItem
 
 UNVERIFIED = "not verified here; the grader checks it against the reference"
 
@@ -44,7 +50,7 @@ def record_view(outcome: Outcome) -> View:
     return View(record)
 
 
-def fmt(value) -> str:
+def fmt(value: object) -> str:
     """A number or a tensor in a few characters (a tensor of several values by its shape)."""
     if isinstance(value, torch.Tensor):
         if value.numel() == 1:
@@ -53,7 +59,7 @@ def fmt(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else clean_text(value)
 
 
-def tensor_at(tensors: dict, name: str, shape=None):
+def tensor_at(tensors: dict, name: str, shape: tuple[int, ...] | None = None) -> torch.Tensor | None:
     """``tensors[name]`` as float64 if it is a numeric tensor (of ``shape`` when given), else None."""
     value = tensors.get(name)
     if not isinstance(value, torch.Tensor) or value.dtype == torch.bool:
@@ -63,20 +69,20 @@ def tensor_at(tensors: dict, name: str, shape=None):
     return value.double()
 
 
-def scalar_at(tensors: dict, name: str):
+def scalar_at(tensors: dict, name: str) -> torch.Tensor | None:
     """``tensors[name]`` as a 0-dim float64 tensor when it holds one number, else None."""
     value = tensor_at(tensors, name)
     return value.reshape(()) if value is not None and value.numel() == 1 else None
 
 
-def close(received, expected, rtol=1e-4, atol=1e-4) -> bool:
+def close(received: object, expected: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-4) -> bool:
     """``received`` is a numeric tensor of ``expected``'s shape and values (within the tolerances)."""
     if not isinstance(received, torch.Tensor) or received.shape != expected.shape or received.dtype == torch.bool:
         return False
     return bool(torch.allclose(received.double(), expected.double(), rtol=rtol, atol=atol))
 
 
-def type_text(meta) -> str:
+def type_text(meta: object) -> str:
     """A validated description of a returned value (``probes.describe``'s facts)."""
     meta = meta if isinstance(meta, View) else View(meta)
     kind = meta.text("type", "nothing", limit=80)
@@ -87,7 +93,7 @@ def type_text(meta) -> str:
     return kind + (f" {text}" if text else "")
 
 
-def scaled(item, checks: list) -> list:
+def scaled(item: AutoItem, checks: list) -> list:
     """``checks`` (a subset of the item's, in the public self-check) scaled to the item's marks."""
     total = sum(c.marks for c in checks)
     return [Check(c.name, c.marks * item.marks / total, c.awarded * item.marks / total, c.passed, c.expected,

@@ -1,5 +1,9 @@
 """Judging ``elbo`` and ``celbo``: kl - loglik on one fresh reconstruction, with the grader's helpers
 (recording stand-ins in the probe) or written out, and the 0-dim form, judged on any value."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
 import torch
 
 from graders.judge import stats
@@ -10,14 +14,19 @@ from graders.judge.scalar import kl_reference, loglik_reference, scale_hint
 from graders.results import Check, ItemResult
 from worker import standins
 
+if TYPE_CHECKING:
+    from graders.items import AutoItem
+    from graders.judge.evidence import Context, Outcome
 
-def _stand_in_loss(inputs, mu, logvar, x_hat, x):
+
+def _stand_in_loss(inputs: dict[str, torch.Tensor], mu: torch.Tensor, logvar: torch.Tensor, x_hat: torch.Tensor,
+                   x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The probe's stand-in ``kl_divergence`` and ``binary_cross_entropy`` (known linear functionals)."""
     return (standins.kl(mu, logvar, inputs["A"].double(), inputs["C"].double()),
             standins.loglik(x_hat, x, inputs["E"].double()))
 
 
-def _sample_problem(inputs, z1, z2):
+def _sample_problem(inputs: dict[str, torch.Tensor], z1: torch.Tensor, z2: torch.Tensor | None) -> str:
     """Why the decoded ``z`` (first call; ``z2`` of a second call or None) is not a fresh reparameterized
     sample: ``""`` when it is the stand-in reconstruct's exact sample or passes the noise statistics."""
     mu, logvar = inputs["mu"].double(), inputs["logvar"].double()
@@ -38,7 +47,7 @@ def _sample_problem(inputs, z1, z2):
     return ""
 
 
-def _monte_carlo(t, inputs, conditional, latent):
+def _monte_carlo(t: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor], conditional: bool, latent: int) -> bool:
     """True when a call's value is the one-sample Monte-Carlo loss at its own ``z`` rather than the
     closed-form one: it matches the former to float precision and the latter only loosely (the
     estimate can land within the value tolerance of the closed form by chance). A correct float32 loss
@@ -60,7 +69,7 @@ def _monte_carlo(t, inputs, conditional, latent):
     return False
 
 
-def _monte_carlo_kl(mu, logvar, z):
+def _monte_carlo_kl(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """The one-sample estimate of KL(q(z|x) || N(0, I)) at ``z``, averaged over rows (float64)."""
     mu, logvar, z = mu.double(), logvar.double(), z.double()
     log_q = -0.5 * (logvar + (z - mu) ** 2 / logvar.exp()).sum(1)
@@ -68,7 +77,8 @@ def _monte_carlo_kl(mu, logvar, z):
     return (log_q - log_p).mean()
 
 
-def _decoded_problems(t, first, inputs, conditional, width):
+def _decoded_problems(t: dict[str, torch.Tensor], first: View, inputs: dict[str, torch.Tensor], conditional: bool,
+                      width: int) -> list[str]:
     """Why what the loss decoded is not one fresh reparameterized sample of the contract's inputs (for a
     CVAE: ``one_hot(y)`` appended on both inputs); empty when it is."""
     mu, x, y = inputs["mu"].double(), inputs["x"].double(), inputs["y"]
@@ -102,7 +112,9 @@ MONTE_CARLO_HINT = ("your KL is a one-sample Monte-Carlo estimate, log q(z|x) - 
                     "is random; use the closed form (kl_divergence)")
 
 
-def _wrong_value_hint(t, received, parts, context, inputs, z):
+def _wrong_value_hint(t: dict[str, torch.Tensor], received: torch.Tensor,
+                      parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]], context: Context,
+                      inputs: dict[str, torch.Tensor], z: torch.Tensor) -> str:
     """Why a loss value differs, from the evidence only; "" when no diagnosis fits."""
     kl, loglik, x_hat, candidates = parts
     mu, logvar, x = inputs["mu"].double(), inputs["logvar"].double(), inputs["x"].double()
@@ -129,7 +141,8 @@ def _wrong_value_hint(t, received, parts, context, inputs, z):
     return next((h for h in (scale_hint(received, c, len(mu), 784, "pixels") for c in candidates) if h), "")
 
 
-def _value_verdict(t, first, received, inputs, context, conditional, z_full1):
+def _value_verdict(t: dict[str, torch.Tensor], first: View, received: torch.Tensor, inputs: dict[str, torch.Tensor],
+                   context: Context, conditional: bool, z_full1: torch.Tensor) -> tuple[bool, str, str, list[str]]:
     """``(value_ok, hint, cause, notes)`` of a loss whose decoded sample is right."""
     mu, logvar, x, y = inputs["mu"].double(), inputs["logvar"].double(), inputs["x"].double(), inputs["y"]
     latent = mu.shape[1]
@@ -154,7 +167,7 @@ def _value_verdict(t, first, received, inputs, context, conditional, z_full1):
     return False, hint, "", []
 
 
-def judge_loss(item, outcome, context):
+def judge_loss(item: AutoItem, outcome: Outcome, context: Context) -> ItemResult:
     """``(c)elbo``: kl - loglik on one reconstruction, with the grader's helpers or written out.
 
     The judge checks what the child decoded (a fresh reparameterized sample; for the CVAE, ``one_hot(y)``
@@ -170,6 +183,7 @@ def judge_loss(item, outcome, context):
     first = calls[0] if calls else View({})
     received = scalar_at(t, "value1")
     out = meta.view("out")
+    notes: list[str]
     value_ok, hint, cause, notes, problems = False, "", "", [], []
     if received is None:
         hint = "return the loss as a tensor"
@@ -177,7 +191,7 @@ def judge_loss(item, outcome, context):
         problems = _decoded_problems(t, first, inputs, conditional, width)
     if received is not None and not problems:
         value_ok, hint, cause, notes = _value_verdict(t, first, received, inputs, context, conditional,
-                                                      tensor_at(t, "decoder_in1", (len(inputs["mu"]), width)))
+                                                      cast(torch.Tensor, tensor_at(t, "decoder_in1", (len(inputs["mu"]), width))))
     elif problems:
         hint = ("decode once per call, a fresh sample z = mu + exp(0.5 * logvar) * eps (call "
                 + ("creconstruct" if conditional else "reconstruct") + " once)"

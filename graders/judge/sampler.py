@@ -5,11 +5,25 @@ A z that is not ``mu + exp(logvar / 2) * eps`` is tested against the other stand
 uses by mistake (exp(logvar), logvar itself, ...): the message names the one the evidence shows, and the
 gradient check then judges the reparameterization of THAT formula, so one mistake is charged once.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import torch
 
 from graders.judge import stats
 from graders.judge.evidence import close, probe_facts, tensor_at, type_text
 from graders.results import Check, ItemResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from graders.items import AutoItem
+    from graders.judge.childdata import View
+    from graders.judge.evidence import Context, Outcome
+
+    # an entry of STD_MISTAKES: (std as a function of logvar, its derivative, what the code does)
+    _StdMistake = tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor], str]
 
 NOISE_NAME = "z = mu + exp(logvar / 2) * eps with fresh eps ~ N(0, I)"
 
@@ -27,11 +41,11 @@ STD_MISTAKES = [
 STD_HINT = "the standard deviation is exp(0.5 * logvar) (logvar is the log-variance): z = mu + exp(0.5 * logvar) * eps"
 
 
-def one_hot(y):
+def one_hot(y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.one_hot(y, 10).double()
 
 
-def class_part_text(part, y):
+def class_part_text(part: torch.Tensor, y: torch.Tensor) -> str:
     """What a recorded class part is, in words, when it is not ``one_hot(y)``."""
     if part.shape != (len(y), 10):
         return f"a class part of shape {tuple(part.shape)}"
@@ -48,7 +62,7 @@ def class_part_text(part, y):
     return "values that are not one_hot(y)"
 
 
-def _returns_check(t, meta, mu, logvar, marks):
+def _returns_check(t: dict[str, torch.Tensor], meta: View, mu: torch.Tensor, logvar: torch.Tensor, marks: float) -> Check:
     calls = meta.views("calls", cap=3)
     out = meta.view("out")
     parts = out.views("items", cap=8)
@@ -71,7 +85,8 @@ def _returns_check(t, meta, mu, logvar, marks):
                  "; ".join(problems), "return mu, logvar, x_hat in that order" if problems else "")
 
 
-def _conditions_check(t, inputs, z1, latent, marks):
+def _conditions_check(t: dict[str, torch.Tensor], inputs: dict[str, torch.Tensor], z1: torch.Tensor | None, latent: int,
+                      marks: float) -> Check:
     x, y = inputs["x"], inputs["y"]
     width = latent + 10
     encoder_in = tensor_at(t, "encoder_in")
@@ -99,7 +114,7 @@ def _conditions_check(t, inputs, z1, latent, marks):
                  "; ".join(received), "" if enc_ok and dec_ok else "append the same labels y to both inputs")
 
 
-def std_mistake(z1, z2, mu, logvar):
+def std_mistake(z1: torch.Tensor, z2: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> _StdMistake | None:
     """The ``STD_MISTAKES`` entry whose standard deviation makes ``(z - mu) / std`` pass every noise
     statistic (fresh standard normal noise, independent entries, the same variance in every logvar
     quartile), or None. Where that std is near 0 (logvar as sigma, logvar ~ 0) the ratio is all rounding:
@@ -121,7 +136,8 @@ def std_mistake(z1, z2, mu, logvar):
     return None
 
 
-def _noise_check(z1, z2, z_eval, mu, logvar, marks):
+def _noise_check(z1: torch.Tensor | None, z2: torch.Tensor | None, z_eval: torch.Tensor | None, mu: torch.Tensor,
+                 logvar: torch.Tensor, marks: float) -> tuple[Check, _StdMistake | None]:
     """``(Check, the diagnosed std mistake or None)``."""
     if z1 is None or z2 is None:
         return Check(NOISE_NAME, marks, 0, False, f"z of shape {tuple(mu.shape)} passed to the decoder",
@@ -155,7 +171,8 @@ def _noise_check(z1, z2, z_eval, mu, logvar, marks):
     return Check(NOISE_NAME, marks, marks, True), None
 
 
-def _gradient_check(t, meta, inputs, z1, mu, logvar, mistake, marks):
+def _gradient_check(t: dict[str, torch.Tensor], meta: View, inputs: dict[str, torch.Tensor], z1: torch.Tensor | None,
+                    mu: torch.Tensor, logvar: torch.Tensor, mistake: _StdMistake | None, marks: float) -> Check:
     """z must be a differentiable function of mu and logvar: dz/dmu = 1 and dz/dlogvar = std'(logvar) * eps.
     With the contract's std (or any, when no mistake was diagnosed) that is c(logvar) * (z - mu); with a
     diagnosed std mistake, that std's own derivative: the std's formula is the noise check's business."""
@@ -187,7 +204,7 @@ def _gradient_check(t, meta, inputs, z1, mu, logvar, mistake, marks):
                                ".detach()")
 
 
-def judge_sampler(item, outcome, context):
+def judge_sampler(item: AutoItem, outcome: Outcome, context: Context) -> ItemResult:
     """Contract of the returned triple, conditioning (CVAE), noise statistics (also after
     ``model.eval()``) and reparameterized gradients."""
     marks = dict(item.checks)
@@ -207,7 +224,7 @@ def judge_sampler(item, outcome, context):
     return ItemResult.from_checks(item.marks, checks)
 
 
-def _noise_hint(bad):
+def _noise_hint(bad: dict[str, float]) -> str:
     """The fix the failing statistics point to: a mean off 0 first, then the noise's shape (shared rows or
     dimensions also spoil the variance statistics), then its spread, then its freshness across calls."""
     if "mean" in bad:  # noise of mean != 0 spoils the independence statistics too

@@ -4,24 +4,35 @@ gradients, and diagnoses of a wrong value that hold on every case.
 Each check is judged on any value: a wrong value loses the value marks only; the form and whether
 gradients flow are judged on what came back (against the reference's gradients when the value is right).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
 import torch
 
 from graders.judge.evidence import close, fmt, probe_facts, scalar_at, scaled, tensor_at, type_text
 from graders.results import Check, ItemResult
 from reference import selfcheck
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
-def kl_reference(mu, logvar):
+    from graders.items import AutoItem
+    from graders.judge.childdata import View
+    from graders.judge.evidence import Context, Outcome
+
+
+def kl_reference(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     from reference.vae import kl_divergence
     return kl_divergence(mu, logvar)
 
 
-def loglik_reference(x_hat, x):
+def loglik_reference(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     from reference.vae import binary_cross_entropy
     return binary_cross_entropy(x_hat, x)
 
 
-def _kl_with_variance(mu, variance):
+def _kl_with_variance(mu: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
     """The contract's KL with ``variance`` in place of exp(logvar) (NaN where it is not positive)."""
     return (0.5 * (mu ** 2 + variance - variance.log() - 1).sum(1)).mean()
 
@@ -54,7 +65,7 @@ LOGLIK_MISTAKES = [
 ]
 
 
-def _factors(rows, columns, what):
+def _factors(rows: int, columns: int, what: str) -> list[tuple[float, str]]:
     """``(factor, cause)`` for the reductions over the wrong axis a value can have (1: none)."""
     return [(1, ""), (rows, f"it sums over the batch ({rows} rows) instead of averaging over the rows"),
             (1 / columns, f"it averages over the {columns} {what} instead of summing them"),
@@ -63,12 +74,13 @@ def _factors(rows, columns, what):
             (columns, f"it multiplies by the number of {what}")]
 
 
-def _fits(received, value):
+def _fits(received: torch.Tensor, value: torch.Tensor | float) -> bool:
     value = torch.as_tensor(value).double()
     return bool(torch.isfinite(value)) and bool(torch.isclose(received, value, rtol=1e-3, atol=1e-3))
 
 
-def diagnoses(mistakes, cases, what):
+def diagnoses(mistakes: Sequence[tuple[str, Callable[..., object], str]],
+              cases: Sequence[tuple[Sequence[torch.Tensor], torch.Tensor, torch.Tensor]], what: str) -> list[str]:
     """Every cause that explains the received value on EVERY case: a formula mistake of ``mistakes``
     (or none), times a reduction over a wrong axis (or none). ``cases``: ``[(args, expected, received)]``
     with float64 tensors. Returns sentences, most specific first; empty when nothing fits."""
@@ -92,14 +104,15 @@ def diagnoses(mistakes, cases, what):
     return found
 
 
-def _sentence(name, hint, factor, cause):
+def _sentence(name: str, hint: str, factor: float, cause: str) -> str:
     if not name:
         size = f"{factor:g} times" if factor >= 1 else f"1/{1 / factor:g} of"
         return f"your value is {size} the expected: {cause}"
     return f"your value {name}" + (f" and {cause}" if cause else "") + f": {hint}"
 
 
-def _value_hint(is_kl, cases, randoms, what):
+def _value_hint(is_kl: bool, cases: Sequence[tuple[Sequence[torch.Tensor], torch.Tensor, torch.Tensor]],
+                randoms: list[tuple[torch.Tensor, torch.Tensor]], what: str) -> str:
     """Why the value differs, from the evidence only: randomness, NaN, a diagnosis that holds on every
     case (several are joined with "or"), else nothing (expected and received say it)."""
     if randoms:
@@ -115,7 +128,7 @@ def _value_hint(is_kl, cases, randoms, what):
     return "; or ".join(found[:3])
 
 
-def _per_row_hint(tensors, case, expected, rows):
+def _per_row_hint(tensors: dict[str, torch.Tensor], case: str, expected: torch.Tensor, rows: int) -> str:
     """A vector of one value per row whose mean is the expected value: "average over the rows"."""
     value = tensor_at(tensors, f"{case}/value")
     if value is not None and value.dim() == 1 and len(value) == rows and rows > 1 and _fits(value.mean(), expected):
@@ -123,7 +136,8 @@ def _per_row_hint(tensors, case, expected, rows):
     return ""
 
 
-def _form_check(marks, metas, tensors, cases, arguments):
+def _form_check(marks: float, metas: list[View], tensors: dict[str, torch.Tensor],
+                cases: dict[str, tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]], arguments: str) -> Check:
     """The 0-dim float32 form, judged on any value that comes from the inputs: a value that is the same on
     every case (expected values differ) and carries no gradient to them ignores its inputs, and a constant
     is no form of this loss (a stub ``return torch.tensor(0.0)`` earns nothing)."""
@@ -140,7 +154,8 @@ def _form_check(marks, metas, tensors, cases, arguments):
     return Check("returns a 0-dim float32 tensor", marks, marks, True, "a 0-dim float32 tensor")
 
 
-def _constant(tensors, cases):
+def _constant(tensors: dict[str, torch.Tensor], cases: dict[str, tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]]
+              ) -> torch.Tensor | None:
     """The value received on every case when it is one constant that no gradient joins to the inputs
     (NaN counts as one value); ``None`` otherwise, or with fewer than two cases."""
     values = [received for _, _, received in cases.values()]
@@ -148,12 +163,15 @@ def _constant(tensors, cases):
         return None
     if any(key.startswith(f"{case}/grad_") for case in cases for key in tensors):
         return None
-    first = values[0]
-    same = all(torch.equal(v, first) or bool(torch.isnan(v).all() and torch.isnan(first).all()) for v in values)
+    first = cast("torch.Tensor", values[0])
+    same = all(torch.equal(v, first) or bool(torch.isnan(v).all() and torch.isnan(first).all())
+               for v in cast("list[torch.Tensor]", values))
     return first if same else None
 
 
-def _gradient_check(item, tensors, cases, expected_grads, value_ok, marks):
+def _gradient_check(item: AutoItem, tensors: dict[str, torch.Tensor],
+                    cases: dict[str, tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]],
+                    expected_grads: dict[str, tuple[torch.Tensor, ...]], value_ok: bool, marks: float) -> Check:
     """Against the reference's gradients when the value is right; otherwise whether gradients reach the
     tensor inputs at all (finite, not all zero), which any value can show."""
     names = [n for n in item.args if n != "x"]
@@ -174,7 +192,7 @@ def _gradient_check(item, tensors, cases, expected_grads, value_ok, marks):
                  "" if ok else "compute with torch operations on the inputs; no .item(), numpy or .detach() inside")
 
 
-def judge_scalar(item, outcome, context):
+def judge_scalar(item: AutoItem, outcome: Outcome, context: Context) -> ItemResult:
     """``kl_divergence`` or ``binary_cross_entropy``: values on every case, 0-dim float32, gradients."""
     is_kl = item.args[0] == "mu"
     inputs = context.inputs[item.id]
@@ -206,13 +224,15 @@ def judge_scalar(item, outcome, context):
     if value_ok:
         value_check = Check("value on fixed inputs", marks["value"], marks["value"], True)
     else:
-        args, expected, received = cases[wrong]
-        usable = [c for c in cases.values() if c[2] is not None]
+        args, expected, received = cases[cast(str, wrong)]
+        usable = cast("list[tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]]",
+                      [c for c in cases.values() if c[2] is not None])
         hint = (_value_hint(is_kl, usable, randoms, what) if received is not None
-                else _per_row_hint(outcome.tensors, wrong, expected, len(args[0])))
+                else _per_row_hint(outcome.tensors, cast(str, wrong), expected, len(args[0])))
         value_check = Check("value on fixed inputs", marks["value"], 0, False,
                             f"{expected.item():.6g} for inputs of shape {tuple(args[0].shape)}",
-                            fmt(received) if received is not None else type_text(metas[names.index(wrong)]), hint)
+                            fmt(received) if received is not None else type_text(metas[names.index(cast(str, wrong))]),
+                            hint)
     checks = [value_check, _form_check(marks["form"], metas, outcome.tensors, cases,
                                        " and ".join(item.args))]
     if context.public:  # one case and no gradient check: scaled to the item's marks
@@ -221,7 +241,7 @@ def judge_scalar(item, outcome, context):
     return ItemResult.from_checks(item.marks, checks)
 
 
-def scale_hint(received, expected, rows, columns, what):
+def scale_hint(received: torch.Tensor | None, expected: torch.Tensor, rows: int, columns: int, what: str) -> str:
     """"your value is 64 times the expected: ..." when ``received`` is a reduction over a wrong axis of
     ``expected`` (``_factors``), else ""."""
     if received is None or not torch.isfinite(received) or abs(float(expected)) < 1e-9:

@@ -27,7 +27,7 @@ STATISTICS = ("mean", "variance q1", "variance q2", "variance q3", "variance q4"
 FALSE_FAILURE_BOUND = len(STATISTICS) * math.erfc(THRESHOLD / math.sqrt(2))
 
 
-def noise_statistics(eps1, eps2, logvar):
+def noise_statistics(eps1: torch.Tensor, eps2: torch.Tensor, logvar: torch.Tensor) -> dict[str, float]:
     """``{name: z-score}`` for float64 ``(N, D)`` standardised noise of two calls and the ``logvar`` used."""
     eps1, eps2, logvar = eps1.double(), eps2.double(), logvar.double()
     n = eps1.numel()
@@ -48,6 +48,6 @@ def noise_statistics(eps1, eps2, logvar):
     return scores
 
 
-def failing(scores):
+def failing(scores: dict[str, float]) -> dict[str, float]:
     """The statistics beyond the threshold (NaN counts as failing)."""
     return {name: z for name, z in scores.items() if not abs(z) <= THRESHOLD}

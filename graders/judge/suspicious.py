@@ -17,13 +17,21 @@ mapped back):
 Both thresholds come from ``bench/calibrate_suspicious.py`` (the figures are in SECURITY.md):
 honest code of ``tests/real_code`` and every activation the layout allows stays well inside them.
 """
+from __future__ import annotations
+
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from graders.judge import baselines as training
 from graders.items import AUTO_ITEMS
+
+if TYPE_CHECKING:
+    from graders.grading.pipeline import Run
+    from graders.items import AutoItem
+    from graders.results import ItemResult
 
 # Measured (SECURITY.md): honest code's excess gap at most 1.4 nats (tests/real_code), 2.8 (every other
 # activation in the table's places); models trained at home on clean images at least 6.3 (they have not
@@ -66,7 +74,7 @@ class Evidence:
         return found
 
 
-def plain_training_images(run):
+def plain_training_images(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
     """The training images and labels the sandbox saw (secret selection, noise), in plain pixel order."""
     X, Y = run.inputs["q4.train:X"][:SAMPLE_ROWS], run.inputs["q4.train:Y"][:SAMPLE_ROWS]
     order = run.permutation.order
@@ -77,9 +85,10 @@ def plain_training_images(run):
     return plain, Y
 
 
-def evidence(run, item, state, structure=None):
+def evidence(run: Run, item: AutoItem, state: dict[str, torch.Tensor] | None, structure: dict[str, Any] | None = None
+             ) -> Evidence | None:
     """``Evidence`` for one training item's plain state dict, or None (no model, no baseline, not finite)."""
-    baselines = run.context.baselines
+    baselines = cast("training.ReferenceBaselines | None", run.context.baselines)
     if baselines is None or run.plain_held_out is None or state is None:
         return None
     conditional = item.conditional
@@ -95,7 +104,7 @@ def evidence(run, item, state, structure=None):
     return Evidence(item.id, values[0], values[1], values[2], values[3])
 
 
-def flags(run, results, models):
+def flags(run: Run, results: dict[str, ItemResult], models: dict[str, dict[str, torch.Tensor]]) -> list[str]:
     """The flags of one graded submission: ``results`` ``{item id: ItemResult}``, ``models`` ``{item id:
     plain state dict}`` as ``pipeline`` assembles them."""
     found = []

@@ -6,7 +6,10 @@ the same budget and, for the CVAE, the labels' effect.
 Every message states what was measured; a cause is named only where the counts show it (e.g. the
 learning rate the optimizer really used, the rows per minibatch, labels paired with their own images).
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -14,6 +17,10 @@ from graders.judge import baselines as training
 from graders.judge.childdata import View, clean_text
 from graders.judge.evidence import probe_facts, scaled
 from graders.results import Check, ItemResult
+
+if TYPE_CHECKING:
+    from graders.items import AutoItem
+    from graders.judge.evidence import Context, Outcome
 
 ARGS_HINT = ("use args = MNISTArgs(**kwargs) for every setting, get_mnist_data() (the train split) for the data, "
              "torch.optim.Adam(model.parameters(), lr=args.lr) with no scheduler or weight decay, and one optimizer "
@@ -24,11 +31,11 @@ ARG_FIXES = {"lr": "pass lr=args.lr to Adam", "batch_size": "take minibatches of
 INTERFERED_HINT = "step counting was interfered with: leave torch's optimizer machinery alone"
 
 
-def _args_text(kwargs):
+def _args_text(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in kwargs.items())
 
 
-def _optimizer_problems(optimizers, lr):
+def _optimizer_problems(optimizers: list[View], lr: float) -> list[str]:
     """What differs from the contract's ``Adam(lr)`` (a fixed lr = args.lr, no weight decay)."""
     problems = []
     for o in optimizers:
@@ -49,7 +56,7 @@ def _optimizer_problems(optimizers, lr):
     return problems
 
 
-def _step_problems(counts, n, kwargs, steps):
+def _step_problems(counts: View, n: int, kwargs: dict[str, Any], steps: int) -> list[str]:
     """Why ``steps`` optimizer steps do not fit ``kwargs`` on ``n`` training rows, naming the argument when
     the rows seen by the grader's loss show it (passes over the data, rows per minibatch)."""
     expected = training.expected_steps(n, kwargs)
@@ -70,7 +77,7 @@ def _step_problems(counts, n, kwargs, steps):
                      f"{' or '.join(str(s) for s in sorted(expected))})"]
 
 
-def _run_problems(run, n, kwargs, main):
+def _run_problems(run: View, n: int, kwargs: dict[str, Any], main: bool) -> tuple[list[str], list[str], int]:
     """``(problems, interference reasons, steps)`` of one run's facts (``probe_training``'s meta)."""
     counts = run.view("counts")
     hook_steps, adam_steps = counts.integer("hook_steps", 0, 0), counts.integer("adam_steps", 0, 0)
@@ -97,7 +104,7 @@ def _run_problems(run, n, kwargs, main):
     return problems, interfered, steps
 
 
-def _args_check(item, meta, context, marks):
+def _args_check(item: AutoItem, meta: View, context: Context, marks: float) -> tuple[Check, list[str], int]:
     """``(Check, interference reasons, steps of the graded run)`` for "follows args": the graded run and
     every probe run (the judge's own plan: the child's word for the arguments is not used)."""
     n = len(context.inputs[item.id]["X"])   # the judge's own training split, not the child's word
@@ -113,7 +120,7 @@ def _args_check(item, meta, context, marks):
         found, _, _ = _run_problems(run, min(n, plan.probe_rows), kwargs, False)
         problems += [p if p.split(":")[0] in ("lr", "epochs", "batch_size") else f"with {_args_text(kwargs)}: {p}"
                      for p in found if p not in problems]
-    named = {}
+    named: dict[str, str] = {}
     for problem in problems:  # the first sentence per argument it names (each names its run's value)
         key = problem.split(":")[0] if problem.split(":")[0] in ARG_FIXES else problem
         named.setdefault(key, problem)
@@ -130,7 +137,7 @@ def _args_check(item, meta, context, marks):
     return check, interfered, steps
 
 
-def _states_of(tensors, count):
+def _states_of(tensors: dict[str, torch.Tensor], count: int) -> list[dict[str, torch.Tensor]]:
     """The graded run's state dict and each probe run's (``run<i>/state/...``; empty when none came back)."""
     runs = []
     for index in range(count):
@@ -140,7 +147,7 @@ def _states_of(tensors, count):
     return runs
 
 
-def _same_weights(a, b):
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool | None:
     """True, False, or None when the two state dicts cannot be compared (names, shapes or dtypes differ)."""
     if not a or set(a) != set(b) or any(a[k].shape != b[k].shape or a[k].dtype != b[k].dtype for k in a):
         return None
@@ -150,7 +157,7 @@ def _same_weights(a, b):
     return largest <= 1e-6 if largest <= 1e-6 or largest > 1e-4 else None
 
 
-def _seed_check(tensors, context, marks, kind):
+def _seed_check(tensors: dict[str, torch.Tensor], context: Context, marks: float, kind: str) -> Check:
     """Same seed, same weights; another seed (all else equal), other weights: from the plan's probe runs."""
     plan = training.plan(context.public)
     states = _states_of(tensors, len(plan.probes))
@@ -179,7 +186,7 @@ def _seed_check(tensors, context, marks, kind):
                  "" if ok else fix)
 
 
-def _layout(conditional, state, meta):
+def _layout(conditional: bool, state: dict[str, torch.Tensor], meta: View) -> tuple[str, list[str], dict[str, Any]]:
     """``(Check-less facts)``: the state's layout problem, the structure's problems and the shown structure."""
     shape_reason = (training.layout_problem(conditional, state) if state
                     else f"returned {meta.text('returned', 'nothing', limit=80)}")
@@ -193,10 +200,11 @@ def _layout(conditional, state, meta):
     return shape_reason, structure_wrong, shown
 
 
-def _learning_checks(item, model, context, marks, notes, structure_wrong, labels):
+def _learning_checks(item: AutoItem, model: torch.nn.Module, context: Context, marks: dict[str, float], notes: list[str],
+                     structure_wrong: list[str], labels: tuple[int, int]) -> tuple[list[Check], dict[str, Any]]:
     """``(checks, details)``: held-out loss against the reference and, for the CVAE, the labels' effect."""
-    baseline = context.baselines.get(item.conditional)
-    hx, hy = context.held_out
+    baseline = cast("training.ReferenceBaselines", context.baselines).get(item.conditional)
+    hx, hy = cast("tuple[torch.Tensor, torch.Tensor]", context.held_out)
     score = held_out_loss_safe(model, item.conditional, hx, hy)
     details = {"held_out": score if math.isfinite(score) else None, "reference_held_out": baseline.trained,
                "untrained_held_out": baseline.untrained}
@@ -229,7 +237,7 @@ def _learning_checks(item, model, context, marks, notes, structure_wrong, labels
     return checks, details
 
 
-def _labels_hint(labels, share, learns_hint):
+def _labels_hint(labels: tuple[int, int], share: float, learns_hint: str) -> str:
     """What the training batches show about the labels (``labelled``, ``aligned`` rows), or ""."""
     labelled, aligned = labels
     if labelled and aligned < labelled:
@@ -241,12 +249,12 @@ def _labels_hint(labels, share, learns_hint):
     return learns_hint if learns_hint.startswith("your model's structure") else ""
 
 
-def held_out_loss_safe(model, conditional, X, Y):
+def held_out_loss_safe(model: torch.nn.Module, conditional: bool, X: torch.Tensor, Y: torch.Tensor) -> float:
     value = training.held_out_loss(model, conditional, X, Y)
     return value if math.isfinite(value) else float("inf")
 
 
-def _losses_notes(meta):
+def _losses_notes(meta: View) -> tuple[dict[str, Any], list[str]]:
     losses, dropped = meta.numbers("losses")
     nonfinite = sum(1 for v in losses if v is None)
     details = {"seconds": meta.number("seconds"), "losses": [v for v in losses if v is not None]}  # finite only
@@ -263,7 +271,7 @@ def _losses_notes(meta):
     return details, notes
 
 
-def judge_training(item, outcome, context):
+def judge_training(item: AutoItem, outcome: Outcome, context: Context) -> ItemResult:
     """``_judge_training``'s result with its notes (non-finite losses ...) also among the messages, so
     every report shows them, unless a message already says the same."""
     result = _judge_training(item, outcome, context)
@@ -271,7 +279,7 @@ def judge_training(item, outcome, context):
     return result
 
 
-def _judge_training(item, outcome, context):
+def _judge_training(item: AutoItem, outcome: Outcome, context: Context) -> ItemResult:
     """Layout and structure of the returned model, "follows args" (graded and probe runs), the seed,
     held-out loss against the reference (and, for the CVAE, the labels' effect)."""
     marks = dict(item.checks)
