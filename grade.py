@@ -14,36 +14,51 @@
 Run any command with --help for its options. Errors print one line; --debug
 shows the traceback.
 """
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from graders.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
+
+    from graders.batch.progress import Progress
+    from graders.grading.pipeline import Run
+    from graders.intake.discover import Submission
+    from graders.judge.baselines import ReferenceBaselines
+    from graders.reports.pages import Reporter
+    from graders.results import MoodleIdentity, SubmissionResult
+    from graders.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 EXIT_USAGE = 2
 
 
-def _settings(args, **overrides):
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     from graders.settings import Settings
-    values = {"sandbox": getattr(args, "sandbox", "auto"), "workers": getattr(args, "workers", 1) or 1}
+    values: dict[str, Any] = {"sandbox": getattr(args, "sandbox", "auto"), "workers": getattr(args, "workers", 1) or 1}
     if getattr(args, "baseline_cache", None) is not None:
         values["baseline_cache"] = args.baseline_cache
     values.update(overrides)
     return Settings(**values)
 
 
-def _status_line(result):
+def _status_line(result: SubmissionResult) -> str:
     marks = "  ".join(f"{item_id.split('.')[0]}.{item_id.split('.')[1][:5]} {r.awarded:g}/{r.max:g}"
                       for item_id, r in result.items.items())
     from graders.safe_text import terminal_safe
     return f"{terminal_safe(result.id):<32} {result.auto_awarded:>5g}/{result.auto_max:g}   {marks}"
 
 
-def _progress_printer(total, quiet):
+def _progress_printer(total: int, quiet: bool) -> tuple[Progress | None, Callable[[], None]]:
     """Progress on stderr only (``graders.batch.progress``): a bar on a terminal, plain lines otherwise."""
     if quiet or total <= 1:
         return None, lambda: None
@@ -52,16 +67,18 @@ def _progress_printer(total, quiet):
     return progress, progress.close
 
 
-def _reporter(args, run, out_dir, submissions):
+def _reporter(args: argparse.Namespace, run: Run, out_dir: Path, submissions: Sequence[Submission]
+              ) -> tuple[Reporter, Path]:
     from datetime import datetime
     from graders import scoring
     from graders.reports import pages as report
     from graders.marking import updater, written
     ids = [s.id for s in submissions]
     marks_path = Path(args.written) if args.written else out_dir / "written_marks.csv"
-    notes = []
+    notes: list[str] = []
     try:
-        marks = written.read_marks(marks_path, set(ids), notes)
+        marks = written.read_marks(
+marks_path, set(ids), notes)
         for note in notes if not getattr(args, "json", False) else ():
             print(f"note: {note}", file=sys.stderr)
     except written.MarksError as error:
@@ -77,12 +94,13 @@ def _reporter(args, run, out_dir, submissions):
     extensions = (_extensions(args.extensions, {s.id: s.moodle for s in submissions}) if args.extensions
                   else report.load_settings(out_dir).extensions)
     feedback, pdf_pages = updater.store_feedback(out_dir)  # the TA's rubric entries, when the app was used
-    return report.Reporter(out_dir, bins, deadline, marks, run.context.baselines, run.plain_held_out,
+    return report.Reporter(out_dir, bins, deadline, marks, cast("ReferenceBaselines | None", run.context.baselines),
+                           run.plain_held_out,
                            feedback=feedback, pdf_pages=pdf_pages,
                            extensions={k: v for k, v in extensions.items() if k in set(ids)}), marks_path
 
 
-def _extensions(path, students):
+def _extensions(path: str, students: Mapping[str, MoodleIdentity | None]) -> dict[str, datetime]:
     """``{id: deadline}`` from ``--extensions FILE`` (``graders.intake.extensions``), or a one-line error."""
     from graders.intake.extensions import ExtensionsError, read_extensions
     try:
@@ -91,7 +109,7 @@ def _extensions(path, students):
         raise UserError(f"{error} (nothing was changed; fix the file and run again)") from None
 
 
-def command_grade(args):
+def command_grade(args: argparse.Namespace) -> int:
     from graders.batch import runner as batch
     from graders.intake import discover
     from graders.grading import pipeline
@@ -153,7 +171,7 @@ def command_grade(args):
     return 0
 
 
-def command_publish(args):
+def command_publish(args: argparse.Namespace) -> int:
     from graders.marking import publish
     from graders.reports import pages as report
     out_dir = Path(args.out)
@@ -179,7 +197,7 @@ def command_publish(args):
     return 0
 
 
-def _write_similarity(submissions, out_dir, quiet):
+def _write_similarity(submissions: Sequence[Submission], out_dir: Path, quiet: bool) -> None:
     """``OUT/similarity.html`` and the class overview's "most similar" column (``OUT/similarity.json``).
     A failure here costs the similarity pages only, never the grades."""
     if len(submissions) < 2:
@@ -197,7 +215,7 @@ def _write_similarity(submissions, out_dir, quiet):
                   file=sys.stderr)
 
 
-def command_gradescope(args):
+def command_gradescope(args: argparse.Namespace) -> int:
     """Gradescope's autograder layout: ROOT/submission in, ROOT/results/results.json out."""
     from graders.intake import discover
     from graders.grading import pipeline
@@ -226,7 +244,7 @@ def command_gradescope(args):
     return 0
 
 
-def command_check(args):
+def command_check(args: argparse.Namespace) -> int:
     """The students' self-check (``selfcheck``, the same code the bundle ships), with its data computed
     from the reference here (the bundle carries it precomputed)."""
     from selfcheck.cli import CheckError, check, validate
@@ -240,7 +258,7 @@ def command_check(args):
     return 0
 
 
-def command_release(args):
+def command_release(args: argparse.Namespace) -> int:
     """The student bundle (``graders.release.bundle.write_bundle``): nothing in it computes a student function."""
     import nbformat
     from reference.notebook import solution_notebook
@@ -257,13 +275,13 @@ def command_release(args):
     return 0
 
 
-def command_validate(args):
+def command_validate(args: argparse.Namespace) -> int:
     from graders.proof.validate import validate
     workers = args.workers or max(1, (os.cpu_count() or 2) // 2)
     return 0 if validate(workers=workers, echo=print, repeat=args.repeat, sample=args.sample) else 1
 
 
-def command_mark(args):
+def command_mark(args: argparse.Namespace) -> int:
     """The TA's marking app on a graded output folder (graders/marking)."""
     out_dir = Path(args.out)
     if not (out_dir / "results.jsonl").exists():
@@ -276,14 +294,14 @@ def command_mark(args):
         raise UserError(str(error)) from None
 
 
-def command_figures(args):
+def command_figures(args: argparse.Namespace) -> int:
     from reference.figures import write_all
     for path in write_all(args.out_dir):
         print(path)
     return 0
 
 
-def command_similarity(args):
+def command_similarity(args: argparse.Namespace) -> int:
     from graders import similarity
     from graders.intake import discover
     with tempfile.TemporaryDirectory(prefix="a4-unpack-") as scratch:
@@ -309,7 +327,7 @@ def command_similarity(args):
     return 0
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grade.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="MNIST: set A4_MNIST_DIR or pass --mnist DIR to use a folder holding "
@@ -328,7 +346,7 @@ def build_parser():
     return parser
 
 
-def _add_grade_commands(commands):
+def _add_grade_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``grade``: the TA's batch command."""
     from graders import settings
     grade = commands.add_parser("grade", help="grade one submission or a batch folder",
@@ -372,7 +390,7 @@ def _add_grade_commands(commands):
     grade.set_defaults(handler=command_grade)
 
 
-def _add_students_commands(commands):
+def _add_students_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``check``, ``release``, ``validate``, ``gradescope`` and ``figures``: students, instructors, CI."""
     check = commands.add_parser("check", help="students: run the public checks on your notebook",
                                 description="Run the public checks on your notebook in under a minute: each "
@@ -417,7 +435,7 @@ def _add_students_commands(commands):
     figures.set_defaults(handler=command_figures)
 
 
-def _add_marking_commands(commands):
+def _add_marking_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``mark`` and ``publish``: the written items, marked and sent."""
     mark = commands.add_parser("mark", help="TAs: mark the written items in the browser",
                                description="Serve the marking pages for a graded output folder on 127.0.0.1 (a "
@@ -452,7 +470,7 @@ def _add_marking_commands(commands):
     publish.set_defaults(handler=command_publish)
 
 
-def _add_similarity_commands(commands):
+def _add_similarity_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``similarity``: pairs of submissions that share code."""
     from graders.similarity.decide import THRESHOLD
     similar = commands.add_parser("similarity", help="compare every pair of submissions for shared code",
@@ -472,7 +490,8 @@ def _add_similarity_commands(commands):
     similar.set_defaults(handler=command_similarity)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+
     args = build_parser().parse_args(argv)
     if args.mnist:
         os.environ["A4_MNIST_DIR"] = args.mnist

@@ -1,5 +1,11 @@
 """What a grading run produces: per check, per item, per submission (contract section 5)."""
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 STATUSES = ("pass", "partial", "fail", "error", "manual")
 # Why an item ended as it did, for code that must not parse message text (grade.py check, reports):
@@ -36,7 +42,7 @@ class Check:
     received: str = ""
     hint: str = ""
 
-    def message(self):
+    def message(self) -> str:
         if self.passed:
             return ""
         parts = [f"{self.name}: lost {self.marks - self.awarded:g} of {self.marks:g}"]
@@ -60,11 +66,12 @@ class ItemResult:
     notes: list = field(default_factory=list)     # sentences that cost no marks (e.g. "not verified here")
     flags: list = field(default_factory=list)     # for the TA: the submission's flags should include these
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         assert self.status in STATUSES and self.cause in CAUSES, (self.status, self.cause)
 
     @classmethod
-    def from_checks(cls, max_marks, checks, details=None, cause="", notes=None, flags=None):
+    def from_checks(cls, max_marks: float, checks: list[Check], details: dict[str, Any] | None = None, cause: str = "",
+                    notes: Iterable[str] | None = None, flags: Iterable[str] | None = None) -> ItemResult:
         """The item's result from its checks, whose marks must add up to ``max_marks``."""
         assert abs(sum(c.marks for c in checks) - max_marks) < 1e-6, [(c.name, c.marks) for c in checks]
         awarded = round(min(max_marks, sum(c.awarded for c in checks)), 6)
@@ -73,14 +80,14 @@ class ItemResult:
                    cause, list(notes or []), list(flags or []))
 
     @classmethod
-    def error(cls, max_marks, reason, cause="exception"):
+    def error(cls, max_marks: float, reason: str, cause: str = "exception") -> ItemResult:
         return cls(max_marks, "error", 0.0, [reason], cause=cause)
 
-    def contract_json(self):
+    def contract_json(self) -> dict[str, Any]:
         return {"awarded": float(self.awarded), "max": float(self.max), "status": self.status,
                 "messages": list(self.messages)}
 
-    def full_json(self):
+    def full_json(self) -> dict[str, Any]:
         out = self.contract_json()
         out["checks"] = [asdict(c) for c in self.checks]
         out["details"] = self.details
@@ -131,16 +138,17 @@ class SubmissionInfo:
     def set_moodle(self, identity: MoodleIdentity | None) -> None:
         self.moodle_participant, self.moodle_name = (identity.participant, identity.full_name) if identity else ("", "")
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: object) -> SubmissionInfo:
         """From ``to_json()``'s form; a missing field, or one of another type, takes its default."""
         data = data if isinstance(data, dict) else {}
         defaults = cls()
-        values = {}
+        values: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
+
             value, default = data.get(name), getattr(defaults, name)
             if name == "submitted_at":
                 values[name] = value if isinstance(value, str) else None
@@ -158,24 +166,25 @@ class SubmissionResult:
     models: dict = field(default_factory=dict, repr=False, compare=False)  # item id -> state dict; not in JSON
 
     @property
-    def auto_awarded(self):
+    def auto_awarded(self) -> float:
         return round(sum(r.awarded for r in self.items.values()), 6)
 
     @property
-    def auto_max(self):
+    def auto_max(self) -> float:
         return round(sum(r.max for r in self.items.values()), 6)
 
-    def contract_json(self, raw_total=None, final_grade=None):
+    def contract_json(self, raw_total: float | None = None, final_grade: float | None = None) -> dict[str, Any]:
         return {"id": self.id, "items": {k: v.contract_json() for k, v in self.items.items()},
                 "auto_awarded": float(self.auto_awarded), "auto_max": float(self.auto_max),
                 "raw_total": raw_total, "final_grade": final_grade, "flags": list(self.flags)}
 
-    def full_json(self):
+    def full_json(self) -> dict[str, Any]:
         return {"id": self.id, "items": {k: v.full_json() for k, v in self.items.items()},
                 "flags": list(self.flags), "info": self.info.to_json()}
 
     @classmethod
-    def from_full_json(cls, data):
+    def from_full_json(cls, data: dict[str, Any]) -> SubmissionResult:
+
         items = {}
         for item_id, raw in data["items"].items():
             checks = [Check(**c) for c in raw.get("checks", [])]

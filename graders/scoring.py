@@ -73,7 +73,7 @@ def summarise(result: SubmissionResult, written_entry: dict[str, Any] | None, bi
     marks = (written_entry or {}).get("marks", {})
     written = round(sum(marks.values()), 6) if marks else None
     complete = len(marks) == len(WRITTEN_ITEMS)
-    raw = round(result.auto_awarded + written, 6) if complete else None
+    raw = round(result.auto_awarded + written, 6) if complete and written is not None else None
     final = 0 if late else (bins.grade(raw) if raw is not None else None)  # late: 0 at once, marked or not
     return Summary(result.auto_awarded, written, complete, raw, final, bins.grade(result.auto_awarded), late,
                    result.auto_max)

@@ -7,7 +7,8 @@ from reference import q1_lipschitz, q2_estimators, q3_networks, q5_generate
 from reference.vae import train_mnist_cvae, train_mnist_vae
 
 
-def write_all(out_dir, epochs=20):
+def write_all(out_dir: str, epochs: int = 20) -> list[str]:
+
     """Q1/Q2 tables as text, Q3 plots and the Q5(d) samples as PNGs; returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
     paths = []

@@ -4,11 +4,17 @@ A code region between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` is the
 answer: inside a function it becomes ``raise NotImplementedError(...)``, at the
 top level it is dropped.
 """
+from __future__ import annotations
+
 import ast
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import nbformat
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "reference" / "notebook_source.py"
@@ -22,7 +28,7 @@ class NotebookSourceError(ValueError):
     """The notebook source or an included file is malformed."""
 
 
-def _regions(lines):
+def _regions(lines: Sequence[str]) -> list[tuple[int, int]]:
     """``[(begin, end)]`` 1-based line numbers of the top-level solution regions in ``lines``."""
     spans, start = [], None
     for number, line in enumerate(lines, start=1):
@@ -34,28 +40,31 @@ def _regions(lines):
     return spans
 
 
-def function_span(lines, node):
+def function_span(lines: Sequence[str], node: ast.stmt) -> tuple[int, int]:
     """1-based first and last line of ``node`` with its decorators, the comments just above it
     and the indented comments closing its body (such as ``### END SOLUTION``)."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
     while first > 1 and lines[first - 2].startswith("#") and lines[first - 2] not in (BEGIN, END):
         first -= 1
-    last = node.end_lineno
+    last = cast(int, node.end_lineno)
     while last < len(lines) and lines[last].startswith((" ", "\t")) and lines[last].lstrip().startswith("#"):
         last += 1
     return first, last
 
 
-def _definitions(path, names=None):
+def _definitions(path: str, names: Collection[str] | None = None) -> str:
     """Source of the top-level defs, classes and assignments of ``path`` (or only ``names``), in file order."""
     text = (ROOT / path).read_text()
     lines = text.splitlines()
     regions = _regions(lines)
+    chunks: list[tuple[bool, str]]
     chunks, found = [], set()
     for node in ast.parse(text).body:
         if not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)):
             continue
-        name = node.targets[0].id if isinstance(node, ast.Assign) else getattr(node, "name", None) or node.target.id
+        name = (cast(ast.Name, node.targets[0]).id if isinstance(node, ast.Assign)
+                else getattr(node, "name", None) or cast(ast.Name, cast(ast.AnnAssign, node).target).id)
+
         if names is not None and name not in names:
             continue
         found.add(name)
@@ -74,7 +83,7 @@ def _definitions(path, names=None):
     return "\n\n\n".join(chunk for _, chunk in chunks)
 
 
-def _expand(code):
+def _expand(code: str) -> str:
     lines = []
     for line in code.splitlines():
         match = _INCLUDE.match(line)
@@ -86,7 +95,7 @@ def _expand(code):
     return "\n".join(lines).strip("\n")
 
 
-def _cells(source_text):
+def _cells(source_text: str) -> list[tuple[str, str]]:
     """``[(kind, text)]`` from percent-format text; the header before the first cell is ignored."""
     cells, kind, body = [], None, []
     for line in source_text.splitlines() + ["# %%"]:
@@ -102,7 +111,7 @@ def _cells(source_text):
     return cells[:-1] if cells and cells[-1] == ("code", "") else cells
 
 
-def solution_notebook():
+def solution_notebook() -> nbformat.NotebookNode:
     """The solution notebook as an ``nbformat`` v4 object."""
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -112,7 +121,7 @@ def solution_notebook():
     return notebook
 
 
-def strip_solutions(code):
+def strip_solutions(code: str) -> str:
     """``code`` with each solution region replaced by a stub (indented) or removed (top level)."""
     out, inside = [], None
     for line in code.splitlines():
@@ -134,7 +143,7 @@ def strip_solutions(code):
     return re.sub(r"\n{4,}", "\n\n\n", "\n".join(out)).strip("\n")
 
 
-def template_notebook():
+def template_notebook() -> nbformat.NotebookNode:
     """The student template: the solution notebook with every solution region stubbed out."""
     notebook = solution_notebook()
     for cell in notebook.cells:
@@ -143,7 +152,8 @@ def template_notebook():
     return notebook
 
 
-def solution_lines():
+def solution_lines() -> list[str]:
+
     """The non-blank lines inside solution regions, for the no-leak test."""
     lines, inside = [], False
     for cell in solution_notebook().cells:

@@ -76,10 +76,10 @@ class Payload:
 
     @classmethod
     def of(cls, sub: Submission) -> Payload:
-        found = {"notes": list(sub.notes), "problem": sub.problem, "files": sub.files_json(), "flags": list(sub.flags)}
-        if sub.source is None:
-            return cls(sub.id, "", None, 0.0, **found)
-        return cls(sub.id, sub.source.name, sub.source.read_bytes(), sub.source.stat().st_mtime, **found)
+        name, data, mtime = ("", None, 0.0) if sub.source is None else \
+            (sub.source.name, sub.source.read_bytes(), sub.source.stat().st_mtime)
+        return cls(sub.id, name, data, mtime, notes=list(sub.notes), problem=sub.problem, files=sub.files_json(),
+                   flags=list(sub.flags))
 
     def submission(self, source: Path | None, origin: Path) -> Submission:
         """The ``discover.Submission`` this payload stands for, its file at ``source`` on this worker."""

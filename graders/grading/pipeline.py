@@ -11,6 +11,8 @@
 ``Run`` holds what the submissions of one grading run share: the inputs, the data (shuffled
 by the course secret, ``graders.grading.secret``), the reference baselines and the sandbox.
 """
+from __future__ import annotations
+
 import json
 import marshal
 import os
@@ -20,6 +22,7 @@ import time
 from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -43,6 +46,13 @@ from reference import scaffold
 from worker import channel, confine
 from worker.protocol import WALL_BACKSTOP, ItemSpec, Job, Limits, LoadReport
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from graders.intake.discover import Submission
+    from graders.items import AutoItem
+    from graders.judge.evidence import Outcome
+
 LOSS_FUNCTIONS = ("reconstruct", "kl_divergence", "binary_cross_entropy", "elbo", "creconstruct", "celbo")
 
 
@@ -51,36 +61,36 @@ class UidPool:
     kill are its own): ``BASE`` + a slot per grader process and submission in flight."""
     BASE = 200000
 
-    def __init__(self, size=64):
+    def __init__(self, size: int = 64) -> None:
         self._free, self._lock = list(range(size)), threading.Lock()
         self._offset = self.BASE + (os.getpid() % 2000) * size
 
-    def take(self, sandboxed):
+    def take(self, sandboxed: bool) -> int | None:
         """A uid, or None when not root, or when outside the sandbox Python is unreadable to others."""
         if os.geteuid() != 0 or not (sandboxed or confine.readable_by_others(_python_folders())):
             return None
         with self._lock:
             return self._offset + self._free.pop(0)
 
-    def give(self, uid):
+    def give(self, uid: int | None) -> None:
         if uid is not None:
             with self._lock:
                 self._free.append(uid - self._offset)
 
 
-def _python_folders():
+def _python_folders() -> list[str]:
     import sysconfig
     return [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]]
 
 
-def _loss_code():
+def _loss_code() -> bytes:
     """The reference's loss functions as marshalled code, compiled without docstrings (full mode)."""
     from reference.notebook import _definitions
     text = "import torch\n\n" + _definitions("reference/vae.py", list(LOSS_FUNCTIONS))
     return marshal.dumps(compile(text, "<grader>", "exec", optimize=2))
 
 
-def _template_imports():
+def _template_imports() -> set[str]:
     from reference.notebook import template_notebook
     from worker.loader import import_texts
     return import_texts(c.source for c in template_notebook().cells if c.cell_type == "code")
@@ -102,10 +112,10 @@ class Run:
     uids: UidPool = field(default_factory=UidPool)
 
     @classmethod
-    def prepare(cls, settings):
+    def prepare(cls, settings: Settings) -> Run:
         permutation = secret.PixelPermutation.from_environment(settings.public)
         rows = min(settings.train_rows, 1000) if settings.public else settings.train_rows
-        X, Y = permutation.training_set(*scaffold.get_mnist_data("train"), rows)
+        X, Y = permutation.training_set(*cast("tuple[torch.Tensor, torch.Tensor]", scaffold.get_mnist_data("train")), rows)
         inputs = cases.build_inputs(X, Y)
         per_item = {item.id: channel.item_inputs(inputs, item.id) for item in AUTO_ITEMS}
         context = judge.Context(per_item, public=settings.public)
@@ -120,13 +130,14 @@ class Run:
             run.template_imports = _template_imports()
         return run
 
-    def close(self):
+    def close(self) -> None:
         if self.context.baselines is not None:  # never leave a thread inside torch at exit
-            self.context.baselines.get(False), self.context.baselines.get(True)
+            cast(training.ReferenceBaselines, self.context.baselines).get(False), \
+                cast(training.ReferenceBaselines, self.context.baselines).get(True)
         confine.remove_tree(self.scratch)
 
 
-def _traversable(folder):
+def _traversable(folder: Path) -> Path:
     folder.chmod(0o711)  # a submission's user may pass through to its job's scratch folder, not list
     return folder
 
@@ -135,18 +146,18 @@ WORKER_MB = 1024    # the worker's own Python, torch and matplotlib, shared by t
 SANDBOX_PROCESSES = 16   # the worker, the loss server, bubblewrap and the loader, beside the submission's 64
 
 
-def _sandbox_limits(settings):
+def _sandbox_limits(settings: Settings) -> cgroups.GroupLimits:
     """The limits of a submission's whole sandbox (its control group, where the machine has them):
     ``memory_mb`` for the submission's code beside the worker's own, one CPU core, and the processes."""
     return cgroups.GroupLimits(memory_mb=settings.memory_mb + WORKER_MB,
                                processes=Limits().processes + SANDBOX_PROCESSES, cpus=1.0)
 
 
-def _time_limit(run, item):
+def _time_limit(run: Run, item: AutoItem) -> float:
     return run.settings.train_seconds if item.trains else run.settings.item_seconds
 
 
-def _job(run, sub_id, cells, uid):
+def _job(run: Run, sub_id: str, cells: Iterable[Sequence[str]], uid: int | None) -> Path:
     """Write a submission's job folder (grader-only files) and return its path."""
     job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=run.scratch))
     job_dir.chmod(0o711)  # the submission's user may pass through, not list, read or write
@@ -164,13 +175,13 @@ def _job(run, sub_id, cells, uid):
     return job_dir
 
 
-def _private_write(path, data):
+def _private_write(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
 
 
-def _load_report(job_dir):
+def _load_report(job_dir: Path) -> LoadReport | None:
     path = job_dir / "out" / "load.json"
     if not path.exists():
         return None
@@ -180,7 +191,7 @@ def _load_report(job_dir):
         return None
 
 
-def _outcomes(job_dir, problem):
+def _outcomes(job_dir: Path, problem: str) -> tuple[dict[str, Outcome], list[str]]:
     """``({item id: Outcome}, flags)`` from a finished job folder; flags from cross-checking the
     training items' counts against the loss server's."""
     outcomes, flags = {}, []
@@ -217,7 +228,8 @@ def _outcomes(job_dir, problem):
     return outcomes, flags
 
 
-def run_worker(run, sub_id, cells):
+def run_worker(run: Run, sub_id: str, cells: Iterable[Sequence[str]]
+               ) -> tuple[dict[str, Outcome], LoadReport | None, list[str], dict[str, Any]]:
     """Run every item of one submission in one sandboxed worker: ``(outcomes, LoadReport or None, flags,
     resources)`` (``resources``: the sandbox's control group, its peak memory, processes killed for memory,
     and the load's CPU and wall-clock time as the worker measured them)."""
@@ -244,7 +256,7 @@ def run_worker(run, sub_id, cells):
             confine.remove_tree(job_dir)
 
 
-def _resources(job_dir):
+def _resources(job_dir: Path) -> dict[str, Any]:
     """What the sandbox's control group and the worker measured (plain numbers, for ``info``)."""
     try:
         raw = json.loads((job_dir / "sandbox.json").read_text())
@@ -257,7 +269,7 @@ def _resources(job_dir):
             "load_wall_seconds": facts.load_wall_seconds}
 
 
-def grade_submission(run, sub):
+def grade_submission(run: Run, sub: Submission) -> SubmissionResult:
     """Grade one ``discover.Submission``; never raises for anything the submission did: an unexpected
     failure anywhere gives every item an ``error`` naming the file and the reason."""
     try:
@@ -273,7 +285,7 @@ def grade_submission(run, sub):
         return _unloadable(sub.id, reason, info)
 
 
-def _grade(run, sub):
+def _grade(run: Run, sub: Submission) -> SubmissionResult:
     info = SubmissionInfo(source=sub.graded_name or (sub.source or sub.origin).name, source_path=str(sub.source or ""),
                           files=[f.to_json() for f in sub.files], pdf_path=str(sub.pdf) if sub.pdf else "",
                           submitted_at=sub.submitted_at, sandbox=run.sandbox.description, data=run.data_source,
@@ -315,12 +327,15 @@ def _grade(run, sub):
                 models[item.id] = run.permutation.to_plain(state, item.conditional)
     flags += [flag for flag in suspicious.flags(run, results, models) if flag not in flags]
     info.timings = {"worker": round(worker_seconds, 3), "judge": round(time.perf_counter() - started - worker_seconds, 3),
-                       "items": {k: o.record.get("seconds") for k, o in outcomes.items() if o.record},
-                       "items_cpu": {k: o.record.get("cpu_seconds") for k, o in outcomes.items() if o.record}}
+                       "items": {k: cast("dict[str, Any]", o.record).get("seconds") for k, o in outcomes.items() if o.record},
+                       "items_cpu": {k: cast("dict[str, Any]", o.record).get("cpu_seconds")
+                                     for k, o in outcomes.items() if o.record}}
+
     return SubmissionResult(sub.id, results, flags, info, models)
 
 
-def _unloadable(sub_id, reason, info, flags=()):
+def _unloadable(sub_id: str, reason: str, info: SubmissionInfo, flags: Iterable[str] = ()) -> SubmissionResult:
+
     items = {item.id: ItemResult.error(item.marks, f"submission could not be loaded: {reason}", cause="load_error")
              for item in AUTO_ITEMS}
     return SubmissionResult(sub_id, items, ["unloadable", *flags], info)

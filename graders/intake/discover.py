@@ -38,6 +38,8 @@ the zip's own; never a date recorded inside an archive. With several stored
 files (code and PDF), the latest of those in use (graded, PDF, HTML) counts.
 Unpacked files keep the time they were unpacked.
 """
+from __future__ import annotations
+
 import ast
 import hashlib
 import os
@@ -48,12 +50,16 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, cast
 
 from graders.intake import source as source_reader
 from graders.intake import zipcheck
 from graders.results import MoodleIdentity
 from graders.safe_text import clean_id, display_name
 from graders.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 SOURCE_SUFFIXES = (".ipynb", ".py")
 GENERIC_STEMS = {"a4", "a4_solution", "submission", "notebook", "main", "homework4", "hw4", "solution", "answers",
@@ -104,7 +110,7 @@ class SubmittedFile:
     reason: str = ""
     local: Path | None = None
 
-    def to_json(self):
+    def to_json(self) -> dict[str, str]:
         return {"path": self.path, "role": self.role, "reason": self.reason}
 
 
@@ -132,7 +138,7 @@ class Submission:
     moodle: MoodleIdentity | None = None  # from a Moodle download's folder name (``moodle_identity``)
 
     @property
-    def submitted_at(self):
+    def submitted_at(self) -> str:
         """The submission time as local ISO text (``stored_at``; for a hand-built record, the source's mtime)."""
         stamp = self.stored_at
         if stamp is None and self.source is not None:
@@ -147,17 +153,17 @@ class Submission:
         except (OverflowError, OSError, ValueError):
             return ""
 
-    def files_json(self):
+    def files_json(self) -> list[dict[str, str]]:
         """``files`` as plain data for ``results.json``: ``[{"path", "role", "reason"}]``."""
         return [f.to_json() for f in self.files]
 
     @property
-    def graded_name(self):
+    def graded_name(self) -> str:
         """The graded file as handed in (``A4.zip/A4.ipynb``), or ``""``."""
         return next((f.path for f in self.files if f.role == "graded"), "")
 
 
-def submission_id(path):
+def submission_id(path: Path) -> str:
     """The student id a file or folder name stands for, through ``clean_id``."""
     name = _stem(path)
     moodle = MOODLE.match(name)
@@ -168,7 +174,7 @@ def submission_id(path):
     return name
 
 
-def moodle_identity(path) -> MoodleIdentity | None:
+def moodle_identity(path: Path) -> MoodleIdentity | None:
     """The ``MoodleIdentity`` in a Moodle download's folder name (of ``path`` or, for a generic file
     name such as ``submission.ipynb``, of its folder), or None."""
     name = _stem(path)
@@ -180,7 +186,7 @@ def moodle_identity(path) -> MoodleIdentity | None:
     return None
 
 
-def _stem(path):
+def _stem(path: Path) -> str:
     return clean_id(path.name[: -len(path.suffix)] if path.suffix.lower() in SOURCE_SUFFIXES + (".zip",) else path.name)
 
 
@@ -207,25 +213,30 @@ class _Found:
 
 class _Scan:
     """Walks one submission: its folder, file or zip, and the zips inside (to ``ZIP_LIMITS['nesting']``)."""
+    scratch_root: Path
+    scratch: Path | None
+    found: list[_Found]
+    ignored: list[SubmittedFile]
+    failures: list[str]
 
-    def __init__(self, scratch):
+    def __init__(self, scratch: Path) -> None:
         self.scratch_root, self.scratch = scratch, None
         self.found, self.ignored, self.failures = [], [], []
         self.download_all = False          # a zip inside was Moodle's download-all zip (_DownloadAll)
         self.entries, self.unlisted, self.unpacked = 0, 0, 0
         self.bytes_left, self.members_left = ZIP_LIMITS["bytes"], ZIP_LIMITS["files"]
 
-    def ignore(self, shown, reason):
+    def ignore(self, shown: str, reason: str) -> None:
         if len(self.ignored) < MAX_LISTED:
             self.ignored.append(SubmittedFile(display_name(shown), "ignored", reason))
         else:
             self.unlisted += 1
 
-    def fail(self, shown, reason):
+    def fail(self, shown: str, reason: str) -> None:
         self.failures.append(f"{display_name(shown)}: {reason}")
         self.ignore(shown, reason)
 
-    def walk(self, folder, prefix, depth, checkpoint=False):
+    def walk(self, folder: Path, prefix: str, depth: int, checkpoint: bool = False) -> None:
         try:
             with os.scandir(folder) as listing:
                 children = sorted(listing, key=lambda e: e.name)
@@ -259,7 +270,8 @@ class _Scan:
             else:
                 self.ignore(shown, "not a regular file")
 
-    def add(self, shown, local, modified, stored, level, checkpoint=False):
+    def add(self, shown: str, local: Path | None, modified: float, stored: float, level: int,
+            checkpoint: bool = False) -> None:
         """File ``local`` (shown as ``shown``) found at zip nesting ``level`` (0: stored as is)."""
         name = PurePosixPath(shown).name
         suffix = PurePosixPath(name.lower()).suffix
@@ -268,17 +280,17 @@ class _Scan:
         elif name.startswith(".") or name in ("Thumbs.db", "desktop.ini"):
             self.ignore(shown, "hidden or system file")
         elif suffix in SOURCE_SUFFIXES:
-            self.found.append(_Found(shown, local, "code", modified, stored, checkpoint))
+            self.found.append(_Found(shown, cast(Path, local), "code", modified, stored, checkpoint))
         elif suffix == ".pdf":
-            self.found.append(_Found(shown, local, "pdf", modified, stored, checkpoint))
+            self.found.append(_Found(shown, cast(Path, local), "pdf", modified, stored, checkpoint))
         elif suffix in (".html", ".htm"):
-            self.found.append(_Found(shown, local, "html", modified, stored, checkpoint))
+            self.found.append(_Found(shown, cast(Path, local), "html", modified, stored, checkpoint))
         elif suffix == ".zip":
             if level >= ZIP_LIMITS["nesting"]:
                 self.fail(shown, "a zip nested more than once (not opened)")
                 return
             try:
-                self.unzip(shown, local, stored, level + 1)
+                self.unzip(shown, cast(Path, local), stored, level + 1)
             except _Refused as refusal:
                 self.download_all = self.download_all or isinstance(refusal, _DownloadAll)
                 self.fail(shown, str(refusal))
@@ -288,7 +300,7 @@ class _Scan:
         else:
             self.ignore(shown, "not code, a PDF or an HTML export")
 
-    def unzip(self, shown, local, stored, level):
+    def unzip(self, shown: str, local: Path, stored: float, level: int) -> None:
         """Check every member of zip ``local``, then copy out the ones that matter and ``add`` them."""
         try:
             with open(local, "rb") as handle:  # the real entry count, before Python parses every entry
@@ -308,7 +320,9 @@ class _Scan:
             self.members_left -= len(members)
             if self.members_left < 0:
                 raise _Refused(f"too many entries ({len(members)}; at most {ZIP_LIMITS['files']} in all)")
+            junk_folders: dict[str, str]
             wanted, declared, junk_folders, students = [], 0, {}, set()
+
             for member in members:
                 parts = [p for p in re.split(r"[/\\]", member.filename) if p not in ("", ".")]
                 if member.filename.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", member.filename):
@@ -356,7 +370,7 @@ class _Scan:
         for target, member_shown, modified, checkpoint in unpacked:
             self.add(member_shown, target, modified, stored, level, checkpoint)
 
-    def _copy_out(self, archive, member):
+    def _copy_out(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Path:
         if self.scratch is None:
             self.scratch = Path(tempfile.mkdtemp(prefix="sub-", dir=self.scratch_root))
         self.unpacked += 1
@@ -375,7 +389,7 @@ class _Scan:
         return target
 
     @staticmethod
-    def _date(member, fallback):
+    def _date(member: zipfile.ZipInfo, fallback: float) -> float:
         """A member's recorded date as a POSIX time, for ordering candidates only (never a submission time)."""
         try:
             return datetime(*member.date_time).timestamp()
@@ -383,16 +397,16 @@ class _Scan:
             return fallback
 
 
-def _junk_folder(name):
+def _junk_folder(name: str) -> bool:
     """Folders never looked into: macOS metadata, hidden and tool folders (not Jupyter's checkpoints)."""
     return name != ".ipynb_checkpoints" and (name.startswith(".") or name in IGNORED)
 
 
-def _junk_reason(name):
+def _junk_reason(name: str) -> str:
     return "macOS metadata" if name == "__MACOSX" else "hidden or tool folder"
 
 
-def _local_name(member_name):
+def _local_name(member_name: str) -> str:
     """A short, safe file name for an unpacked member that keeps its name where it can and its suffix."""
     last = re.split(r"[/\\]", member_name)[-1]
     path = PurePosixPath(last)
@@ -413,13 +427,13 @@ class _Candidate:
     signature: tuple = ()
 
     @property
-    def notebook(self):
+    def notebook(self) -> bool:
         return self.found.shown.lower().endswith(".ipynb")
 
-    def tier(self):
+    def tier(self) -> tuple[bool, bool, bool, bool, bool]:
         return (not self.problem, not self.found.checkpoint, bool(self.implemented), bool(self.defined), self.notebook)
 
-    def name_rank(self):
+    def name_rank(self) -> tuple[bool, bool, bool, int, str]:
         """Smaller is nicer: not a copy, not Untitled, named like the homework, shallow."""
         stem = PurePosixPath(self.found.shown).stem
         return (bool(DUPLICATE_NAME.search(stem)), stem.lower().startswith("untitled"),
@@ -430,11 +444,11 @@ class _Candidate:
 MAGIC_LINE = re.compile(r"^([ \t]*)[%!].*$", re.MULTILINE)
 
 
-def _without_magics(text):
+def _without_magics(text: str) -> str:
     return MAGIC_LINE.sub(r"\1pass", text)
 
 
-def _is_stub(function):
+def _is_stub(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     """A template stub: its body is empty, ``pass``/``...``/a docstring, or raises NotImplementedError."""
     body = [statement for statement in function.body
             if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant))]
@@ -448,7 +462,7 @@ def _is_stub(function):
     return False
 
 
-def _digest(text):
+def _digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()
 
 
@@ -459,7 +473,7 @@ class _ParseBudget:
     unparsed: int = 0            # cells compared by their text only, for the note
 
 
-def _candidate(found, budget=None):
+def _candidate(found: _Found, budget: _ParseBudget | None = None) -> _Candidate:
     """Read a code file (bounded, never raises) and describe what it defines.
 
     The signature is the text of its top-level definitions, imports and
@@ -504,7 +518,7 @@ def _candidate(found, budget=None):
     return _Candidate(found, "", frozenset(implemented), frozenset(defined), tuple(signature))
 
 
-def _choose(candidates):
+def _choose(candidates: Sequence[_Candidate]) -> tuple[_Candidate, list[tuple[_Candidate, str]], str]:
     """(graded candidate, [(candidate, reason)], flag text or "")."""
     best = max(c.tier() for c in candidates)
     top = [c for c in candidates if c.tier() == best]
@@ -538,21 +552,21 @@ def _choose(candidates):
     return chosen, others, flag
 
 
-def _pick_pdf(pdfs):
-    def rank(f):
+def _pick_pdf(pdfs: list[_Found]) -> _Found | None:
+    def rank(f: _Found) -> tuple[bool, bool, float, bool]:
         stem = PurePosixPath(f.shown).stem.lower()
         return (not f.checkpoint, not DUPLICATE_NAME.search(stem), f.modified, bool(re.search(r"answer|a4|hw4", stem)))
     return max(pdfs, key=rank) if pdfs else None
 
 
-def _origin_mtime(path):
+def _origin_mtime(path: Path) -> float | None:
     try:
         return os.lstat(path).st_mtime
     except OSError:
         return None
 
 
-def _submission(path, scratch):
+def _submission(path: Path, scratch: Path) -> Submission:
     """One student's ``Submission`` from a folder, a zip or a code file; never raises."""
     sub_id = submission_id(path)
     scan = _Scan(scratch)
@@ -617,7 +631,7 @@ def _submission(path, scratch):
                       moodle=moodle_identity(path))
 
 
-def _safely(path, scratch):
+def _safely(path: Path, scratch: Path) -> Submission:
     try:
         return _submission(path, scratch)
     except (Exception, RecursionError, MemoryError) as error:  # a bug here must cost one submission only
@@ -631,7 +645,7 @@ def _safely(path, scratch):
 # ---------------------------------------------------------------- batches
 
 
-def _kind(path):
+def _kind(path: Path) -> str:
     """"dir", "file", "link" or "other" without following a link."""
     try:
         mode = os.lstat(path).st_mode
@@ -641,7 +655,7 @@ def _kind(path):
             else "link" if stat.S_ISLNK(mode) else "other")
 
 
-def _entries(folder):
+def _entries(folder: Path) -> list[Path]:
     """The batch's entries that stand for a student (folders, code files, zips), sorted by name."""
     out = []
     for p in sorted(folder.iterdir()):
@@ -652,7 +666,7 @@ def _entries(folder):
     return out
 
 
-def _is_batch(folder):
+def _is_batch(folder: Path) -> bool:
     """Whether ``folder`` holds many students' work rather than one student's files.
 
     A Moodle folder is one student's; a folder holding Moodle folders is a batch.
@@ -673,13 +687,13 @@ def _is_batch(folder):
     return len(gradable) > 1 or any(_kind(p) == "dir" or p.suffix.lower() == ".zip" for p in gradable)
 
 
-def _generic(path):
+def _generic(path: Path) -> bool:
     """Whether a file name says nothing about who handed it in (``A4 (1).ipynb``, ``Untitled3.ipynb``)."""
     stem = DUPLICATE_NAME.sub("", path.name[: -len(path.suffix)] if path.suffix else path.name).strip().lower()
     return stem in GENERIC_STEMS or GENERIC_PATTERN.fullmatch(stem) is not None
 
 
-def _batch_entry(path, scratch):
+def _batch_entry(path: Path, scratch: Path) -> Submission:
     kind = _kind(path)
     if kind in ("dir", "file"):
         return _safely(path, scratch)
@@ -688,7 +702,7 @@ def _batch_entry(path, scratch):
                       files=[SubmittedFile(display_name(path.name), "ignored", why)])
 
 
-def discover(path, scratch):
+def discover(path: str | os.PathLike[str], scratch: str | os.PathLike[str]) -> list[Submission]:
     """The submissions at ``path``, sorted by id; ``scratch`` is a folder for unpacked zips.
 
     Raises ``SubmissionError`` only when ``path`` itself is missing or cannot be
@@ -717,7 +731,8 @@ def discover(path, scratch):
     return sorted(found, key=lambda s: s.id)
 
 
-def unique_ids(subs):
+def unique_ids(subs: Sequence[Submission]) -> None:
+
     """Give two entries of one id (``alice.py`` and ``alice/``) ids of their own, in place: the first
     keeps it, the next get ``alice~2``, ``alice~3``..., never an id another entry has or was given
     (``alice~2.ipynb`` keeps ``alice~2``; the second ``alice`` becomes ``alice~3``)."""

@@ -19,6 +19,8 @@ published once the TA says so, and changes only when the TA publishes again:
 Every file is written whole and moved into place, so a failed run leaves the last
 publication as it was.
 """
+from __future__ import annotations
+
 import base64
 import io
 import json
@@ -29,9 +31,16 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from graders.items import WRITTEN_ITEMS
 from graders.results import MoodleIdentity
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from graders.reports.pages import Reporter
+    from graders.results import SubmissionResult
 
 PUBLISHED = "published"
 ZIP_NAME = "moodle_feedback.zip"
@@ -49,7 +58,8 @@ class Missing:
 class NotReady(Exception):
     """``publish`` refused: ``missing`` lists each student and item still unmarked."""
 
-    def __init__(self, missing: list[Missing]):
+    def __init__(self, missing: list[Missing]) -> None:
+
         super().__init__(f"{len(missing)} on-time student(s) have unmarked written items")
         self.missing = missing
 
@@ -77,7 +87,7 @@ def moodle_folder(moodle: MoodleIdentity | None) -> str | None:
     return f"{name}_{moodle.participant}_assignfeedback_file_"
 
 
-def missing_marks(results, reporter) -> list[Missing]:
+def missing_marks(results: Iterable[SubmissionResult], reporter: Reporter) -> list[Missing]:
     """The on-time students (late ones are final at 0) with written items not marked yet."""
     out = []
     for result in results:
@@ -91,7 +101,7 @@ def missing_marks(results, reporter) -> list[Missing]:
     return out
 
 
-def _page_images(result, out_dir, pages_by_item) -> dict[str, list[dict]]:
+def _page_images(result: SubmissionResult, out_dir: str | Path, pages_by_item: dict[str, list[int]]) -> dict[str, list[dict]]:
     """``{item: [{"page", "mime", "data"}]}``: the mapped PDF pages as JPEG data, ``{}`` without a PDF."""
     from PIL import Image
 
@@ -118,7 +128,7 @@ def _page_images(result, out_dir, pages_by_item) -> dict[str, list[dict]]:
             for item, pages in pages_by_item.items()}
 
 
-def final_copy(reporter, result, published_at: str) -> str:
+def final_copy(reporter: Reporter, result: SubmissionResult, published_at: str) -> str:
     """The student's standalone final copy of ``result`` as HTML text."""
     context = reporter.page_context(result, {})
     images = _page_images(result, reporter.out_dir, reporter.pdf_pages_of(result.id))
@@ -153,7 +163,8 @@ def _swap_in(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def publish(out_dir, extensions=None) -> Published:
+def publish(out_dir: str | Path, extensions: Mapping[str, datetime] | None = None) -> Published:
+
     """Publish ``out_dir`` (see the module docstring); raises ``NotReady`` while marks are missing.
 
     ``extensions`` (id -> deadline) replaces the stored extensions when given.
@@ -179,7 +190,8 @@ def publish(out_dir, extensions=None) -> Published:
         text = final_copy(reporter, result, shown_at)
         (staging / name).write_text(text, encoding="utf-8")
         done.pages[result.id] = name
-        done.grades[result.id] = reporter.summary(result).final
+        done.grades[result.id] = cast(float, reporter.summary(result).final)
+
         folder = moodle_folder(result.info.moodle)
         if folder is None:
             done.not_included.append(result.id)

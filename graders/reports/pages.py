@@ -11,6 +11,8 @@ deadline, written marks). Output, in the report folder:
   eClass/Moodle), ``results.json``, ``report_settings.json`` (the bins and deadline, so
   that ``graders.marking.updater.rewrite_reports`` can redo the pages after a mark changes without regrading).
 """
+from __future__ import annotations
+
 import base64
 import collections
 import csv
@@ -20,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 
 from graders import scoring
@@ -35,27 +38,36 @@ from graders.reports.templating import environment
 from graders.items import AUTO_ITEMS, WRITTEN_ITEMS, WRITTEN_MAX
 from graders.judge.childdata import clean_text
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+
+    import torch
+
+    from graders.judge.baselines import ReferenceBaselines
+    from graders.results import ItemResult, SubmissionResult
+    from reference.scaffold import CVAE, VAE
 
 
-def _lost_on(item):
+def _lost_on(item: ItemResult) -> str:
     """What an item lost marks on, as data: its first failed check's name, else its cause in words."""
     failed = next((check.name for check in item.checks if not check.passed), None)
     return failed or (CAUSES.get(item.cause, "") if item.cause else "") or item.status
 
 
-def report_filename(sub_id):
+def report_filename(sub_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", sub_id) + ".html"
 
 
-def _b64(png):
+def _b64(png: bytes) -> str:
     return base64.b64encode(png).decode()
 
 
-def _pictures(result, models, baselines, held_out):
+def _pictures(result: SubmissionResult, models: dict[str, dict[str, torch.Tensor]], baselines: ReferenceBaselines | None,
+              held_out: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, list[dict[str, str]]]:
     """``{item id: [{"alt", "data"}]}`` for the training items whose model could be loaded."""
     from graders.reports import pictures  # torch: only when there are models to draw
     from graders.judge.baselines import load_state
-    out = {}
+    out: dict[str, list[dict[str, str]]] = {}
     if baselines is None or held_out is None:
         return out
     X, Y = held_out
@@ -69,16 +81,19 @@ def _pictures(result, models, baselines, held_out):
             continue
         baseline = baselines.get(conditional)
         kind = "CVAE" if conditional else "VAE"
-        shown = [("reconstructions", pictures.reconstructions(student, baseline.model, X, Y if conditional else None))]
+        shown: list[tuple[str, str | bytes]] = [
+            ("reconstructions", pictures.reconstructions(student, cast("VAE | CVAE", baseline.model), X,
+                                                         Y if conditional else None))]
         if conditional:
-            shown.append(("generated digits", pictures.generated_digits(student)))
+            shown.append(("generated digits", pictures.generated_digits(cast("CVAE", student))))
         losses = result.items[item_id].details.get("losses", [])
         shown.append(("training curves", pictures.training_curves(losses, baseline.losses, f"{kind} training loss")))
         out[item_id] = [{"alt": f"{kind} {name}", **pictures.encoded(picture)} for name, picture in shown]
     return out
 
 
-def _cached_pictures(out_dir, result, compute):
+def _cached_pictures(out_dir: str | Path, result: SubmissionResult,
+                     compute: Callable[[], dict[str, list[dict[str, str]]]]) -> dict[str, list[dict[str, str]]]:
     """``compute()``'s pictures, kept in ``OUT/pictures/`` so that pages can be redone without the models."""
     key = result.info.fingerprint or re.sub(r"[^A-Za-z0-9_-]+", "_", result.id)[:80]
     path = Path(out_dir) / "pictures" / f"{key}.json"
@@ -93,7 +108,7 @@ def _cached_pictures(out_dir, result, compute):
         return {}
 
 
-def _relative_link(path, out_dir):
+def _relative_link(path: str | Path | None, out_dir: str | Path) -> str:
     """A link from a page in ``OUT/students/`` or ``OUT/ta/`` to ``path`` inside ``OUT``, or ``""``."""
     if path is None:
         return ""
@@ -103,7 +118,7 @@ def _relative_link(path, out_dir):
         return ""
 
 
-def _when(iso):
+def _when(iso: str | None) -> str:
     """``"YYYY-MM-DD HH:MM"`` of an ISO time, or ``""``."""
     try:
         return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M}" if iso else ""
@@ -111,7 +126,7 @@ def _when(iso):
         return ""
 
 
-def _flags(result, summary):
+def _flags(result: SubmissionResult, summary: scoring.Summary) -> list[str]:
     return [f for f in result.flags + ([summary.late] if summary.late else []) if f]
 
 
@@ -143,8 +158,12 @@ def feedback_comments(feedback: dict, comment: str) -> str:
 class Reporter:
     """Renders reports for one run; ``written`` is the TA's marks (``graders.marking.written.read_marks``)."""
 
-    def __init__(self, out_dir, bins=scoring.Bins(), deadline=None, written=None, baselines=None, held_out=None,
-                 feedback=None, extensions=None, pdf_pages=None):
+    def __init__(self, out_dir: str | Path, bins: scoring.Bins = scoring.Bins(), deadline: datetime | None = None,
+                 written: dict[str, dict[str, Any]] | None = None, baselines: ReferenceBaselines | None = None,
+                 held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 feedback: Callable[[str], dict[str, dict[str, Any]]] | None = None,
+                 extensions: Mapping[str, datetime] | None = None,
+                 pdf_pages: Callable[[str], dict[str, list[int]]] | None = None) -> None:
         """``feedback(id) -> {item: {"score", "entries": [(points, text)], "comment", "rubric"}}``: the marking
         app's rubric entries and comments; ``pdf_pages(id) -> {item: [page]}``: the PDF pages the TA mapped
         to each item (both none by default: the marking app's store supplies them, ``graders.marking.updater``);
@@ -154,20 +173,20 @@ class Reporter:
         self.bins, self.deadline, self.written = bins, deadline, written or {}
         self.feedback = feedback or (lambda sub_id: {})
         self.pdf_pages_of = pdf_pages or (lambda sub_id: {})
-        self.pages = {}  # id -> page file name, set for the whole batch by write_all / rewrite_reports
+        self.pages: dict[str, str] = {}  # id -> page file name, set for the whole batch by write_all / rewrite_reports
         self.baselines, self.held_out = baselines, held_out
         self.env = environment()  # every value escaped; answers arrive as Markup from render
         self.answers = model_answers()
         self.graded_at = datetime.now().strftime("%Y-%m-%d %H:%M")
 
-    def summary(self, result):
+    def summary(self, result: SubmissionResult) -> scoring.Summary:
         late = policies.late_flag(result.info.submitted_at, self.settings.deadline_of(result.id))
         return scoring.summarise(result, self.written.get(result.id), self.bins, late)
 
-    def page_file(self, sub_id):
+    def page_file(self, sub_id: str) -> str:
         return self.pages.get(sub_id) or report_filename(sub_id)
 
-    def page_context(self, result, models):
+    def page_context(self, result: SubmissionResult, models: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any]:
         """Everything ``student.html.j2`` reads for ``result`` (both copies; ``ta`` is added per copy)."""
         summary = self.summary(result)
         entry = self.written.get(result.id, {})
@@ -200,10 +219,10 @@ class Reporter:
                     pdf_link=_relative_link(kept, self.out_dir), has_pdf=kept is not None,
                     extension=f"{extended:%Y-%m-%d %H:%M}" if extended else "")
 
-    def render_page(self, context, ta):
+    def render_page(self, context: dict[str, Any], ta: bool) -> str:
         return self.env.get_template("student.html.j2").render(ta=ta, **context)
 
-    def student_page(self, result, models):
+    def student_page(self, result: SubmissionResult, models: dict[str, dict[str, torch.Tensor]]) -> Path:
         """Write the student's copy and the TA's copy of ``result``'s page; returns the student's copy."""
         context = self.page_context(result, models)
         name = self.page_file(result.id)
@@ -215,7 +234,7 @@ class Reporter:
             legacy.unlink()
         return self.out_dir / "students" / name
 
-    def broken_page(self, result, error):
+    def broken_page(self, result: SubmissionResult, error: Exception) -> None:
         """A plain page saying the student's report could not be drawn (the marks stand, in results.json)."""
         text = clean_text(f"{type(error).__name__}: {error}")
         for folder in ("students", "ta"):
@@ -226,8 +245,11 @@ class Reporter:
                 f"This page could not be drawn ({html.escape(text)}); the marks are in results.json.</p>",
                 encoding="utf-8")
 
-    def index(self, results):
+    def index(self, results: Sequence[SubmissionResult]) -> Path:
+        rows: list[dict[str, Any]]
+        reasons: collections.defaultdict[str, collections.Counter[str]]
         rows, reasons = [], collections.defaultdict(collections.Counter)
+
         for result in results:
             summary = self.summary(result)
             rows.append({"id": result.id, "file": self.page_file(result.id), "summary": summary,
@@ -256,7 +278,7 @@ class Reporter:
         path.write_text(page, encoding="utf-8")
         return path
 
-    def gradebook(self, results):
+    def gradebook(self, results: Iterable[SubmissionResult]) -> Path:
         """``grades.csv``: Moodle's offline grading worksheet columns (Identifier, Full name, Grade, Feedback
         comments), so that it imports as is; ``Status`` says whether the grade is final or provisional."""
         path = self.out_dir / "grades.csv"
@@ -276,7 +298,7 @@ class Reporter:
                                                        comments)])
         return path
 
-    def results_json(self, results):
+    def results_json(self, results: Sequence[SubmissionResult]) -> tuple[Path, dict[str, Any]]:
         """``results.json`` (the contract's document with every detail); returns ``(path, contract document)``.
         A late submission's ``late: ...`` flag is in its contract flags, as on its page."""
         summaries = {r.id: self.summary(r) for r in results}
@@ -291,7 +313,7 @@ class Reporter:
         path.write_text(json.dumps(document, indent=1))
         return path, contract
 
-    def settings_json(self):
+    def settings_json(self) -> Path:
         """``report_settings.json``: the bins, deadline and extensions of this run, read back by
         ``load_settings`` (``rewrite_reports``, ``publish``)."""
         path = self.out_dir / "report_settings.json"
@@ -303,7 +325,7 @@ class Reporter:
                                    indent=1))
         return path
 
-    def set_pages(self, results):
+    def set_pages(self, results: Iterable[SubmissionResult]) -> None:
         ids = [r.id for r in results]
         try:
             from graders.safe_text import page_names
@@ -311,7 +333,8 @@ class Reporter:
         except ImportError:  # pragma: no cover
             self.pages = {i: report_filename(i) for i in ids}
 
-    def write_all(self, results, models_of):
+    def write_all(self, results: Sequence[SubmissionResult],
+                  models_of: Callable[[SubmissionResult], dict[str, dict[str, torch.Tensor]]]) -> dict[str, Any]:
         """Every file; ``models_of(result)`` gives ``{item id: state dict}``. Returns the contract document."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.set_pages(results)
@@ -329,7 +352,7 @@ class Reporter:
 SIMILARITY_FILE = "similarity.json"
 
 
-def similarity_column(out_dir):
+def similarity_column(out_dir: str | Path) -> dict[str, dict[str, Any]]:
     """``{id: {"partner", "similarity", "flagged"}}`` from ``OUT/similarity.json`` (written by ``grade``)."""
     path = Path(out_dir) / SIMILARITY_FILE
     try:
@@ -339,12 +362,12 @@ def similarity_column(out_dir):
     return {k: v for k, v in column.items() if isinstance(v, dict)}
 
 
-def stored_results(out_dir):
+def stored_results(out_dir: str | Path) -> list[SubmissionResult]:
     """The latest stored ``SubmissionResult`` per id, from ``OUT/results.jsonl``, in id order."""
     return ResultStore(out_dir).latest()
 
 
-def load_settings(out_dir):
+def load_settings(out_dir: str | Path) -> ReportSettings:
     """The ``ReportSettings`` the last grading run wrote (defaults when there is no file)."""
     try:
         data = json.loads((Path(out_dir) / "report_settings.json").read_text())
@@ -366,14 +389,16 @@ class Rewriter:
     ``results.json`` (every student: a grade can move the class overview).
     """
 
-    def __init__(self, out_dir, written, feedback=None, pdf_pages=None):
+    def __init__(self, out_dir: str | Path, written: Callable[[], dict[str, dict[str, Any]]],
+                 feedback: Callable[[str], dict[str, dict[str, Any]]] | None = None,
+                 pdf_pages: Callable[[str], dict[str, list[int]]] | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.written, self.feedback, self.pdf_pages = written, feedback, pdf_pages
-        self._seen = None
-        self.results = []
+        self._seen: tuple[int, int] | None = None
+        self.results: list[SubmissionResult] = []
         self.refresh()
 
-    def refresh(self):
+    def refresh(self) -> list[SubmissionResult]:
         """Read the stored results again if ``results.jsonl`` changed (a regrade into the same folder
         while the marking app runs), so that no page, grade or roster is written from an old one."""
         try:
@@ -385,7 +410,7 @@ class Rewriter:
             self.results, self._seen = stored_results(self.out_dir), stamp
         return self.results
 
-    def reporter(self):
+    def reporter(self) -> Reporter:
         """A ``Reporter`` with the stored settings and the current results, marks and feedback."""
         self.refresh()
         settings = load_settings(self.out_dir)
@@ -394,7 +419,8 @@ class Rewriter:
         reporter.set_pages(self.results)
         return reporter
 
-    def rewrite(self, ids=None):
+    def rewrite(self, ids: Collection[str] | None = None) -> dict[str, Any]:
+
         reporter = self.reporter()
         for result in self.results:
             if ids is None or result.id in ids:
