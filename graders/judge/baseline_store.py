@@ -20,14 +20,11 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from graders.version import code_digest
-
-if TYPE_CHECKING:
-    from graders.judge.baselines import Baseline
 
 FORMAT = 1
 
@@ -45,37 +42,29 @@ def key(conditional: bool, tensors: Sequence[torch.Tensor]) -> str:
 
 
 class BaselineStore:
-    """Baselines on disk in ``folder``; every failure to read or write is a miss, never an error."""
+    """Kept baselines in ``folder``, as plain numbers and a state dict (``baselines.ReferenceBaselines``
+    turns them into a ``Baseline``); every failure to read or write is a miss, never an error."""
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
 
-    def load(self, name: str, conditional: bool) -> "Baseline | None":
-        """The baseline kept under ``name``, or None."""
+    def load(self, name: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+        """``(numbers, state)`` kept under ``name``, or None."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file, safe_open
-
-        from graders.judge.baselines import Baseline, load_state
         path = self.folder / f"{name}.safetensors"
         try:
             with safe_open(str(path), framework="pt") as handle:
                 numbers = json.loads((handle.metadata() or {})["numbers"])
-            state = load_file(str(path))
-            return Baseline(float(numbers["untrained"]), float(numbers["trained"]), float(numbers["wrong_label_gap"]),
-                            [float(v) for v in numbers["losses"]], float(numbers["seconds"]),
-                            load_state(conditional, state))
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError):
+            return (numbers, load_file(str(path))) if isinstance(numbers, dict) else None
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError):
             return None
 
-    def save(self, name: str, baseline: "Baseline") -> None:
-        """Keep ``baseline`` under ``name`` (atomically; a folder that cannot be written keeps nothing)."""
+    def save(self, name: str, numbers: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+        """Keep ``numbers`` (JSON data) and ``state`` under ``name`` (atomically; a folder that cannot be
+        written keeps nothing)."""
         from safetensors.torch import save_file
-        if baseline.model is None:
-            return
-        numbers = {"untrained": baseline.untrained, "trained": baseline.trained,
-                   "wrong_label_gap": baseline.wrong_label_gap, "losses": list(baseline.losses),
-                   "seconds": baseline.seconds}
-        state = {k: v.detach().contiguous().clone() for k, v in baseline.model.state_dict().items()}
+        state = {k: v.detach().contiguous().clone() for k, v in state.items()}
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             descriptor, temporary = tempfile.mkstemp(prefix=".baseline-", suffix=".tmp", dir=self.folder)

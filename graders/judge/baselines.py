@@ -272,10 +272,20 @@ class ReferenceBaselines:
         if self.store is None:
             return self._train(conditional)
         name = baseline_store.key(conditional, [*self.train, *self.held_out])
-        baseline = self.store.load(name, conditional)
-        if baseline is None:
-            baseline = self._train(conditional)
-            self.store.save(name, baseline)
+        kept = self.store.load(name)
+        if kept is not None:
+            try:
+                numbers, state = kept
+                return Baseline(float(numbers["untrained"]), float(numbers["trained"]),
+                                float(numbers["wrong_label_gap"]), [float(v) for v in numbers["losses"]],
+                                float(numbers["seconds"]), load_state(conditional, state))
+            except (KeyError, TypeError, ValueError, RuntimeError):   # not a baseline of this kind: train again
+                pass
+        baseline = self._train(conditional)
+        if baseline.model is not None:
+            self.store.save(name, {"untrained": baseline.untrained, "trained": baseline.trained,
+                                   "wrong_label_gap": baseline.wrong_label_gap, "losses": list(baseline.losses),
+                                   "seconds": baseline.seconds}, baseline.model.state_dict())
         return baseline
 
     def _train(self, conditional: bool) -> Baseline:
