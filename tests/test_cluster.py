@@ -113,6 +113,25 @@ def _found(lines):
             for line in lines}
 
 
+# What differs between two runs of the same submissions by nature: when and where, and how long.
+MEASURED = ("timings", "worker", "graded_at", "resources")
+
+
+def _comparable(lines):
+    """Per id: the whole stored result (items with every check, flags, info) but ``MEASURED`` and the load's
+    seconds: a cluster run's must equal a local run's field for field."""
+    out = {}
+    for line in lines:
+        result = json.loads(json.dumps(line["result"]))
+        for key in MEASURED:
+            result["info"].pop(key, None)
+        result["info"].get("load", {}).pop("seconds", None)
+        for item in result["items"].values():
+            item.get("details", {}).pop("seconds", None)     # a training item's wall-clock time
+        out[result["id"]] = result
+    return out
+
+
 def test_json_stdout_is_exactly_the_json_and_progress_goes_to_stderr(local):
     document, done, _ = local
     assert done.stdout.count("\n") == 1 and json.loads(done.stdout) == document
@@ -201,6 +220,7 @@ def test_cluster_marks_equal_local_and_a_killed_worker_loses_nothing(batch, loca
                       for line in lines) + f"; {len(lines)} lines in results.jsonl")
     assert _marks(document) == _marks(local[0])                          # identical to the local run
     assert _found(lines) == _found(_lines(local[2]))                     # and so is what discovery found
+    assert _comparable(lines) == _comparable(_lines(local[2]))           # and everything else but timings
     reference = _found(lines)["reference"]
     assert reference["flags"] == ["several code files: graded A4.ipynb, also A4_old.py"]
     assert reference["info"]["pdf_path"].endswith("reference/answers.pdf")
