@@ -27,12 +27,12 @@ CORPUS = ROOT / "tests" / "real_code"
 EXPECTED = tomllib.loads((CORPUS / "EXPECTED.toml").read_text())
 ITEMS = {"q4.reconstruct": 5, "q4.kl_divergence": 4, "q4.binary_cross_entropy": 4, "q4.elbo": 2, "q4.train": 10,
          "q5.reconstruct": 5, "q5.celbo": 5, "q5.train": 5}
-# CI grades an even sample of the correct ports and of the mistaken ones, 7 each (A4_PROOF=full: every one); every
+# CI grades an even sample of the correct ports and of the mistaken ones, 5 each (A4_PROOF=full: every one); every
 # port ran on the branch that added it, and the proofs before a release grade them all.
 # A port that once showed a grader bug is graded every time (martinyanev: one mistake charged twice, issue 16).
 ALWAYS = {"martinyanev_hardcoded_args"}
-GRADED = sorted(set(proof_sample([s for s in sorted(EXPECTED) if EXPECTED[s]["verdict"] == "correct"], 7)
-                    + proof_sample([s for s in sorted(EXPECTED) if EXPECTED[s]["verdict"] != "correct"], 7)) | ALWAYS)
+GRADED = sorted(set(proof_sample([s for s in sorted(EXPECTED) if EXPECTED[s]["verdict"] == "correct"], 5)
+                    + proof_sample([s for s in sorted(EXPECTED) if EXPECTED[s]["verdict"] != "correct"], 5)) | ALWAYS)
 PAIRS = [(sub, item) for sub in GRADED for item in ITEMS]
 
 # (submission, item) -> what the grader did wrong when the corpus was first graded (2026-11-26).
@@ -148,7 +148,7 @@ def graded(graded_with_loads):
 
 
 def test_the_batch_holds_every_submission(graded):
-    assert sorted(graded) == sorted(GRADED) and len(GRADED) >= min(15, len(EXPECTED))
+    assert sorted(graded) == sorted(GRADED) and len(GRADED) >= min(10, len(EXPECTED))
 
 
 @pytest.mark.parametrize("sub,item", [pytest.param(s, i, marks=pytest.mark.xfail(reason=OPEN_GRADER_BUGS[(s, i)],

@@ -50,9 +50,10 @@ CORPUS = ATTACKS + ROUND2
 GRADER_SIDE = {"batch stopper", "bounded parsing", "names", "loss on own numbers"}  # hold without the sandbox too
 
 
-def sampled_by_kind(attacks, share=3):
-    """A third of ``attacks`` (at least one) of every kind, spread evenly in each, in corpus order: what CI
-    runs under bubblewrap; ``A4_PROOF=full`` runs every attack. Each attack ran on the branch that added it."""
+def sampled_by_kind(attacks, share=5):
+    """A fifth of ``attacks`` (at least one) of every kind, spread evenly in each, in corpus order: what CI
+    runs under bubblewrap (15 of 56, every kind present); ``A4_PROOF=full`` runs every attack. Each attack ran
+    on the branch that added it."""
     kinds = {}
     for attack in attacks:
         kinds.setdefault(attack.kind, []).append(attack)
@@ -513,7 +514,7 @@ def test_every_attack_is_stopped_under_bubblewrap(tmp_path, watch, capsys):
             checks["second batch"] = second
     with capsys.disabled():
         print_table(f"Red team under bubblewrap ({run['seconds']:.0f} s):", run["used"], per_attack, checks)
-    assert len(run["used"]) == len(attacks) >= min(20, len(CORPUS))
+    assert len(run["used"]) == len(attacks) >= min(15, len(CORPUS))
     assert checks == {}
     assert per_attack == {}
 
@@ -679,7 +680,8 @@ def run_round3(tmp_path, mode, tricks, capsys):
 @pytest.mark.slow
 @pytest.mark.skipif(not sandbox.bwrap_available(), reason="bubblewrap cannot start here")
 def test_round3_tricks_earn_nothing_under_bubblewrap(tmp_path, capsys):
-    assert run_round3(tmp_path, "bwrap", [t for t in ROUND3 if not t.slow_load], capsys) == {}
+    """CI: 4 of the 7 tricks that load in time, spread evenly (``A4_PROOF=full``: all of them)."""
+    assert run_round3(tmp_path, "bwrap", proof_sample([t for t in ROUND3 if not t.slow_load], 4), capsys) == {}
 
 
 @pytest.mark.slow

@@ -67,11 +67,21 @@ def grade_batch(folder: str | Path, workers: int, settings: pipeline.Settings | 
 
 
 def sample_cases(cases: Iterable[catalogue.Case], k: int | None) -> list[catalogue.Case]:
-    """``k`` of ``cases`` spread evenly over the catalogue, in order (all of them when ``k`` is None)."""
+    """``k`` of ``cases`` in catalogue order (all of them when ``k`` is None): the first and the last, the
+    first mistake of every item and the first correct variant, then the rest spread evenly over it."""
     cases = list(cases)
     if k is None or k >= len(cases):
         return cases
-    return [cases[round(i * (len(cases) - 1) / max(1, k - 1))] for i in range(k)] if k > 0 else []
+    first_of: dict[object, int] = {}
+    for index, case in enumerate(cases):
+        first_of.setdefault(case.item if case.is_mutant else "variant", index)
+    chosen = ({0, len(cases) - 1} | set(first_of.values())) if k > 1 else {0}
+    spread = [round(i * (len(cases) - 1) / max(1, k - 1)) for i in range(k)]
+    for index in spread + list(range(len(cases))):
+        if len(chosen) >= k:
+            break
+        chosen.add(index)
+    return [cases[i] for i in sorted(chosen)][:k] if k > 0 else []
 
 
 def validate(workers: int = 1, echo: Callable[[str], object] = print, repeat: int = 1, sample: int | None = None) -> bool:
