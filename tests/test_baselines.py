@@ -28,20 +28,15 @@ def test_the_key_names_the_kind_and_every_value_of_the_data():
     assert key != baseline_store.key(False, [X.reshape(40, 392), Y])      # and the shape
 
 
-def _numbers(baseline):
-    return {"untrained": baseline.untrained, "trained": baseline.trained, "wrong_label_gap": baseline.wrong_label_gap,
-            "losses": list(baseline.losses), "seconds": baseline.seconds}
-
-
 @pytest.mark.parametrize("conditional", [False, True])
 def test_a_kept_baseline_comes_back_bit_for_bit(tmp_path, conditional):
     store = baseline_store.BaselineStore(tmp_path / "kept")
     kept = _baseline(conditional)
-    store.save("k", _numbers(kept), kept.model.state_dict())
+    store.save("k", kept.numbers(), kept.model.state_dict())
     path = tmp_path / "kept" / "k.safetensors"
     assert oct(path.stat().st_mode & 0o777) == "0o600" and oct((tmp_path / "kept").stat().st_mode & 0o777) == "0o700"
     numbers, state = store.load("k")
-    assert numbers == _numbers(kept)                       # floats through JSON: exact
+    assert numbers == kept.numbers()                       # floats through JSON: exact
     expected = kept.model.state_dict()
     assert sorted(state) == sorted(expected) and all(torch.equal(v, expected[k]) for k, v in state.items())
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["k.safetensors"]   # no temporary left
@@ -55,7 +50,7 @@ def test_a_damaged_or_missing_file_is_a_miss_and_an_unwritable_folder_keeps_noth
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     kept = _baseline()
-    baseline_store.BaselineStore(blocked / "below").save("k", _numbers(kept), kept.model.state_dict())  # no raise
+    baseline_store.BaselineStore(blocked / "below").save("k", kept.numbers(), kept.model.state_dict())  # no raise
     assert not (blocked / "below").exists()
 
 
@@ -65,7 +60,7 @@ def test_a_kept_file_of_the_other_kind_is_trained_again_not_an_error(tmp_path, m
     store = baseline_store.BaselineStore(tmp_path)
     X, Y = torch.rand(20, 784), torch.arange(20) % 10
     cvae = _baseline(True)
-    store.save(baseline_store.key(False, [X, Y, X, Y]), _numbers(cvae), cvae.model.state_dict())
+    store.save(baseline_store.key(False, [X, Y, X, Y]), cvae.numbers(), cvae.model.state_dict())
     trained = _baseline(False)
     monkeypatch.setattr(baselines.ReferenceBaselines, "_train", lambda self, conditional: trained)
     assert ReferenceBaselines((X, Y), (X, Y), store=store).get(False) is trained

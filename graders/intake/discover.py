@@ -165,29 +165,26 @@ class Submission:
 
 def submission_id(path: Path) -> str:
     """The student id a file or folder name stands for, through ``clean_id``."""
-    name = _stem(path)
-    moodle = MOODLE.match(name)
-    if moodle:
-        return f"{moodle['name']}_{moodle['number']}"
-    if name.lower() in GENERIC_STEMS and path.parent.name:
-        return submission_id(path.parent)
-    return name
+    name, moodle = _owner_name(path)
+    return f"{moodle.full_name}_{moodle.participant}" if moodle else name
 
 
 def moodle_identity(path: Path) -> MoodleIdentity | None:
     """The ``MoodleIdentity`` in a Moodle download's folder name (of ``path`` or, for a generic file
     name such as ``submission.ipynb``, of its folder), or None."""
-    name = _stem(path)
+    return _owner_name(path)[1]
+
+
+def _owner_name(path: Path) -> tuple[str, MoodleIdentity | None]:
+    """The name that stands for the student (``path``'s stem through ``clean_id``, or its folder's for a
+    generic file name) and the Moodle identity in it, if any."""
+    name = clean_id(path.name[: -len(path.suffix)] if path.suffix.lower() in SOURCE_SUFFIXES + (".zip",) else path.name)
     moodle = MOODLE.match(name)
     if moodle:
-        return MoodleIdentity(moodle["number"], moodle["name"])
+        return name, MoodleIdentity(moodle["number"], moodle["name"])
     if name.lower() in GENERIC_STEMS and path.parent.name:
-        return moodle_identity(path.parent)
-    return None
-
-
-def _stem(path: Path) -> str:
-    return clean_id(path.name[: -len(path.suffix)] if path.suffix.lower() in SOURCE_SUFFIXES + (".zip",) else path.name)
+        return _owner_name(path.parent)
+    return name, None
 
 
 # ---------------------------------------------------------------- scanning

@@ -242,6 +242,17 @@ class Baseline:
     seconds: float           # wall-clock seconds its training took where it was trained
     model: nn.Module | None = None   # the trained reference model (plain pixel order), for pictures
 
+    def numbers(self) -> dict[str, Any]:
+        """Every field but the model, as JSON data (what ``baseline_store`` keeps beside its state)."""
+        return {"untrained": self.untrained, "trained": self.trained, "wrong_label_gap": self.wrong_label_gap,
+                "losses": list(self.losses), "seconds": self.seconds}
+
+    @classmethod
+    def kept(cls, numbers: dict[str, Any], model: nn.Module) -> Baseline:
+        """From ``numbers()``'s form and the model; raises KeyError, TypeError or ValueError on another form."""
+        return cls(float(numbers["untrained"]), float(numbers["trained"]), float(numbers["wrong_label_gap"]),
+                   [float(v) for v in numbers["losses"]], float(numbers["seconds"]), model)
+
 
 class ReferenceBaselines:
     """The reference trained under the budget, once per run and kind, shared by all submissions."""
@@ -276,16 +287,12 @@ class ReferenceBaselines:
         if kept is not None:
             try:
                 numbers, state = kept
-                return Baseline(float(numbers["untrained"]), float(numbers["trained"]),
-                                float(numbers["wrong_label_gap"]), [float(v) for v in numbers["losses"]],
-                                float(numbers["seconds"]), load_state(conditional, state))
+                return Baseline.kept(numbers, load_state(conditional, state))
             except (KeyError, TypeError, ValueError, RuntimeError):   # not a baseline of this kind: train again
                 pass
         baseline = self._train(conditional)
         if baseline.model is not None:
-            self.store.save(name, {"untrained": baseline.untrained, "trained": baseline.trained,
-                                   "wrong_label_gap": baseline.wrong_label_gap, "losses": list(baseline.losses),
-                                   "seconds": baseline.seconds}, baseline.model.state_dict())
+            self.store.save(name, baseline.numbers(), baseline.model.state_dict())
         return baseline
 
     def _train(self, conditional: bool) -> Baseline:
