@@ -80,7 +80,9 @@ def judge_training(item: dict, t: dict, meta: dict, train: dict) -> tuple[list, 
             checks.append(CheckResult(key, NAMES[key], marks[key], "not_here", hint=NOT_HERE))
     losses = [v for v in meta.get("losses", []) if isinstance(v, float)]
     notes = []
-    if any(not math.isfinite(v) for v in losses):
-        notes.append("some training losses were NaN or inf: likely log(0) (a decoder without the final Sigmoid, or "
-                     "log of an unclamped 0) or too large a learning rate")
+    bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+    if bad:   # the stand-ins are squared errors, finite for finite weights: no log(0) can be the cause here
+        notes.append(f"{len(bad)} of {len(losses)} recorded training losses were NaN or inf (the first at step "
+                     f"{bad[0] + 1}); the self-check trains with squared-error stand-ins for your loss functions, "
+                     "so no log of 0 in them is the cause: the model's own outputs stopped being finite during training")
     return checks, notes

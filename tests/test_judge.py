@@ -150,6 +150,18 @@ def test_logits_taken_as_probabilities(full):
     assert any("takes x_hat as logits" in m for m in result.messages), result.messages
 
 
+def test_a_non_finite_value_names_its_inputs_and_no_guessed_cause(full):
+    """No formula fits NaN: the hint gives the inputs' ranges and the expected value, and names no cause."""
+    code = catalogue.case_source(catalogue.Case("kl of log(logvar)", None, {"kl_divergence": (
+        "def kl_divergence(mu, logvar):\n"
+        "    return 0.5 * (mu ** 2 + logvar.exp() - torch.log(logvar) - 1).sum(1).mean()")}))
+    value = _check(grade(code, full, ["q4.kl_divergence"])["q4.kl_divergence"], "value")
+    assert not value.passed and value.received == "nan", value.message()
+    assert value.hint.startswith("your value is not finite on finite inputs (mu in ["), value.hint
+    assert "logvar in [-" in value.hint and value.hint.endswith("])"), value.hint
+    assert "log(0)" not in value.hint and "swapped" not in value.hint
+
+
 @pytest.mark.parametrize("name, words", [
     ("train: ReLU instead of Tanh", "encoder.features uses ReLU: the table uses Tanh"),
     ("train: decoder without the final Sigmoid", "decoder ends in Linear: the table's decoder ends in Sigmoid"),
@@ -167,10 +179,34 @@ def test_training_mistakes_named_in_the_self_check(name, words, public):
 
 
 def test_nan_losses_are_reported_with_a_cause(public):
+    """The self-check runs the student's own losses: a logits decoder's measured outputs leave [0, 1], the cause."""
     result = grade(catalogue.case_source(_mutant("train: decoder without the final Sigmoid")), public,
                    ["q4.train"])["q4.train"]
     assert result.details["nonfinite_losses"] > 0
-    assert any("NaN or inf" in n and "without the final Sigmoid" in n for n in result.notes), result.notes
+    assert any("NaN or inf" in n and "(it ends in Linear, not Sigmoid), so log(x_hat)" in n
+               for n in result.notes), result.notes
+
+
+SHARED_FIT = (ROOT / "reference" / "vae.py").read_text()
+
+
+@pytest.mark.slow
+def test_gradients_never_cleared_in_a_shared_helper_are_named_on_each_trainer(full):
+    """Issue 16: one missing ``zero_grad`` in the helper both trainers call. Each trainer fails to learn and
+    says why from the gradients themselves (not a guess at log(0) or the learning rate); the CVAE's labels,
+    aligned, are not blamed; every other check keeps its marks."""
+    assert SHARED_FIT.count("optimiser.zero_grad()") == 1
+    code = SHARED_FIT.replace("optimiser.zero_grad()", "pass")
+    results = grade(code, full, ["q4.train", "q5.train"])
+    for item_id, result in results.items():
+        learns = _check(result, "learns")
+        assert not learns.passed, (item_id, learns.message())
+        assert learns.hint.startswith("the gradients were not cleared between optimizer steps (at "), learns.hint
+        assert learns.hint.endswith("call optimizer.zero_grad() before each loss.backward()"), learns.hint
+        assert [c.name for c in result.checks if not c.passed] == [learns.name], (item_id, result.messages)
+        text = " ".join(result.messages + result.notes)
+        assert "log(0)" not in text and "learning rate" not in text, text
+    assert "another image's label" not in " ".join(results["q5.train"].messages)
 
 
 def test_wrong_learning_rate_is_named(public):

@@ -125,3 +125,17 @@ def test_a_check_the_grader_adds_is_shown_as_not_checked_here():
     seed = next(c for c in verdict.checks if c.key == "seed")
     assert seed.state == "not_here" and seed.marks == 0.5
     assert sum(c.marks for c in verdict.checks) == 10
+
+
+def test_non_finite_training_losses_are_stated_without_a_guessed_cause():
+    """The self-check trains with squared-error stand-ins, so a NaN loss is no log(0) and no guess names one."""
+    from selfcheck.training import judge_training
+    item = {"checks": [["layout", 2], ["args", 1.5], ["seed", 0.5], ["learns", 6]], "conditional": False}
+    train = {"budget": {"epochs": 2, "batch_size": 100}, "steps": [20], "lr": 1e-3, "shapes": {"vae": {}},
+             "structure": {"features": [], "decoder": []}}
+    meta = {"steps": 20, "data_calls": ["train"], "optimizers": [], "losses": [3.0, 2.0, float("inf"), float("nan")]}
+    _, notes = judge_training(item, {}, meta, train)
+    assert notes == ["2 of 4 recorded training losses were NaN or inf (the first at step 3); the self-check trains "
+                     "with squared-error stand-ins for your loss functions, so no log of 0 in them is the cause: the "
+                     "model's own outputs stopped being finite during training"]
+    assert judge_training(item, {}, dict(meta, losses=[3.0, 2.0]), train)[1] == []

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, cast, overload
 
 import torch
 from torch import nn
-from torch.optim.optimizer import _global_optimizer_post_hooks, register_optimizer_step_post_hook
+from torch.optim.optimizer import (_global_optimizer_post_hooks, register_optimizer_step_post_hook,
+                                   register_optimizer_step_pre_hook)
 
 from worker import channel, standins
+from worker.gradients import GradientWatch
 from worker.items import PROBE_BY_ID
 from worker.protocol import TrainingPlan
 
@@ -350,7 +352,8 @@ class TrainingCounters:
     - ``adam``: ``torch.optim.Adam`` replaced, for the call, by a counting subclass (and any name in
       the namespace bound to Adam);
     - ``backward``: backward passes through the grader's loss (a hook on each returned loss tensor),
-      with the rows of each such batch and how many of them are rows of the training split.
+      with the rows of each such batch and how many of them are rows of the training split;
+    - ``gradients``: whether ``p.grad`` was cleared between steps (``worker.gradients.GradientWatch``).
     """
 
     def __init__(self, train_X: torch.Tensor, train_Y: torch.Tensor | None = None) -> None:
@@ -361,7 +364,9 @@ class TrainingCounters:
         self.optimizers: dict[int, dict[str, Any]] = {}
         self._inside_adam = 0
         self._row_keys = _RowKeys(train_X, train_Y)
+        self.gradients = GradientWatch()
         self.handle = register_optimizer_step_post_hook(self._after_step)
+        self.pre_handle = register_optimizer_step_pre_hook(self._before_step)
         counters = self
 
         class Adam(torch.optim.Adam):
@@ -376,10 +381,21 @@ class TrainingCounters:
         Adam.__qualname__ = Adam.__name__ = "Adam"
         self.Adam = Adam
 
+    def _before_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not self._inside_adam:
+            try:
+                self.gradients.before_step(optimizer)
+            except Exception:  # noqa: BLE001 - an optimizer without the usual param_groups: no gradient facts
+                pass
+
     def _after_step(self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if self._inside_adam:  # Adam.step's own hook inside the counting subclass: counted once, outside
             return
         self.hook_steps += 1
+        try:
+            self.gradients.after_step(optimizer)
+        except Exception:  # noqa: BLE001 - as in _before_step
+            pass
         try:
             groups = optimizer.param_groups
             record = self.optimizers.setdefault(id(optimizer), {
@@ -429,13 +445,16 @@ class TrainingCounters:
                 if ns.get(k) is self.Adam:
                     ns[k] = original
             self.handle.remove()
+            self.pre_handle.remove()
+            self.gradients.close()
         return undo
 
     def facts(self) -> dict[str, Any]:
         return {"hook_steps": self.hook_steps, "adam_steps": self.adam_steps, "hook_intact": self.hook_intact(),
                 "backward": self.backward, "loss_calls": self.loss_calls, "rows": self.rows,
                 "train_rows": self.train_rows, "labelled_rows": self.labelled_rows,
-                "aligned_rows": self.aligned_rows, "optimizers": list(self.optimizers.values())[:16]}
+                "aligned_rows": self.aligned_rows, "optimizers": list(self.optimizers.values())[:16],
+                "gradients": self.gradients.facts()}
 
 
 def probe_training(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: ProbeItem, budget: dict[str, Any],
@@ -492,7 +511,7 @@ def probe_training(ns: dict[str, Any], inputs: dict[str, torch.Tensor], item: Pr
             if isinstance(value, torch.Tensor):
                 tensors[f"state/{name[:200]}"] = plain(value)
     meta = {"seconds": seconds, "data_calls": data_calls[:64], "returned": type_name(model),
-            "losses": loss_values, "n_train": len(X), "counts": facts,
+            "losses": loss_values, "grader_losses": bool(losses), "n_train": len(X), "counts": facts,
             "structure": model_structure(model) if isinstance(model, nn.Module) else {}}
     return tensors, meta
 

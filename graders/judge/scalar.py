@@ -120,8 +120,11 @@ def _value_hint(is_kl: bool, cases: Sequence[tuple[Sequence[torch.Tensor], torch
         return (f"your value is random (two calls on the same inputs gave {fmt(first)} and {fmt(second)}): "
                 + ("use the closed form 0.5 * sum(mu^2 + exp(logvar) - logvar - 1), not a Monte-Carlo estimate"
                    if is_kl else "compute the log-likelihood itself, with no sampling"))
-    if any(not torch.isfinite(received) for _, _, received in cases):
-        return "got NaN or inf: check for log(0), exp(overflow), the log of a negative number or swapped arguments"
+    bad = next((c for c in cases if not torch.isfinite(c[2])), None)
+    if bad is not None:  # no formula fits a non-finite value: the inputs it came from, and no guessed cause
+        names = ("mu", "logvar") if is_kl else ("x_hat", "x")
+        spans = ", ".join(f"{n} in [{fmt(a.min())}, {fmt(a.max())}]" for n, a in zip(names, bad[0]))
+        return f"your value is not finite on finite inputs ({spans})"
     if not cases:
         return ""
     found = diagnoses(KL_MISTAKES if is_kl else LOGLIK_MISTAKES, cases, what)

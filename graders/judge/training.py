@@ -200,9 +200,11 @@ def _layout(conditional: bool, state: dict[str, torch.Tensor], meta: View) -> tu
     return shape_reason, structure_wrong, shown
 
 
-def _learning_checks(item: AutoItem, model: torch.nn.Module, context: Context, marks: dict[str, float], notes: list[str],
+def _learning_checks(item: AutoItem, model: torch.nn.Module, context: Context, marks: dict[str, float], cause: str,
                      structure_wrong: list[str], labels: tuple[int, int]) -> tuple[list[Check], dict[str, Any]]:
-    """``(checks, details)``: held-out loss against the reference and, for the CVAE, the labels' effect."""
+    """``(checks, details)``: held-out loss against the reference and, for the CVAE, the labels' effect.
+    ``cause``: what the training run's own record shows went wrong ("" when nothing does), the hint of a
+    model that learned too little."""
     baseline = cast("training.ReferenceBaselines", context.baselines).get(item.conditional)
     hx, hy = cast("tuple[torch.Tensor, torch.Tensor]", context.held_out)
     score = held_out_loss_safe(model, item.conditional, hx, hy)
@@ -215,7 +217,7 @@ def _learning_checks(item: AutoItem, model: torch.nn.Module, context: Context, m
         hint = (f"your model's structure differs from the table ({structure_wrong[0]}), charged on the layout "
                 "check; this check scored your weights with your own activations")
     else:
-        hint = notes[-1] if notes and "NaN or inf" in notes[-1] else ""
+        hint = cause
     checks = [Check("learns: held-out loss (nats per image) under the grading budget", learn, awarded,
                     awarded == learn,
                     f"<= {baseline.trained + (1 - training.FULL_SHARE) * (baseline.untrained - baseline.trained):.1f} "
@@ -254,7 +256,32 @@ def held_out_loss_safe(model: torch.nn.Module, conditional: bool, X: torch.Tenso
     return value if math.isfinite(value) else float("inf")
 
 
-def _losses_notes(meta: View) -> tuple[dict[str, Any], list[str]]:
+def _gradients_kept(counts: View) -> str:
+    """A sentence when the optimizer steps mostly found the earlier steps' gradients still in ``p.grad``
+    (``worker.gradients.GradientWatch``: at least 3 steps told apart, most of them kept), else ""."""
+    grads = counts.view("gradients")
+    compared, kept = grads.integer("compared", 0, 0), grads.integer("kept", 0, 0)
+    if compared < 3 or kept * 2 < compared:
+        return ""
+    return (f"the gradients were not cleared between optimizer steps (at {kept} of {compared} steps p.grad still "
+            "held the earlier steps' gradients)")
+
+
+def _outputs_leave_unit_interval(shown: dict[str, Any], meta: View) -> str:
+    """A sentence when the run's losses were the student's own (the self-check; graded runs put a logits
+    decoder's outputs through a sigmoid first) and the decoder's measured outputs leave [0, 1], so a
+    log-likelihood takes the log of a value <= 0; else ""."""
+    span = shown.get("decoder_range") or []
+    if meta.flag("grader_losses") or len(span) != 2 or None in span or (span[0] >= 0.0 and span[1] <= 1.0):
+        return ""
+    ends = (shown.get("decoder") or ["?"])[-1]
+    return (f"your decoder's outputs range over [{span[0]:.3g}, {span[1]:.3g}] (it ends in {ends}, not Sigmoid), "
+            "so log(x_hat) or log(1 - x_hat) is taken of values <= 0")
+
+
+def _losses_notes(meta: View, causes: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """``(details, notes)`` of the recorded training losses: how many were left out or were not finite, the
+    first non-finite step, and the ``causes`` the run's record shows (none guessed)."""
     losses, dropped = meta.numbers("losses")
     nonfinite = sum(1 for v in losses if v is None)
     details = {"seconds": meta.number("seconds"), "losses": [v for v in losses if v is not None]}  # finite only
@@ -265,9 +292,9 @@ def _losses_notes(meta: View) -> tuple[dict[str, Any], list[str]]:
         notes.append(f"{dropped} recorded training losses were not numbers and were left out")
     if nonfinite:
         first = next(i for i, v in enumerate(losses) if v is None)
+        because = f": {'; '.join(causes)}" if causes else ""
         notes.append(f"{nonfinite} of {len(losses)} recorded training losses were NaN or inf (the first at step "
-                     f"{first + 1}): likely log(0) (a decoder without the final Sigmoid, or log of an unclamped 0) "
-                     "or too large a learning rate")
+                     f"{first + 1}){because}")
     return details, notes
 
 
@@ -284,9 +311,16 @@ def _judge_training(item: AutoItem, outcome: Outcome, context: Context) -> ItemR
     held-out loss against the reference (and, for the CVAE, the labels' effect)."""
     marks = dict(item.checks)
     t, meta = outcome.tensors, probe_facts(outcome)
-    details, notes = _losses_notes(meta)
     state = training.state_dict_of({k: v for k, v in t.items() if isinstance(v, torch.Tensor)})
     shape_reason, structure_wrong, shown = _layout(item.conditional, state, meta)
+    counts = meta.view("counts")
+    cause = _gradients_kept(counts)
+    details, notes = _losses_notes(meta, [c for c in (cause, _outputs_leave_unit_interval(shown, meta)) if c])
+    if cause:
+        cause += (", so every step followed the sum of all gradients so far: call optimizer.zero_grad() before "
+                  "each loss.backward()")
+    elif "nonfinite_losses" in details:
+        cause = notes[-1]
     if "structure" in meta:
         details["structure"] = {k: shown[k] for k in ("features", "decoder", "mu", "logvar")}
     kind = "CVAE" if item.conditional else "VAE"
@@ -316,9 +350,8 @@ def _judge_training(item: AutoItem, outcome: Outcome, context: Context) -> ItemR
             checks.append(Check("uses the labels", marks["labels"], 0, False, "a trained model", why))
         return ItemResult.from_checks(item.marks, checks, details, notes=notes,
                                       flags=[f"{item.id}: step counting was interfered with"] if interfered else [])
-    counts = meta.view("counts")
     labels = (counts.integer("labelled_rows", 0, 0), counts.integer("aligned_rows", 0, 0))
-    learning, scores = _learning_checks(item, model, context, marks, notes, structure_wrong, labels)
+    learning, scores = _learning_checks(item, model, context, marks, cause, structure_wrong, labels)
     details.update(scores)
     share_ok = learning[0].awarded > 0
     if steps == 0 and share_ok:

@@ -1,0 +1,88 @@
+"""``worker.gradients.GradientWatch`` through the probe's ``TrainingCounters``: every way of clearing the
+gradients counts as cleared, a loop that never clears them counts as kept, and a loop the watch cannot
+read (clipping rescales ``p.grad``) is neither, so the judge names no cause for it."""
+import pytest
+import torch
+from torch import nn
+
+from worker.probes import TrainingCounters
+
+STEPS = 12
+
+
+def _clear(mode, model, opt):
+    if mode == "optimizer.zero_grad":
+        opt.zero_grad()
+    elif mode == "model.zero_grad":
+        model.zero_grad()
+    elif mode == "p.grad = None":
+        for p in model.parameters():
+            p.grad = None
+    elif mode == "p.grad.zero_()":
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.zero_()
+
+
+def _train(mode, optimizer="Adam", backward_per_step=1, clip=False):
+    """``counts["gradients"]`` of a small autoencoder trained ``STEPS`` steps with ``mode`` of clearing."""
+    torch.manual_seed(0)
+    X = torch.rand(128, 20)
+    counters = TrainingCounters(X)
+    undo = counters.install({})
+    try:
+        model = nn.Sequential(nn.Linear(20, 16), nn.Tanh(), nn.Linear(16, 20))
+        opt = (torch.optim.Adam(model.parameters(), lr=1e-3) if optimizer == "Adam"
+               else torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+        for step in range(STEPS):
+            _clear(mode, model, opt)
+            for part in range(backward_per_step):
+                xb = X[(step * 16 + part * 8) % 128:][:8]
+                ((model(xb) - xb) ** 2).mean().backward()
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+            opt.step()
+    finally:
+        facts = counters.facts()["gradients"]
+        undo()
+    return facts
+
+
+@pytest.mark.parametrize("mode", ["optimizer.zero_grad", "model.zero_grad", "p.grad = None", "p.grad.zero_()"])
+@pytest.mark.parametrize("optimizer", ["Adam", "SGD"])
+def test_every_way_of_clearing_counts_as_cleared(mode, optimizer):
+    assert _train(mode, optimizer) == {"compared": STEPS - 1, "cleared": STEPS - 1, "kept": 0}
+
+
+def test_gradient_accumulation_over_two_backward_passes_is_cleared():
+    assert _train("optimizer.zero_grad", backward_per_step=2) == {"compared": STEPS - 1, "cleared": STEPS - 1,
+                                                                  "kept": 0}
+
+
+def test_never_clearing_counts_as_kept():
+    assert _train("never") == {"compared": STEPS - 1, "cleared": 0, "kept": STEPS - 1}
+
+
+@pytest.mark.parametrize("mode", ["optimizer.zero_grad", "never"])
+def test_clipping_is_neither(mode):
+    facts = _train(mode, clip=True)
+    assert facts["cleared"] == facts["kept"] == 0
+
+
+def test_the_watch_leaves_no_hook_behind():
+    """After ``undo`` the parameter's tensor hook and the optimizer hooks are gone: nothing more is counted."""
+    torch.manual_seed(0)
+    counters = TrainingCounters(torch.rand(8, 4))
+    undo = counters.install({})
+    model = nn.Linear(4, 4)
+    opt = torch.optim.Adam(model.parameters())
+    for _ in range(3):
+        model(torch.rand(2, 4)).sum().backward()
+        opt.step()
+    undo()
+    before = counters.facts()["gradients"]
+    for _ in range(3):
+        model(torch.rand(2, 4)).sum().backward()
+        opt.step()
+    assert counters.facts()["gradients"] == before == {"compared": 2, "cleared": 0, "kept": 2}
+    assert not model.weight._backward_hooks and not model.bias._backward_hooks

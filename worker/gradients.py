@@ -1,0 +1,92 @@
+"""Whether a training loop clears the gradients between optimizer steps, read from the gradients themselves.
+
+Not from calls: ``optimizer.zero_grad()``, ``model.zero_grad()``, ``p.grad = None`` and ``p.grad.zero_()`` all
+clear, and a loop may call ``backward`` several times per step on purpose (gradient accumulation). What is
+measured instead, on one parameter of the first optimizer that steps:
+
+- ``fresh``: the sum of the gradients autograd delivered to it since the last step (a tensor hook sees each
+  contribution before it is added to ``p.grad``);
+- ``after``: ``p.grad`` as it was right after the last step.
+
+Before the next step, ``p.grad`` equals ``fresh`` when it was cleared in between, and ``after + fresh`` when it
+was not. A step where neither holds (gradient clipping rescales ``p.grad`` in place) or where the two cannot
+be told apart (``after`` about zero) counts as neither: the judge names a cause only on the steps that show one.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+# |difference| <= RELATIVE_TOL * max|p.grad| counts as equal: float32 sums in another order differ by
+# about 1e-6 of the largest entry, a missing or extra gradient by the size of a whole gradient.
+RELATIVE_TOL = 1e-4
+# ``after`` must be at least this share of max|p.grad| for the two answers to differ measurably.
+DISTINCT_SHARE = 1e-2
+
+
+class GradientWatch:
+    """Counts, over optimizer steps, how often ``p.grad`` was cleared since the step before.
+
+    ``before_step`` and ``after_step`` are called by the caller's optimizer step hooks (once per step, for
+    any optimizer); ``close`` removes the tensor hook. ``facts()``: ``{"compared", "cleared", "kept"}``,
+    integers: steps compared, steps whose gradient was cleared, steps whose gradient still held the
+    previous one."""
+
+    def __init__(self) -> None:
+        self.compared, self.cleared, self.kept = 0, 0, 0
+        self._optimizer: int | None = None
+        self._param: torch.Tensor | None = None
+        self._handle: Any = None
+        self._fresh: torch.Tensor | None = None
+        self._after: torch.Tensor | None = None
+
+    def _pick(self, optimizer: torch.optim.Optimizer) -> None:
+        """Watch the smallest parameter (at least 8 entries where there is one) with a gradient."""
+        params = [p for group in optimizer.param_groups for p in group.get("params", [])
+                  if isinstance(p, torch.Tensor) and p.requires_grad and p.grad is not None and p.numel()]
+        if not params:
+            return
+        params.sort(key=lambda p: (p.numel() < 8, p.numel()))
+        self._optimizer, self._param = id(optimizer), params[0]
+        self._handle = self._param.register_hook(self._on_gradient)
+
+    def _on_gradient(self, grad: torch.Tensor) -> None:
+        grad = grad.detach()
+        self._fresh = grad.clone() if self._fresh is None else self._fresh + grad
+
+    def before_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self._param is None:
+            self._pick(optimizer)
+            return
+        if id(optimizer) != self._optimizer or self._after is None:
+            return
+        grad = self._param.grad
+        if grad is None or grad.shape != self._after.shape:
+            return
+        grad = grad.detach()
+        fresh = self._fresh if self._fresh is not None else torch.zeros_like(grad)
+        scale = float(grad.abs().max())
+        if not math.isfinite(scale) or not scale or self._after.abs().max() < DISTINCT_SHARE * scale:
+            return
+        self.compared += 1
+        if (grad - fresh).abs().max() <= RELATIVE_TOL * scale:
+            self.cleared += 1
+        elif (grad - (self._after + fresh)).abs().max() <= RELATIVE_TOL * scale:
+            self.kept += 1
+
+    def after_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self._param is None or id(optimizer) != self._optimizer:
+            return
+        grad = self._param.grad
+        self._after = None if grad is None else grad.detach().clone()
+        self._fresh = None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def facts(self) -> dict[str, int]:
+        return {"compared": self.compared, "cleared": self.cleared, "kept": self.kept}
