@@ -24,7 +24,7 @@ def _clear(mode, model, opt):
                 p.grad.zero_()
 
 
-def _train(mode, optimizer="Adam", backward_per_step=1, clip=False):
+def _train(mode: str, optimizer="Adam", backward_per_step=1, clip=False):
     """``counts["gradients"]`` of a small autoencoder trained ``STEPS`` steps with ``mode`` of clearing."""
     torch.manual_seed(0)
     X = torch.rand(128, 20)
@@ -41,6 +41,8 @@ def _train(mode, optimizer="Adam", backward_per_step=1, clip=False):
                 ((model(xb) - xb) ** 2).mean().backward()
             if clip:
                 nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+            if mode.startswith("after backward: "):
+                _clear(mode[len("after backward: "):], model, opt)
             opt.step()
     finally:
         facts = counters.facts()["gradients"]
@@ -48,25 +50,34 @@ def _train(mode, optimizer="Adam", backward_per_step=1, clip=False):
     return facts
 
 
-@pytest.mark.parametrize("mode", ["optimizer.zero_grad", "model.zero_grad", "p.grad = None", "p.grad.zero_()"])
+CLEARING = ["optimizer.zero_grad", "model.zero_grad", "p.grad = None", "p.grad.zero_()"]
+
+
+@pytest.mark.parametrize("mode", CLEARING)
 @pytest.mark.parametrize("optimizer", ["Adam", "SGD"])
 def test_every_way_of_clearing_counts_as_cleared(mode, optimizer):
-    assert _train(mode, optimizer) == {"compared": STEPS - 1, "cleared": STEPS - 1, "kept": 0}
+    assert _train(mode, optimizer) == {"compared": STEPS - 1, "cleared": STEPS - 1, "kept": 0, "zeroed": 0}
+
+
+@pytest.mark.parametrize("mode", CLEARING)
+def test_clearing_between_backward_and_step_counts_as_zeroed(mode):
+    assert _train(f"after backward: {mode}") == {"compared": STEPS - 1, "cleared": 0, "kept": 0,
+                                                 "zeroed": STEPS - 1}
 
 
 def test_gradient_accumulation_over_two_backward_passes_is_cleared():
     assert _train("optimizer.zero_grad", backward_per_step=2) == {"compared": STEPS - 1, "cleared": STEPS - 1,
-                                                                  "kept": 0}
+                                                                  "kept": 0, "zeroed": 0}
 
 
 def test_never_clearing_counts_as_kept():
-    assert _train("never") == {"compared": STEPS - 1, "cleared": 0, "kept": STEPS - 1}
+    assert _train("never") == {"compared": STEPS - 1, "cleared": 0, "kept": STEPS - 1, "zeroed": 0}
 
 
 @pytest.mark.parametrize("mode", ["optimizer.zero_grad", "never"])
 def test_clipping_is_neither(mode):
     facts = _train(mode, clip=True)
-    assert facts["cleared"] == facts["kept"] == 0
+    assert facts["cleared"] == facts["kept"] == facts["zeroed"] == 0
 
 
 def test_the_watch_leaves_no_hook_behind():
@@ -84,5 +95,5 @@ def test_the_watch_leaves_no_hook_behind():
     for _ in range(3):
         model(torch.rand(2, 4)).sum().backward()
         opt.step()
-    assert counters.facts()["gradients"] == before == {"compared": 2, "cleared": 0, "kept": 2}
+    assert counters.facts()["gradients"] == before == {"compared": 2, "cleared": 0, "kept": 2, "zeroed": 0}
     assert not model.weight._backward_hooks and not model.bias._backward_hooks

@@ -209,6 +209,19 @@ def test_gradients_never_cleared_in_a_shared_helper_are_named_on_each_trainer(fu
     assert "another image's label" not in " ".join(results["q5.train"].messages)
 
 
+@pytest.mark.slow
+def test_gradients_cleared_between_backward_and_step_are_named(full):
+    """``zero_grad`` between ``backward`` and ``step``: no step uses a gradient, the model learns nothing, and
+    'learns' says so from the gradients (the labels, aligned, keep their mark: nothing learned shows none)."""
+    result = grade(catalogue.case_source(_mutant("train cvae: zero_grad between backward and step")), full,
+                   ["q5.train"])["q5.train"]
+    learns = _check(result, "learns")
+    assert not learns.passed and learns.hint.startswith(
+        "the gradients were cleared between loss.backward() and optimizer.step() (at "), learns.hint
+    assert learns.hint.endswith("call optimizer.zero_grad() before loss.backward(), not after it"), learns.hint
+    assert [c.name for c in result.checks if not c.passed] == [learns.name], result.messages
+
+
 def test_wrong_learning_rate_is_named(public):
     code = catalogue.case_source(catalogue.Case("lr 10", None, {"train_mnist_vae": catalogue._trainer(
         False, catalogue._loop(False)).replace("lr=args.lr", "lr=10.0")}))

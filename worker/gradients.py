@@ -9,8 +9,9 @@ measured instead, on one parameter of the first optimizer that steps:
 - ``after``: ``p.grad`` as it was right after the last step.
 
 Before the next step, ``p.grad`` equals ``fresh`` when it was cleared in between, and ``after + fresh`` when it
-was not. A step where neither holds (gradient clipping rescales ``p.grad`` in place) or where the two cannot
-be told apart (``after`` about zero) counts as neither: the judge names a cause only on the steps that show one.
+was not; it is empty or zero, though ``fresh`` is not, when it was cleared after ``backward`` and before the
+step. A step where none holds (gradient clipping rescales ``p.grad`` in place) or where they cannot be told
+apart (``after`` about zero) counts as none: the judge names a cause only on the steps that show one.
 """
 from __future__ import annotations
 
@@ -30,12 +31,12 @@ class GradientWatch:
     """Counts, over optimizer steps, how often ``p.grad`` was cleared since the step before.
 
     ``before_step`` and ``after_step`` are called by the caller's optimizer step hooks (once per step, for
-    any optimizer); ``close`` removes the tensor hook. ``facts()``: ``{"compared", "cleared", "kept"}``,
-    integers: steps compared, steps whose gradient was cleared, steps whose gradient still held the
-    previous one."""
+    any optimizer); ``close`` removes the tensor hook. ``facts()``: ``{"compared", "cleared", "kept",
+    "zeroed"}``, integers: steps compared, steps whose gradient was cleared before the new one, steps whose
+    gradient still held the previous one, steps whose new gradient was cleared before the step used it."""
 
     def __init__(self) -> None:
-        self.compared, self.cleared, self.kept = 0, 0, 0
+        self.compared, self.cleared, self.kept, self.zeroed = 0, 0, 0, 0
         self._optimizer: int | None = None
         self._param: torch.Tensor | None = None
         self._handle: Any = None
@@ -43,12 +44,12 @@ class GradientWatch:
         self._after: torch.Tensor | None = None
 
     def _pick(self, optimizer: torch.optim.Optimizer) -> None:
-        """Watch the smallest parameter (at least 8 entries where there is one) with a gradient."""
+        """Watch the smallest parameter (at least 8 entries where there is one), one with a gradient first."""
         params = [p for group in optimizer.param_groups for p in group.get("params", [])
-                  if isinstance(p, torch.Tensor) and p.requires_grad and p.grad is not None and p.numel()]
+                  if isinstance(p, torch.Tensor) and p.requires_grad and p.numel()]
         if not params:
             return
-        params.sort(key=lambda p: (p.numel() < 8, p.numel()))
+        params.sort(key=lambda p: (p.grad is None, p.numel() < 8, p.numel()))
         self._optimizer, self._param = id(optimizer), params[0]
         self._handle = self._param.register_hook(self._on_gradient)
 
@@ -60,13 +61,17 @@ class GradientWatch:
         if self._param is None:
             self._pick(optimizer)
             return
-        if id(optimizer) != self._optimizer or self._after is None:
+        if id(optimizer) != self._optimizer:
             return
-        grad = self._param.grad
-        if grad is None or grad.shape != self._after.shape:
+        grad, fresh = self._param.grad, self._fresh
+        if fresh is not None and fresh.abs().max() > 0 and (grad is None or not grad.abs().max() > 0):
+            self.compared += 1   # backward delivered a gradient, and the step finds none
+            self.zeroed += 1
+            return
+        if self._after is None or grad is None or grad.shape != self._after.shape:
             return
         grad = grad.detach()
-        fresh = self._fresh if self._fresh is not None else torch.zeros_like(grad)
+        fresh = fresh if fresh is not None else torch.zeros_like(grad)
         scale = float(grad.abs().max())
         if not math.isfinite(scale) or not scale or self._after.abs().max() < DISTINCT_SHARE * scale:
             return
@@ -89,4 +94,4 @@ class GradientWatch:
             self._handle = None
 
     def facts(self) -> dict[str, int]:
-        return {"compared": self.compared, "cleared": self.cleared, "kept": self.kept}
+        return {"compared": self.compared, "cleared": self.cleared, "kept": self.kept, "zeroed": self.zeroed}

@@ -256,15 +256,21 @@ def held_out_loss_safe(model: torch.nn.Module, conditional: bool, X: torch.Tenso
     return value if math.isfinite(value) else float("inf")
 
 
-def _gradients_kept(counts: View) -> str:
-    """A sentence when the optimizer steps mostly found the earlier steps' gradients still in ``p.grad``
-    (``worker.gradients.GradientWatch``: at least 3 steps told apart, most of them kept), else ""."""
+def _gradients_cause(counts: View) -> tuple[str, str]:
+    """``(fact, fix)`` when most optimizer steps the probe told apart (``worker.gradients.GradientWatch``, at
+    least 3) found the earlier steps' gradients still in ``p.grad``, or found it cleared after ``backward``;
+    else ``("", "")``."""
     grads = counts.view("gradients")
-    compared, kept = grads.integer("compared", 0, 0), grads.integer("kept", 0, 0)
-    if compared < 3 or kept * 2 < compared:
-        return ""
-    return (f"the gradients were not cleared between optimizer steps (at {kept} of {compared} steps p.grad still "
-            "held the earlier steps' gradients)")
+    compared, kept, zeroed = (grads.integer(k, 0, 0) for k in ("compared", "kept", "zeroed"))
+    if compared >= 3 and kept * 2 >= compared:
+        return (f"the gradients were not cleared between optimizer steps (at {kept} of {compared} steps p.grad "
+                "still held the earlier steps' gradients)", "so every step followed the sum of all gradients so far: "
+                "call optimizer.zero_grad() before each loss.backward()")
+    if compared >= 3 and zeroed * 2 >= compared:
+        return (f"the gradients were cleared between loss.backward() and optimizer.step() (at {zeroed} of {compared} "
+                "steps p.grad was empty or zero when the optimizer stepped)", "so no step used them: call "
+                "optimizer.zero_grad() before loss.backward(), not after it")
+    return "", ""
 
 
 def _outputs_leave_unit_interval(shown: dict[str, Any], meta: View) -> str:
@@ -314,11 +320,10 @@ def _judge_training(item: AutoItem, outcome: Outcome, context: Context) -> ItemR
     state = training.state_dict_of({k: v for k, v in t.items() if isinstance(v, torch.Tensor)})
     shape_reason, structure_wrong, shown = _layout(item.conditional, state, meta)
     counts = meta.view("counts")
-    cause = _gradients_kept(counts)
+    cause, fix = _gradients_cause(counts)
     details, notes = _losses_notes(meta, [c for c in (cause, _outputs_leave_unit_interval(shown, meta)) if c])
     if cause:
-        cause += (", so every step followed the sum of all gradients so far: call optimizer.zero_grad() before "
-                  "each loss.backward()")
+        cause += f", {fix}"
     elif "nonfinite_losses" in details:
         cause = notes[-1]
     if "structure" in meta:

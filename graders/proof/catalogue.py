@@ -282,6 +282,14 @@ MUTANTS = [
         """)}),
     Case("train cvae: every label 0", "q5.train", {"train_mnist_cvae": _trainer(True, _loop(True).replace(
         "Y[rows]", "torch.zeros_like(Y[rows])"))}),
+    Case("train cvae: zero_grad between backward and step", "q5.train", {"train_mnist_cvae": _trainer(True, _loop(
+        True, """
+    for epoch in range(args.epochs):
+        for rows in torch.randperm(len(X)).split(args.batch_size):
+            LOSS(model, X[rows]COND).backward()
+            opt.zero_grad()
+            opt.step()
+    """))}),
     Case("train cvae: no optimizer step", "q5.train", {"train_mnist_cvae": _trainer(True, _loop(True).replace(
         "opt.step()", "pass"))}),
     Case("train cvae: VAE layout without the class inputs", "q5.train", {"train_mnist_cvae": _trainer(True, _loop(True),
