@@ -97,3 +97,39 @@ def test_the_watch_leaves_no_hook_behind():
         opt.step()
     assert counters.facts()["gradients"] == before == {"compared": 2, "cleared": 0, "kept": 2, "zeroed": 0}
     assert not model.weight._backward_hooks and not model.bias._backward_hooks
+
+
+def test_a_parameter_resized_or_recast_mid_training_stops_the_watch_not_the_training():
+    """The watch's hook runs inside the student's backward pass: whatever the student does to the watched
+    parameter, the training goes on and the watch claims nothing it did not see."""
+    torch.manual_seed(0)
+    counters = TrainingCounters(torch.rand(8, 4))
+    undo = counters.install({})
+    try:
+        model = nn.Linear(4, 8)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for step in range(6):
+            opt.zero_grad()
+            if step == 3:   # the watched bias (8 entries) grows: its gradient no longer adds to the last one
+                with torch.no_grad():
+                    model.bias.data = torch.zeros(2, 8)
+            model(torch.rand(2, 4)).sum().backward()
+            opt.step()
+        model.double()
+        opt.zero_grad()
+        model(torch.rand(2, 4, dtype=torch.float64)).sum().backward()
+        opt.step()
+    finally:
+        facts = counters.facts()["gradients"]
+        undo()
+    assert facts["kept"] == facts["zeroed"] == 0 and facts["cleared"] <= 6, facts
+
+
+def test_a_gradient_that_cannot_be_added_stops_the_watch_without_raising():
+    from worker.gradients import GradientWatch
+    watch = GradientWatch()
+    watch._on_gradient(torch.ones(3))
+    watch._on_gradient(torch.ones(4))          # cannot be added to the 3 entries: no exception in backward
+    assert watch.stopped
+    watch.before_step(torch.optim.SGD([nn.Parameter(torch.ones(3))], lr=0.1))
+    assert watch.facts() == {"compared": 0, "cleared": 0, "kept": 0, "zeroed": 0}

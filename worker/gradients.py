@@ -42,6 +42,7 @@ class GradientWatch:
         self._handle: Any = None
         self._fresh: torch.Tensor | None = None
         self._after: torch.Tensor | None = None
+        self.stopped = False
 
     def _pick(self, optimizer: torch.optim.Optimizer) -> None:
         """Watch the smallest parameter (at least 8 entries where there is one), one with a gradient first."""
@@ -54,10 +55,19 @@ class GradientWatch:
         self._handle = self._param.register_hook(self._on_gradient)
 
     def _on_gradient(self, grad: torch.Tensor) -> None:
-        grad = grad.detach()
-        self._fresh = grad.clone() if self._fresh is None else self._fresh + grad
+        """Inside the student's backward pass: never raises (a parameter resized in place, a functional
+        transform's tensors), it stops watching instead."""
+        if self.stopped:
+            return
+        try:
+            grad = grad.detach()
+            self._fresh = grad.clone() if self._fresh is None else self._fresh + grad
+        except Exception:  # noqa: BLE001 - the watch gives up (its hook is removed by close), training goes on
+            self.stopped = True
 
     def before_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.stopped:
+            return
         if self._param is None:
             self._pick(optimizer)
             return
@@ -82,7 +92,7 @@ class GradientWatch:
             self.kept += 1
 
     def after_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self._param is None or id(optimizer) != self._optimizer:
+        if self.stopped or self._param is None or id(optimizer) != self._optimizer:
             return
         grad = self._param.grad
         self._after = None if grad is None else grad.detach().clone()
