@@ -84,5 +84,6 @@ def judge_training(item: dict, t: dict, meta: dict, train: dict) -> tuple[list, 
     if bad:   # the stand-ins are squared errors, finite for finite weights: no log(0) can be the cause here
         notes.append(f"{len(bad)} of {len(losses)} recorded training losses were NaN or inf (the first at step "
                      f"{bad[0] + 1}); the self-check trains with squared-error stand-ins for your loss functions, "
-                     "so no log of 0 in them is the cause: the model's own outputs stopped being finite during training")
+                     "so no log of 0 in them is the cause: the model's own outputs grew without bound or stopped being finite "
+                     "during training")
     return checks, notes

@@ -133,3 +133,59 @@ def test_a_gradient_that_cannot_be_added_stops_the_watch_without_raising():
     assert watch.stopped
     watch.before_step(torch.optim.SGD([nn.Parameter(torch.ones(3))], lr=0.1))
     assert watch.facts() == {"compared": 0, "cleared": 0, "kept": 0, "zeroed": 0}
+
+
+def _loop_facts(body, optimizer=torch.optim.Adam, steps=STEPS):
+    """``counts["gradients"]`` of ``body(model, opt, xb)`` called once per batch."""
+    torch.manual_seed(0)
+    X = torch.rand(128, 20)
+    counters = TrainingCounters(X)
+    undo = counters.install({})
+    try:
+        model = nn.Sequential(nn.Linear(20, 16), nn.Tanh(), nn.Linear(16, 20))
+        opt = optimizer(model.parameters(), lr=1e-3)
+        for step in range(steps):
+            body(model, opt, X[(step * 16) % 128:][:16])
+    finally:
+        facts = counters.facts()["gradients"]
+        undo()
+    return facts
+
+
+def _loss(model, xb):
+    return ((model(xb) - xb) ** 2).mean()
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.LBFGS])
+def test_a_closure_that_clears_inside_step_claims_nothing(optimizer):
+    """A closure runs inside ``step``, after the step hook: no gradient is seen before the step, nothing told."""
+    def body(model, opt, xb):
+        def closure():
+            opt.zero_grad()
+            loss = _loss(model, xb)
+            loss.backward()
+            return loss
+        opt.step(closure)
+    facts = _loop_facts(body, optimizer, steps=6)
+    assert facts["kept"] == facts["zeroed"] == 0, facts
+
+
+def test_two_steps_per_batch_is_no_missing_zero_grad():
+    def body(model, opt, xb):
+        opt.zero_grad()
+        _loss(model, xb).backward()
+        opt.step()
+        opt.step()
+    facts = _loop_facts(body)
+    assert facts["kept"] == facts["zeroed"] == 0 and facts["cleared"] == STEPS - 1, facts
+
+
+def test_one_layer_frozen_by_zeroing_its_gradient_is_not_zeroed():
+    def body(model, opt, xb):
+        opt.zero_grad()
+        _loss(model, xb).backward()
+        for p in model[0].parameters():     # the smallest watched parameter (16 entries) lives here
+            p.grad.zero_()
+        opt.step()
+    facts = _loop_facts(body)
+    assert facts["zeroed"] == facts["kept"] == 0, facts

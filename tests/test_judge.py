@@ -183,7 +183,7 @@ def test_nan_losses_are_reported_with_a_cause(public):
     result = grade(catalogue.case_source(_mutant("train: decoder without the final Sigmoid")), public,
                    ["q4.train"])["q4.train"]
     assert result.details["nonfinite_losses"] > 0
-    assert any("NaN or inf" in n and "(it ends in Linear, not Sigmoid), so log(x_hat)" in n
+    assert any("NaN or inf" in n and "(it ends in Linear, not Sigmoid), and log(x_hat), log(1 - x_hat) are not" in n
                for n in result.notes), result.notes
 
 

@@ -137,5 +137,5 @@ def test_non_finite_training_losses_are_stated_without_a_guessed_cause():
     _, notes = judge_training(item, {}, meta, train)
     assert notes == ["2 of 4 recorded training losses were NaN or inf (the first at step 3); the self-check trains "
                      "with squared-error stand-ins for your loss functions, so no log of 0 in them is the cause: the "
-                     "model's own outputs stopped being finite during training"]
+                     "model's own outputs grew without bound or stopped being finite during training"]
     assert judge_training(item, {}, dict(meta, losses=[3.0, 2.0]), train)[1] == []

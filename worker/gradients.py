@@ -10,12 +10,15 @@ measured instead, on one parameter of the first optimizer that steps:
 
 Before the next step, ``p.grad`` equals ``fresh`` when it was cleared in between, and ``after + fresh`` when it
 was not; it is empty or zero, though ``fresh`` is not, when it was cleared after ``backward`` and before the
-step. A step where none holds (gradient clipping rescales ``p.grad`` in place) or where they cannot be told
+step (counted only when every parameter's gradient is: one layer frozen by zeroing its gradient is not
+that). A step with no gradient since the last (a closure passed to ``step`` computes it inside; two steps
+per batch) tells nothing. A step where none holds (gradient clipping rescales ``p.grad`` in place) or where they cannot be told
 apart (``after`` about zero) counts as none: the judge names a cause only on the steps that show one.
 """
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import torch
@@ -37,7 +40,7 @@ class GradientWatch:
 
     def __init__(self) -> None:
         self.compared, self.cleared, self.kept, self.zeroed = 0, 0, 0, 0
-        self._optimizer: int | None = None
+        self._optimizer: weakref.ref[torch.optim.Optimizer] | None = None
         self._param: torch.Tensor | None = None
         self._handle: Any = None
         self._fresh: torch.Tensor | None = None
@@ -51,7 +54,7 @@ class GradientWatch:
         if not params:
             return
         params.sort(key=lambda p: (p.grad is None, p.numel() < 8, p.numel()))
-        self._optimizer, self._param = id(optimizer), params[0]
+        self._optimizer, self._param = weakref.ref(optimizer), params[0]
         self._handle = self._param.register_hook(self._on_gradient)
 
     def _on_gradient(self, grad: torch.Tensor) -> None:
@@ -71,17 +74,17 @@ class GradientWatch:
         if self._param is None:
             self._pick(optimizer)
             return
-        if id(optimizer) != self._optimizer:
-            return
         grad, fresh = self._param.grad, self._fresh
-        if fresh is not None and fresh.abs().max() > 0 and (grad is None or not grad.abs().max() > 0):
-            self.compared += 1   # backward delivered a gradient, and the step finds none
-            self.zeroed += 1
+        if not self._watches(optimizer) or fresh is None:
+            return   # no gradient since the last step (a closure computes it inside step, or two steps): nothing to tell
+        if fresh.abs().max() > 0 and (grad is None or not grad.abs().max() > 0):
+            if not _any_gradient(optimizer):   # one frozen layer zeroed by hand is not "no gradient"
+                self.zeroed += 1
+            self.compared += 1
             return
         if self._after is None or grad is None or grad.shape != self._after.shape:
             return
         grad = grad.detach()
-        fresh = fresh if fresh is not None else torch.zeros_like(grad)
         scale = float(grad.abs().max())
         if not math.isfinite(scale) or not scale or self._after.abs().max() < DISTINCT_SHARE * scale:
             return
@@ -92,11 +95,14 @@ class GradientWatch:
             self.kept += 1
 
     def after_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.stopped or self._param is None or id(optimizer) != self._optimizer:
+        if self.stopped or self._param is None or not self._watches(optimizer):
             return
         grad = self._param.grad
         self._after = None if grad is None else grad.detach().clone()
         self._fresh = None
+
+    def _watches(self, optimizer: torch.optim.Optimizer) -> bool:
+        return self._optimizer is not None and self._optimizer() is optimizer
 
     def close(self) -> None:
         if self._handle is not None:
@@ -105,3 +111,9 @@ class GradientWatch:
 
     def facts(self) -> dict[str, int]:
         return {"compared": self.compared, "cleared": self.cleared, "kept": self.kept, "zeroed": self.zeroed}
+
+
+def _any_gradient(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether any parameter of ``optimizer`` holds a non-zero gradient."""
+    return any(p.grad is not None and bool(p.grad.any()) for group in optimizer.param_groups
+               for p in group.get("params", []) if isinstance(p, torch.Tensor))

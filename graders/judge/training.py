@@ -264,25 +264,25 @@ def _gradients_cause(counts: View) -> tuple[str, str]:
     compared, kept, zeroed = (grads.integer(k, 0, 0) for k in ("compared", "kept", "zeroed"))
     if compared >= 3 and kept * 2 >= compared:
         return (f"the gradients were not cleared between optimizer steps (at {kept} of {compared} steps p.grad "
-                "still held the earlier steps' gradients)", "so every step followed the sum of all gradients so far: "
+                "still held the earlier steps' gradients)", "so those steps followed the sum of all gradients so far: "
                 "call optimizer.zero_grad() before each loss.backward()")
     if compared >= 3 and zeroed * 2 >= compared:
         return (f"the gradients were cleared between loss.backward() and optimizer.step() (at {zeroed} of {compared} "
-                "steps p.grad was empty or zero when the optimizer stepped)", "so no step used them: call "
+                "steps every gradient was empty or zero when the optimizer stepped)", "so those steps used none: call "
                 "optimizer.zero_grad() before loss.backward(), not after it")
     return "", ""
 
 
 def _outputs_leave_unit_interval(shown: dict[str, Any], meta: View) -> str:
     """A sentence when the run's losses were the student's own (the self-check; graded runs put a logits
-    decoder's outputs through a sigmoid first) and the decoder's measured outputs leave [0, 1], so a
-    log-likelihood takes the log of a value <= 0; else ""."""
+    decoder's outputs through a sigmoid first) and the decoder's measured outputs (on random z) leave
+    [0, 1], where the log-likelihood's logs are not finite; else ""."""
     span = shown.get("decoder_range") or []
     if meta.flag("grader_losses") or len(span) != 2 or None in span or (span[0] >= 0.0 and span[1] <= 1.0):
         return ""
     ends = (shown.get("decoder") or ["?"])[-1]
     return (f"your decoder's outputs range over [{span[0]:.3g}, {span[1]:.3g}] (it ends in {ends}, not Sigmoid), "
-            "so log(x_hat) or log(1 - x_hat) is taken of values <= 0")
+            "and log(x_hat), log(1 - x_hat) are not finite outside (0, 1)")
 
 
 def _losses_notes(meta: View, causes: list[str]) -> tuple[dict[str, Any], list[str]]:
