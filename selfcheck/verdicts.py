@@ -38,7 +38,7 @@ def judge_scalar(item: dict, tensors: dict, meta: dict, inputs: dict, expected: 
                     + ("use the closed form 0.5 * sum(mu^2 + exp(logvar) - logvar - 1), not a Monte-Carlo estimate"
                        if is_kl else "compute the log-likelihood itself, with no sampling"))
         elif received is not None and not torch.isfinite(received):
-            hint = "your value is not finite on finite inputs"
+            hint = "your value is NaN or inf on finite inputs"
         else:
             hint = next((message for value, message in expected["known"]
                          if received is not None and close(received, value, 1e-3, 1e-3)),

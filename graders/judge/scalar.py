@@ -124,7 +124,7 @@ def _value_hint(is_kl: bool, cases: Sequence[tuple[Sequence[torch.Tensor], torch
     if bad is not None:  # no formula fits a non-finite value: the inputs it came from, and no guessed cause
         names = ("mu", "logvar") if is_kl else ("x_hat", "x")
         spans = ", ".join(f"{n} in [{fmt(a.min())}, {fmt(a.max())}]" for n, a in zip(names, bad[0]))
-        return f"your value is not finite on finite inputs ({spans})"
+        return f"your value is NaN or inf on finite inputs ({spans})"
     if not cases:
         return ""
     found = diagnoses(KL_MISTAKES if is_kl else LOGLIK_MISTAKES, cases, what)
