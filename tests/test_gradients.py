@@ -1,6 +1,8 @@
 """``worker.gradients.GradientWatch`` through the probe's ``TrainingCounters``: every way of clearing the
 gradients counts as cleared, a loop that never clears them counts as kept, and a loop the watch cannot
 read (clipping rescales ``p.grad``) is neither, so the judge names no cause for it."""
+import functools
+
 import pytest
 import torch
 from torch import nn
@@ -24,30 +26,41 @@ def _clear(mode, model, opt):
                 p.grad.zero_()
 
 
-def _train(mode: str, optimizer="Adam", backward_per_step=1, clip=False):
-    """``counts["gradients"]`` of a small autoencoder trained ``STEPS`` steps with ``mode`` of clearing."""
+def _loop_facts(body, optimizer=functools.partial(torch.optim.Adam, lr=1e-3), steps=STEPS):
+    """``counts["gradients"]`` of ``body(model, opt, xb)`` called once per batch of 16 rows, ``opt`` made by
+    ``optimizer(model.parameters())``."""
     torch.manual_seed(0)
     X = torch.rand(128, 20)
     counters = TrainingCounters(X)
     undo = counters.install({})
     try:
         model = nn.Sequential(nn.Linear(20, 16), nn.Tanh(), nn.Linear(16, 20))
-        opt = (torch.optim.Adam(model.parameters(), lr=1e-3) if optimizer == "Adam"
-               else torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
-        for step in range(STEPS):
-            _clear(mode, model, opt)
-            for part in range(backward_per_step):
-                xb = X[(step * 16 + part * 8) % 128:][:8]
-                ((model(xb) - xb) ** 2).mean().backward()
-            if clip:
-                nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
-            if mode.startswith("after backward: "):
-                _clear(mode[len("after backward: "):], model, opt)
-            opt.step()
+        opt = optimizer(model.parameters())
+        for step in range(steps):
+            body(model, opt, X[(step * 16) % 128:][:16])
     finally:
         facts = counters.facts()["gradients"]
         undo()
     return facts
+
+
+def _loss(model, xb):
+    return ((model(xb) - xb) ** 2).mean()
+
+
+def _train(mode: str, optimizer="Adam", backward_per_step=1, clip=False):
+    """``counts["gradients"]`` of a small autoencoder trained ``STEPS`` steps with ``mode`` of clearing."""
+    def body(model, opt, xb):
+        _clear(mode, model, opt)
+        for part in range(backward_per_step):
+            _loss(model, xb[part * 8:][:8]).backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+        if mode.startswith("after backward: "):
+            _clear(mode[len("after backward: "):], model, opt)
+        opt.step()
+    return _loop_facts(body, functools.partial(torch.optim.Adam, lr=1e-3) if optimizer == "Adam"
+                       else functools.partial(torch.optim.SGD, lr=0.1, momentum=0.9))
 
 
 CLEARING = ["optimizer.zero_grad", "model.zero_grad", "p.grad = None", "p.grad.zero_()"]
@@ -135,27 +148,6 @@ def test_a_gradient_that_cannot_be_added_stops_the_watch_without_raising():
     assert watch.facts() == {"compared": 0, "cleared": 0, "kept": 0, "zeroed": 0}
 
 
-def _loop_facts(body, optimizer=torch.optim.Adam, steps=STEPS):
-    """``counts["gradients"]`` of ``body(model, opt, xb)`` called once per batch."""
-    torch.manual_seed(0)
-    X = torch.rand(128, 20)
-    counters = TrainingCounters(X)
-    undo = counters.install({})
-    try:
-        model = nn.Sequential(nn.Linear(20, 16), nn.Tanh(), nn.Linear(16, 20))
-        opt = optimizer(model.parameters(), lr=1e-3)
-        for step in range(steps):
-            body(model, opt, X[(step * 16) % 128:][:16])
-    finally:
-        facts = counters.facts()["gradients"]
-        undo()
-    return facts
-
-
-def _loss(model, xb):
-    return ((model(xb) - xb) ** 2).mean()
-
-
 @pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.LBFGS])
 def test_a_closure_that_clears_inside_step_claims_nothing(optimizer):
     """A closure runs inside ``step``, after the step hook: no gradient is seen before the step, nothing told."""
@@ -166,7 +158,7 @@ def test_a_closure_that_clears_inside_step_claims_nothing(optimizer):
             loss.backward()
             return loss
         opt.step(closure)
-    facts = _loop_facts(body, optimizer, steps=6)
+    facts = _loop_facts(body, functools.partial(optimizer, lr=1e-3), steps=6)
     assert facts["kept"] == facts["zeroed"] == 0, facts
 
 
